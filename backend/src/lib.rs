@@ -1,0 +1,1 @@
+//! Stack backends (work in progress: see issue 4).

@@ -1,0 +1,1 @@
+//! HOT template engine (work in progress: see issue 3).

@@ -1,0 +1,33 @@
+//! The seam of occi-so.
+//!
+//! Two small, object-safe async traits meet here, and nothing else:
+//!
+//! * [`StackBackend`] — *how* stacks run: the embedded engine or a real
+//!   OpenStack Heat. It knows nothing of OCCI or plugins.
+//! * [`Orchestrator`] — *what* a service deploys: one implementation per
+//!   service type (IMS, ESCM, ConPaaS, a declarative manifest, a remote SO).
+//!   It never touches HTTP; it works through a [`LifecycleCtx`].
+//!
+//! The server owns HTTP, OCCI, auth, the per-instance state machine and the
+//! journal; it hands each lifecycle call a context whose [`Stacks`] handle
+//! records every stack it creates before and after the backend call, so a
+//! restart never orphans a cloud stack.
+
+mod attributes;
+mod credentials;
+mod plugin;
+mod stack;
+mod stacks;
+
+pub use attributes::{ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec};
+pub use credentials::{Credentials, Secret};
+pub use plugin::{
+    LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo, PluginSource, StateReport,
+    MCN_SERVICE_SCHEME,
+};
+pub use stack::{
+    BackendError, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo, StackOutput,
+    StackRef, StackSpec, StackState, StackStatus, StackUpdate, ValidateInfo, ValidateRequest,
+    WaitOptions,
+};
+pub use stacks::{NullSink, StackRecord, StackSink, Stacks};

@@ -1,0 +1,294 @@
+//! The stacks of one instance, as a plugin sees them: create, wait,
+//! update and delete by *role* (`main`, `volumes`, `instance`, `cloud-b`),
+//! with every change reported to a [`StackSink`] so the server can journal
+//! it before and after the backend call.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    BackendError, Credentials, StackBackend, StackInfo, StackRef, StackSpec, StackUpdate,
+    WaitOptions,
+};
+
+/// One stack of an instance, as journaled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    /// The plugin's name for this stack within the instance.
+    pub role: String,
+    /// The Heat stack name (known before the create call returns).
+    pub name: String,
+    /// Name and id, once the backend accepted the create.
+    pub stack: Option<StackRef>,
+    /// The last status seen, if any.
+    pub last: Option<StackInfo>,
+}
+
+/// Receives every change to an instance's stacks, synchronously and
+/// without blocking (the server updates its map and appends to the journal).
+pub trait StackSink: Send + Sync {
+    /// A stack record was added or changed.
+    fn stack_changed(&self, record: &StackRecord);
+    /// A stack record was removed (the stack is deleted).
+    fn stack_removed(&self, role: &str);
+}
+
+/// A sink that keeps nothing: for tests and validation runs.
+pub struct NullSink;
+
+impl StackSink for NullSink {
+    fn stack_changed(&self, _record: &StackRecord) {}
+    fn stack_removed(&self, _role: &str) {}
+}
+
+/// The stacks of one instance, bound to a backend and the caller's
+/// credentials.
+pub struct Stacks {
+    backend: Arc<dyn StackBackend>,
+    credentials: Credentials,
+    sink: Arc<dyn StackSink>,
+    name_prefix: String,
+    records: Vec<StackRecord>,
+    wait: WaitOptions,
+}
+
+impl Stacks {
+    /// Stacks of one instance. `name_prefix` makes stack names unique
+    /// (`{prefix}-{role}`); `records` are the ones already journaled.
+    pub fn new(
+        backend: Arc<dyn StackBackend>,
+        credentials: Credentials,
+        sink: Arc<dyn StackSink>,
+        name_prefix: impl Into<String>,
+        records: Vec<StackRecord>,
+    ) -> Self {
+        Stacks {
+            backend,
+            credentials,
+            sink,
+            name_prefix: name_prefix.into(),
+            records,
+            wait: WaitOptions::default(),
+        }
+    }
+
+    /// Stacks with a [`NullSink`] (tests, dry runs).
+    pub fn detached(backend: Arc<dyn StackBackend>, credentials: Credentials) -> Self {
+        Stacks::new(backend, credentials, Arc::new(NullSink), "stack", Vec::new())
+    }
+
+    /// Use these wait options for every wait.
+    pub fn with_wait_options(mut self, wait: WaitOptions) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The backend, for calls this handle does not wrap (validate, resources).
+    pub fn backend(&self) -> &Arc<dyn StackBackend> {
+        &self.backend
+    }
+
+    /// The caller's credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Every stack record, in creation order.
+    pub fn records(&self) -> &[StackRecord] {
+        &self.records
+    }
+
+    /// The record of `role`, if there is one.
+    pub fn get(&self, role: &str) -> Option<&StackRecord> {
+        self.records.iter().find(|r| r.role == role)
+    }
+
+    /// The stack name used for `role`: `{prefix}-{role}`.
+    pub fn name_for(&self, role: &str) -> String {
+        format!("{}-{}", self.name_prefix, role)
+    }
+
+    fn stack_ref(&self, role: &str) -> Result<StackRef, BackendError> {
+        self.get(role)
+            .and_then(|r| r.stack.clone())
+            .ok_or_else(|| BackendError::NotFound {
+                message: format!("this instance has no stack '{role}'"),
+            })
+    }
+
+    fn put(&mut self, record: StackRecord) {
+        self.sink.stack_changed(&record);
+        match self.records.iter_mut().find(|r| r.role == record.role) {
+            Some(slot) => *slot = record,
+            None => self.records.push(record),
+        }
+    }
+
+    fn remove(&mut self, role: &str) {
+        self.records.retain(|r| r.role != role);
+        self.sink.stack_removed(role);
+    }
+
+    /// Start creating the stack for `role`. An empty `spec.name` becomes
+    /// [`Stacks::name_for`]. The name is recorded before the backend call
+    /// and the id right after, so a crash in between leaves a name to find.
+    pub async fn create(&mut self, role: &str, mut spec: StackSpec) -> Result<StackRef, BackendError> {
+        if spec.name.is_empty() {
+            spec.name = self.name_for(role);
+        }
+        self.put(StackRecord {
+            role: role.to_string(),
+            name: spec.name.clone(),
+            stack: None,
+            last: None,
+        });
+        match self.backend.create(&self.credentials, &spec).await {
+            Ok(stack) => {
+                self.put(StackRecord {
+                    role: role.to_string(),
+                    name: spec.name,
+                    stack: Some(stack.clone()),
+                    last: None,
+                });
+                Ok(stack)
+            }
+            Err(e) => {
+                self.remove(role);
+                Err(e)
+            }
+        }
+    }
+
+    /// Wait until the stack of `role` leaves `*_IN_PROGRESS`, recording
+    /// every status seen on the way. A `*_FAILED` end is `Ok`; check
+    /// [`crate::StackStatus::is_failed`].
+    pub async fn wait(&mut self, role: &str) -> Result<StackInfo, BackendError> {
+        let stack = self.stack_ref(role)?;
+        let mut rx = self.backend.watch(&self.credentials, &stack).await?;
+        let deadline = tokio::time::Instant::now() + self.wait.timeout;
+        loop {
+            let info = rx.borrow_and_update().clone();
+            self.record_info(role, &stack, &info);
+            if !info.status.in_progress() {
+                return Ok(info);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    let info = self.backend.get(&self.credentials, &stack).await?;
+                    self.record_info(role, &stack, &info);
+                    if info.status.in_progress() {
+                        return Err(BackendError::Internal(format!(
+                            "the watch on stack {} ended while it was {}",
+                            stack.name, info.status
+                        )));
+                    }
+                    return Ok(info);
+                }
+                Err(_) => {
+                    return Err(BackendError::Timeout {
+                        what: format!("stack {} to finish", stack.name),
+                        after: self.wait.timeout,
+                    })
+                }
+            }
+        }
+    }
+
+    fn record_info(&mut self, role: &str, stack: &StackRef, info: &StackInfo) {
+        let unchanged = self
+            .get(role)
+            .and_then(|r| r.last.as_ref())
+            .is_some_and(|l| l == info);
+        if !unchanged {
+            self.put(StackRecord {
+                role: role.to_string(),
+                name: stack.name.clone(),
+                stack: Some(stack.clone()),
+                last: Some(info.clone()),
+            });
+        }
+    }
+
+    /// Create the stack for `role` and wait for it to finish.
+    pub async fn create_and_wait(
+        &mut self,
+        role: &str,
+        spec: StackSpec,
+    ) -> Result<StackInfo, BackendError> {
+        self.create(role, spec).await?;
+        self.wait(role).await
+    }
+
+    /// Start an update of the stack of `role`.
+    pub async fn update(&mut self, role: &str, update: &StackUpdate) -> Result<(), BackendError> {
+        let stack = self.stack_ref(role)?;
+        self.backend.update(&self.credentials, &stack, update).await
+    }
+
+    /// Update the stack of `role` and wait for it to finish.
+    pub async fn update_and_wait(
+        &mut self,
+        role: &str,
+        update: &StackUpdate,
+    ) -> Result<StackInfo, BackendError> {
+        self.update(role, update).await?;
+        self.wait(role).await
+    }
+
+    /// Read the stack of `role` from the backend now and record it.
+    pub async fn refresh(&mut self, role: &str) -> Result<StackInfo, BackendError> {
+        let stack = self.stack_ref(role)?;
+        let info = self.backend.get(&self.credentials, &stack).await?;
+        self.record_info(role, &stack, &info);
+        Ok(info)
+    }
+
+    /// Delete the stack of `role` and wait until it is gone. A stack the
+    /// backend no longer knows counts as deleted.
+    pub async fn delete(&mut self, role: &str) -> Result<(), BackendError> {
+        let stack = match self.get(role) {
+            None => return Ok(()),
+            Some(StackRecord { stack: Some(s), .. }) => s.clone(),
+            Some(StackRecord { name, .. }) => {
+                // Created but never acknowledged (crash): find it by name.
+                match self.backend.find(&self.credentials, name).await? {
+                    Some(s) => s,
+                    None => {
+                        self.remove(role);
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        match self.backend.delete(&self.credentials, &stack).await {
+            Ok(()) => {}
+            Err(BackendError::NotFound { .. }) => {
+                self.remove(role);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        match self.wait(role).await {
+            Ok(info) if info.status.is_failed() => Err(BackendError::Internal(format!(
+                "stack {} could not be deleted: {} {}",
+                stack.name, info.status, info.status_reason
+            ))),
+            Ok(_) | Err(BackendError::NotFound { .. }) => {
+                self.remove(role);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delete every stack, last created first.
+    pub async fn delete_all(&mut self) -> Result<(), BackendError> {
+        let roles: Vec<String> = self.records.iter().rev().map(|r| r.role.clone()).collect();
+        for role in roles {
+            self.delete(&role).await?;
+        }
+        Ok(())
+    }
+}

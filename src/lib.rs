@@ -1,0 +1,1 @@
+//! occi-so: the server, the framework around the plugins, and the CLI.
