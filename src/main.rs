@@ -1,5 +1,8 @@
-//! The `occi-so` command line.
+//! The `occi-so` command line: `serve`, `template`, `plugins`.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("occi-so: nothing to run yet (the server lands with issue 5)")
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = occi_so::cli::Cli::parse();
+    occi_so::cli::run(cli)
 }

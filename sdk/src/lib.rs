@@ -22,8 +22,8 @@ mod stacks;
 pub use attributes::{ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec};
 pub use credentials::{Credentials, Secret};
 pub use plugin::{
-    LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo, PluginSource, StateReport,
-    MCN_SERVICE_SCHEME,
+    LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo, PluginSource,
+    StateReport, MCN_SERVICE_SCHEME,
 };
 pub use stack::{
     BackendError, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo, StackOutput,

@@ -478,7 +478,8 @@ pub trait StackBackend: Send + Sync + 'static {
 
     /// Look a stack up by name (restart recovery when only the name was
     /// journaled). `Ok(None)` when no live stack has that name.
-    async fn find(&self, creds: &Credentials, name: &str) -> Result<Option<StackRef>, BackendError>;
+    async fn find(&self, creds: &Credentials, name: &str)
+        -> Result<Option<StackRef>, BackendError>;
 
     /// Start an update (PATCH or PUT); returns once accepted.
     async fn update(
@@ -500,8 +501,11 @@ pub trait StackBackend: Send + Sync + 'static {
     ) -> Result<Vec<ResourceInfo>, BackendError>;
 
     /// The stack's events, oldest first.
-    async fn events(&self, creds: &Credentials, stack: &StackRef)
-        -> Result<Vec<EventInfo>, BackendError>;
+    async fn events(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+    ) -> Result<Vec<EventInfo>, BackendError>;
 
     /// Validate a template as `POST /validate` does.
     async fn validate(
@@ -601,7 +605,8 @@ mod tests {
             disable_rollback: false,
             tags: vec![],
         };
-        spec.parameters.insert("db_password".into(), "hunter2".into());
+        spec.parameters
+            .insert("db_password".into(), "hunter2".into());
         let text = format!("{spec:?}");
         assert!(text.contains("db_password"));
         assert!(!text.contains("hunter2"));

@@ -75,7 +75,13 @@ impl Stacks {
 
     /// Stacks with a [`NullSink`] (tests, dry runs).
     pub fn detached(backend: Arc<dyn StackBackend>, credentials: Credentials) -> Self {
-        Stacks::new(backend, credentials, Arc::new(NullSink), "stack", Vec::new())
+        Stacks::new(
+            backend,
+            credentials,
+            Arc::new(NullSink),
+            "stack",
+            Vec::new(),
+        )
     }
 
     /// Use these wait options for every wait.
@@ -133,7 +139,11 @@ impl Stacks {
     /// Start creating the stack for `role`. An empty `spec.name` becomes
     /// [`Stacks::name_for`]. The name is recorded before the backend call
     /// and the id right after, so a crash in between leaves a name to find.
-    pub async fn create(&mut self, role: &str, mut spec: StackSpec) -> Result<StackRef, BackendError> {
+    pub async fn create(
+        &mut self,
+        role: &str,
+        mut spec: StackSpec,
+    ) -> Result<StackRef, BackendError> {
         if spec.name.is_empty() {
             spec.name = self.name_for(role);
         }
