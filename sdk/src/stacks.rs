@@ -139,11 +139,29 @@ impl Stacks {
     /// Start creating the stack for `role`. An empty `spec.name` becomes
     /// [`Stacks::name_for`]. The name is recorded before the backend call
     /// and the id right after, so a crash in between leaves a name to find.
+    ///
+    /// Idempotent per role: if this instance already has a stack for
+    /// `role` (say a deploy is retried after a restart), that stack is
+    /// returned and nothing is created; if only its name was recorded, it
+    /// is looked up by name first. Delete the role's stack to start over.
     pub async fn create(
         &mut self,
         role: &str,
         mut spec: StackSpec,
     ) -> Result<StackRef, BackendError> {
+        if let Some(existing) = self.get(role).cloned() {
+            if let Some(stack) = existing.stack {
+                return Ok(stack);
+            }
+            if let Some(stack) = self.backend.find(&self.credentials, &existing.name).await? {
+                self.put(StackRecord {
+                    stack: Some(stack.clone()),
+                    ..existing
+                });
+                return Ok(stack);
+            }
+            spec.name = existing.name;
+        }
         if spec.name.is_empty() {
             spec.name = self.name_for(role);
         }
