@@ -344,3 +344,161 @@ impl Renderer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AttributeDef, Value};
+
+    const MCN: &str = "http://schemas.mobile-cloud-networking.eu/occi/service#";
+
+    fn so() -> Resource {
+        let mut r = Resource::new(format!("{MCN}orchestrator"), "/orchestrator/default");
+        r.attributes.insert("occi.core.id", "default");
+        r.attributes.insert("occi.mcn.stack.state", "CREATE_COMPLETE");
+        r.attributes.insert("n", 5);
+        r.actions.push(format!("{MCN}provision"));
+        r
+    }
+
+    fn body(r: &Rendered) -> &str {
+        std::str::from_utf8(&r.body).unwrap()
+    }
+
+    #[test]
+    fn text_plain_entity_is_lines_with_absolute_action_links() {
+        let out = Renderer::new("http://127.0.0.1:8051/")
+            .resource(MediaType::TextPlain, &so())
+            .unwrap();
+        assert_eq!(out.content_type, MediaType::TextPlain);
+        assert!(out.headers.is_empty());
+        assert_eq!(
+            body(&out),
+            format!(
+                "Category: orchestrator; scheme=\"{MCN}\"; class=\"kind\"\n\
+                 Link: <http://127.0.0.1:8051/orchestrator/default?action=provision>; rel=\"{MCN}provision\"\n\
+                 X-OCCI-Attribute: occi.core.id=\"default\"\n\
+                 X-OCCI-Attribute: occi.mcn.stack.state=\"CREATE_COMPLETE\"\n\
+                 X-OCCI-Attribute: n=5\n"
+            )
+        );
+    }
+
+    #[test]
+    fn text_occi_entity_is_comma_joined_headers_and_ok() {
+        let out = Renderer::new("http://h:1")
+            .resource(MediaType::TextOcci, &so())
+            .unwrap();
+        assert_eq!(body(&out), "OK");
+        let names: Vec<_> = out.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["category", "link", "x-occi-attribute"]);
+        assert_eq!(
+            out.headers[2].1,
+            "occi.core.id=\"default\", occi.mcn.stack.state=\"CREATE_COMPLETE\", n=5"
+        );
+    }
+
+    #[test]
+    fn uri_list_is_refused_for_entities_and_query_interface() {
+        let r = Renderer::new("http://h");
+        assert_eq!(
+            r.resource(MediaType::UriList, &so()),
+            Err(RenderError::UriListNotApplicable)
+        );
+        assert!(r.query_interface(MediaType::UriList, &[]).is_err());
+    }
+
+    #[test]
+    fn collections_render_absolute_locations() {
+        let r = Renderer::new("http://h:1");
+        let items = [so(), Resource::new(format!("{MCN}orchestrator"), "/orchestrator/b")];
+        let out = r.collection(MediaType::TextPlain, &items);
+        assert_eq!(
+            body(&out),
+            "X-OCCI-Location: http://h:1/orchestrator/default\nX-OCCI-Location: http://h:1/orchestrator/b\n"
+        );
+        let out = r.collection(MediaType::TextOcci, &items);
+        assert_eq!(
+            out.headers,
+            [(
+                X_OCCI_LOCATION,
+                HeaderValue::from_static("http://h:1/orchestrator/default, http://h:1/orchestrator/b")
+            )]
+        );
+        let out = r.collection(MediaType::UriList, &items);
+        assert_eq!(
+            body(&out),
+            "http://h:1/orchestrator/default\r\nhttp://h:1/orchestrator/b\r\n"
+        );
+        let out = r.collection(MediaType::OcciJson, &items);
+        let v: serde_json::Value = serde_json::from_slice(&out.body).unwrap();
+        assert_eq!(v["resources"][1]["location"], "http://h:1/orchestrator/b");
+        let out = r.collection(MediaType::TextOcci, &[]);
+        assert!(out.headers.is_empty());
+    }
+
+    #[test]
+    fn query_interface_has_relative_category_locations() {
+        let kind = Category::kind(MCN, "orchestrator")
+            .with_rel(crate::RESOURCE)
+            .with_location("/orchestrator/")
+            .with_attribute(AttributeDef::new("occi.mcn.stack.state").immutable())
+            .with_action(format!("{MCN}deploy"));
+        let out = Renderer::new("http://h:1")
+            .query_interface(MediaType::TextPlain, &[Category::core_entity(), kind])
+            .unwrap();
+        let text = body(&out);
+        assert!(text.starts_with(
+            "Category: entity; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"; title=\"Entity\"; \
+             attributes=\"occi.core.id{immutable} occi.core.title\"\n"
+        ), "{text}");
+        assert!(text.contains("location=\"/orchestrator/\""), "{text}");
+    }
+
+    #[test]
+    fn created_and_messages() {
+        let r = Renderer::new("http://h:1");
+        let out = r.created(MediaType::TextOcci, "/orchestrator/default");
+        assert_eq!(out.headers[0], (LOCATION, HeaderValue::from_static("http://h:1/orchestrator/default")));
+        assert_eq!(body(&out), "OK");
+        let out = r.created(MediaType::TextPlain, "/orchestrator/default");
+        assert_eq!(body(&out), "X-OCCI-Location: http://h:1/orchestrator/default\n");
+        let out = r.message(MediaType::OcciJson, "Not applicable atm.");
+        assert_eq!(body(&out), r#"{"message":"Not applicable atm."}"#);
+        let out = r.message(MediaType::UriList, "bad");
+        assert_eq!(out.content_type, MediaType::TextPlain);
+    }
+
+    #[test]
+    fn standalone_link_carries_source_and_target() {
+        let mut l = crate::Link::new("/orchestrator/b", format!("{MCN}orchestrator"));
+        l.source = Some("/orchestrator/default".into());
+        l.location = Some("/link/1".into());
+        let out = Renderer::new("http://h:1").link(MediaType::TextPlain, &l).unwrap();
+        assert!(body(&out).contains("X-OCCI-Attribute: occi.core.source=\"http://h:1/orchestrator/default\"\n"));
+        assert!(body(&out).contains("Category: link; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"\n"));
+        let _ = Value::from(1);
+    }
+
+    #[test]
+    fn hostile_values_never_break_headers() {
+        let mut r = so();
+        r.attributes.insert("evil name\r\n", "a\r\nSet-Cookie: x\"\\\u{0}");
+        r.links.push(crate::Link::new("/x>\r\n, <y", "k\"#t"));
+        let out = Renderer::new("http://h\r\n").resource(MediaType::TextOcci, &r).unwrap();
+        for (_, v) in &out.headers {
+            assert!(!v.is_empty());
+            assert!(!v.as_bytes().iter().any(|b| *b == b'\r' || *b == b'\n'));
+        }
+        let mut h = http::HeaderMap::new();
+        for (k, v) in out.headers {
+            h.append(k, v);
+        }
+        let back = crate::parse_headers(&h).unwrap();
+        assert_eq!(
+            back.attributes.get("evil_name__"),
+            Some(&Value::from("a\r\nSet-Cookie: x\"\\\u{0}"))
+        );
+        assert_eq!(back.links[0].target, "http://h%0D%0A/x%3E%0D%0A,%20%3Cy");
+    }
+}

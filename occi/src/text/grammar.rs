@@ -425,7 +425,7 @@ fn uri_in_brackets(i: &str) -> PResult<'_, &str> {
     let (i, uri) = expect(
         i,
         "a URI inside <...>",
-        take_while1(|c: char| c != '>' && c != '<' && !c.is_control() && c != ' ').parse(i),
+        take_while(|c: char| c != '>' && c != '<' && !c.is_control() && c != ' ').parse(i),
     )?;
     let (i, _) = expect(i, "'>' closing the link target", char('>').parse(i))?;
     Ok((i, uri))
