@@ -137,16 +137,16 @@ impl AttributeDef {
                 Ok(Value::String(v.to_string()))
             }
             (AttributeType::Number, v @ Value::Number(_)) => Ok(v),
-            (AttributeType::Number, Value::String(s)) => {
-                crate::text::number(s.trim()).map(Value::Number).ok_or_else(|| bad(&Value::String(s)))
-            }
+            (AttributeType::Number, Value::String(s)) => crate::text::number(s.trim())
+                .map(Value::Number)
+                .ok_or_else(|| bad(&Value::String(s))),
             (AttributeType::Boolean, v @ Value::Bool(_)) => Ok(v),
             (AttributeType::Boolean, Value::String(s)) => match s.trim() {
                 "true" => Ok(Value::Bool(true)),
                 "false" => Ok(Value::Bool(false)),
                 _ => Err(bad(&Value::String(s))),
             },
-            (AttributeType::Enum(options), Value::String(s)) if options.iter().any(|o| *o == s) => {
+            (AttributeType::Enum(options), Value::String(s)) if options.contains(&s) => {
                 Ok(Value::String(s))
             }
             (AttributeType::List, v @ Value::List(_)) => Ok(v),
@@ -198,6 +198,9 @@ mod tests {
         let e = AttributeDef::new("e").with_type(AttributeType::Enum(vec!["a".into(), "b".into()]));
         assert!(e.coerce("a".into()).is_ok());
         let err = e.coerce("c".into()).unwrap_err();
-        assert_eq!(err.to_string(), "attribute 'e': expected one of a, b, got string 'c'");
+        assert_eq!(
+            err.to_string(),
+            "attribute 'e': expected one of a, b, got string 'c'"
+        );
     }
 }

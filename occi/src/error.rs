@@ -150,6 +150,9 @@ mod tests {
             "header Category (line 2) at byte 5: expected a category parameter, found \"sheme=\\\"x\\\"\""
         );
         let e = ParseError::at(Origin::BodyLine { line: 3 }, "abc", 3, "'='");
-        assert_eq!(e.to_string(), "body line 3 at byte 3: expected '=', found the end");
+        assert_eq!(
+            e.to_string(),
+            "body line 3 at byte 3: expected '=', found the end"
+        );
     }
 }

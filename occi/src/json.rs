@@ -299,7 +299,12 @@ pub fn render_links(base: &str, links: &[Link]) -> Vec<u8> {
         mixins: Vec::new(),
         actions: Vec::new(),
         resources: None,
-        links: Some(links.iter().map(|l| link_out(base, l, None, None)).collect()),
+        links: Some(
+            links
+                .iter()
+                .map(|l| link_out(base, l, None, None))
+                .collect(),
+        ),
     })
 }
 
@@ -695,7 +700,8 @@ pub fn parse(body: &[u8]) -> Result<Content, ParseError> {
         let mut c = Category::reference(&action);
         c.class = Some(CategoryClass::Action);
         content.categories.push(c);
-        content.attributes = attributes_from(doc.attributes.unwrap_or_default(), Default::default())?;
+        content.attributes =
+            attributes_from(doc.attributes.unwrap_or_default(), Default::default())?;
         return Ok(content);
     }
     if let Some(kind) = doc.kind {
@@ -831,13 +837,24 @@ mod tests {
         let c = parse(body.as_bytes()).unwrap();
         assert_eq!(c.categories.len(), 2);
         assert_eq!(c.categories[0].class, Some(CategoryClass::Kind));
-        assert_eq!(c.attributes.get("occi.compute.speed").unwrap().to_string(), "2");
-        assert_eq!(c.attributes.get("occi.compute.memory").unwrap().to_string(), "4.0");
+        assert_eq!(
+            c.attributes.get("occi.compute.speed").unwrap().to_string(),
+            "2"
+        );
+        assert_eq!(
+            c.attributes.get("occi.compute.memory").unwrap().to_string(),
+            "4.0"
+        );
         assert_eq!(
             c.attributes.get("occi.core.id"),
-            Some(&Value::from("urn:uuid:70d3e2a2-1b1a-4e3f-9e0f-1a2b3c4d5e6f"))
+            Some(&Value::from(
+                "urn:uuid:70d3e2a2-1b1a-4e3f-9e0f-1a2b3c4d5e6f"
+            ))
         );
-        assert_eq!(c.links[0].rel, ["http://schemas.ogf.org/occi/infrastructure#network"]);
+        assert_eq!(
+            c.links[0].rel,
+            ["http://schemas.ogf.org/occi/infrastructure#network"]
+        );
         assert_eq!(c.action_links[0].term(), "start");
     }
 
@@ -868,7 +885,13 @@ mod tests {
     #[test]
     fn errors_are_positioned_or_explained() {
         let e = parse(b"{\n  \"kind\": 5}").unwrap_err();
-        assert_eq!(e.origin, Origin::Json { line: 2, column: 11 });
+        assert_eq!(
+            e.origin,
+            Origin::Json {
+                line: 2,
+                column: 11
+            }
+        );
         let e = parse(br#"{"kind": "k", "attributes": {"a": null}}"#).unwrap_err();
         assert!(e.to_string().contains("attribute 'a'"), "{e}");
         let e = parse(br#"{"attributes": {"a": 1}}"#).unwrap_err();
@@ -884,13 +907,17 @@ mod tests {
         r.attributes.insert("occi.core.id", "default");
         r.attributes.insert("n", 5);
         r.actions.push("http://s#deploy".into());
-        r.links.push(Link::new("/orchestrator/other", "http://s#orchestrator"));
+        r.links
+            .push(Link::new("/orchestrator/other", "http://s#orchestrator"));
         let v: serde_json::Value =
             serde_json::from_slice(&render_resource("http://h:1", &r)).unwrap();
         assert_eq!(v["id"], "default");
         assert_eq!(v["location"], "http://h:1/orchestrator/default");
         assert_eq!(v["attributes"]["n"], json!(5));
-        assert_eq!(v["links"][0]["source"]["location"], "http://h:1/orchestrator/default");
+        assert_eq!(
+            v["links"][0]["source"]["location"],
+            "http://h:1/orchestrator/default"
+        );
         assert_eq!(v["links"][0]["target"]["kind"], "http://s#orchestrator");
     }
 

@@ -140,7 +140,8 @@ impl MediaType {
             let wins = match chosen {
                 None => true,
                 Some((_, c)) => {
-                    (score.0, score.1, std::cmp::Reverse(score.2)) > (c.0, c.1, std::cmp::Reverse(c.2))
+                    (score.0, score.1, std::cmp::Reverse(score.2))
+                        > (c.0, c.1, std::cmp::Reverse(c.2))
                 }
             };
             if wins {
@@ -259,9 +260,15 @@ mod tests {
             MediaType::parse("Text/Plain; charset=utf-8"),
             Some(MediaType::TextPlain)
         );
-        assert_eq!(MediaType::parse("text/occi+plain"), Some(MediaType::TextPlain));
+        assert_eq!(
+            MediaType::parse("text/occi+plain"),
+            Some(MediaType::TextPlain)
+        );
         assert_eq!(MediaType::parse(" text/occi "), Some(MediaType::TextOcci));
-        assert_eq!(MediaType::parse("application/json"), Some(MediaType::OcciJson));
+        assert_eq!(
+            MediaType::parse("application/json"),
+            Some(MediaType::OcciJson)
+        );
         assert_eq!(MediaType::parse("text/html"), None);
     }
 
@@ -306,8 +313,14 @@ mod tests {
     #[test]
     fn classify_request_content_types() {
         let ct = |s: &'static str| HeaderValue::from_static(s);
-        assert_eq!(RequestFormat::classify(None, true), Ok(RequestFormat::Headers));
-        assert_eq!(RequestFormat::classify(None, false), Ok(RequestFormat::TextPlain));
+        assert_eq!(
+            RequestFormat::classify(None, true),
+            Ok(RequestFormat::Headers)
+        );
+        assert_eq!(
+            RequestFormat::classify(None, false),
+            Ok(RequestFormat::TextPlain)
+        );
         assert_eq!(
             RequestFormat::classify(Some(&ct("text/occi; charset=utf-8")), false),
             Ok(RequestFormat::TextOcci)

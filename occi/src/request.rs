@@ -184,7 +184,10 @@ mod tests {
     fn deploy_action_request() {
         let h = headers(&[
             ("Content-Type", "text/occi"),
-            ("Category", &format!("deploy; scheme=\"{MCN}\"; class=\"action\"")),
+            (
+                "Category",
+                &format!("deploy; scheme=\"{MCN}\"; class=\"action\""),
+            ),
         ]);
         let c = parse_request(&h, b"OK").unwrap();
         assert_eq!(c.categories_of(CategoryClass::Action).count(), 1);
@@ -224,7 +227,11 @@ mod tests {
                 index: 1
             }
         );
-        assert!(e.to_string().starts_with("header X-OCCI-Attribute (line 2) at byte 7"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("header X-OCCI-Attribute (line 2) at byte 7"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -235,7 +242,11 @@ mod tests {
             Err(RequestError::UnsupportedMediaType(_))
         ));
         let h = headers(&[("content-type", "text/plain")]);
-        let e = parse_request(&h, b"Category: a; scheme=\"s\"\nX-OCCI-Attribute: x=\"\xff\"").unwrap_err();
+        let e = parse_request(
+            &h,
+            b"Category: a; scheme=\"s\"\nX-OCCI-Attribute: x=\"\xff\"",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("body line 2 at byte 21"), "{e}");
         let mut h = HeaderMap::new();
         h.insert("category", HeaderValue::from_bytes(b"a\xff").unwrap());

@@ -197,14 +197,21 @@ impl Renderer {
         if media == MediaType::OcciJson {
             return self.json(json::render_resources(&self.base, resources));
         }
-        self.locations(media, resources.iter().filter_map(|r| r.location.as_deref()))
+        self.locations(
+            media,
+            resources.iter().filter_map(|r| r.location.as_deref()),
+        )
     }
 
     /// Renders a list of locations (collection, mixin membership, a
     /// namespace listing). JSON has no locations-only document, so JSON
     /// renders `{"resources": [{"location": ...}]}`; prefer
     /// [`Renderer::collection`] with full resources for JSON.
-    pub fn locations<'a>(&self, media: MediaType, locations: impl IntoIterator<Item = &'a str>) -> Rendered {
+    pub fn locations<'a>(
+        &self,
+        media: MediaType,
+        locations: impl IntoIterator<Item = &'a str>,
+    ) -> Rendered {
         match media {
             MediaType::UriList => {
                 let mut b = String::with_capacity(256);
@@ -252,7 +259,11 @@ impl Renderer {
     /// (`text/occi`: one `Category` header with all of them; `text/plain`:
     /// one line each; JSON: `{"kinds", "mixins", "actions"}`). uri-list →
     /// [`RenderError::UriListNotApplicable`].
-    pub fn query_interface(&self, media: MediaType, categories: &[Category]) -> Result<Rendered, RenderError> {
+    pub fn query_interface(
+        &self,
+        media: MediaType,
+        categories: &[Category],
+    ) -> Result<Rendered, RenderError> {
         match media {
             MediaType::UriList => Err(RenderError::UriListNotApplicable),
             MediaType::OcciJson => Ok(self.json(json::render_categories(categories))),
@@ -355,7 +366,8 @@ mod tests {
     fn so() -> Resource {
         let mut r = Resource::new(format!("{MCN}orchestrator"), "/orchestrator/default");
         r.attributes.insert("occi.core.id", "default");
-        r.attributes.insert("occi.mcn.stack.state", "CREATE_COMPLETE");
+        r.attributes
+            .insert("occi.mcn.stack.state", "CREATE_COMPLETE");
         r.attributes.insert("n", 5);
         r.actions.push(format!("{MCN}provision"));
         r
@@ -411,7 +423,10 @@ mod tests {
     #[test]
     fn collections_render_absolute_locations() {
         let r = Renderer::new("http://h:1");
-        let items = [so(), Resource::new(format!("{MCN}orchestrator"), "/orchestrator/b")];
+        let items = [
+            so(),
+            Resource::new(format!("{MCN}orchestrator"), "/orchestrator/b"),
+        ];
         let out = r.collection(MediaType::TextPlain, &items);
         assert_eq!(
             body(&out),
@@ -422,7 +437,9 @@ mod tests {
             out.headers,
             [(
                 X_OCCI_LOCATION,
-                HeaderValue::from_static("http://h:1/orchestrator/default, http://h:1/orchestrator/b")
+                HeaderValue::from_static(
+                    "http://h:1/orchestrator/default, http://h:1/orchestrator/b"
+                )
             )]
         );
         let out = r.collection(MediaType::UriList, &items);
@@ -459,10 +476,19 @@ mod tests {
     fn created_and_messages() {
         let r = Renderer::new("http://h:1");
         let out = r.created(MediaType::TextOcci, "/orchestrator/default");
-        assert_eq!(out.headers[0], (LOCATION, HeaderValue::from_static("http://h:1/orchestrator/default")));
+        assert_eq!(
+            out.headers[0],
+            (
+                LOCATION,
+                HeaderValue::from_static("http://h:1/orchestrator/default")
+            )
+        );
         assert_eq!(body(&out), "OK");
         let out = r.created(MediaType::TextPlain, "/orchestrator/default");
-        assert_eq!(body(&out), "X-OCCI-Location: http://h:1/orchestrator/default\n");
+        assert_eq!(
+            body(&out),
+            "X-OCCI-Location: http://h:1/orchestrator/default\n"
+        );
         let out = r.message(MediaType::OcciJson, "Not applicable atm.");
         assert_eq!(body(&out), r#"{"message":"Not applicable atm."}"#);
         let out = r.message(MediaType::UriList, "bad");
@@ -474,18 +500,26 @@ mod tests {
         let mut l = crate::Link::new("/orchestrator/b", format!("{MCN}orchestrator"));
         l.source = Some("/orchestrator/default".into());
         l.location = Some("/link/1".into());
-        let out = Renderer::new("http://h:1").link(MediaType::TextPlain, &l).unwrap();
-        assert!(body(&out).contains("X-OCCI-Attribute: occi.core.source=\"http://h:1/orchestrator/default\"\n"));
-        assert!(body(&out).contains("Category: link; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"\n"));
+        let out = Renderer::new("http://h:1")
+            .link(MediaType::TextPlain, &l)
+            .unwrap();
+        assert!(body(&out)
+            .contains("X-OCCI-Attribute: occi.core.source=\"http://h:1/orchestrator/default\"\n"));
+        assert!(body(&out).contains(
+            "Category: link; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"\n"
+        ));
         let _ = Value::from(1);
     }
 
     #[test]
     fn hostile_values_never_break_headers() {
         let mut r = so();
-        r.attributes.insert("evil name\r\n", "a\r\nSet-Cookie: x\"\\\u{0}");
+        r.attributes
+            .insert("evil name\r\n", "a\r\nSet-Cookie: x\"\\\u{0}");
         r.links.push(crate::Link::new("/x>\r\n, <y", "k\"#t"));
-        let out = Renderer::new("http://h\r\n").resource(MediaType::TextOcci, &r).unwrap();
+        let out = Renderer::new("http://h\r\n")
+            .resource(MediaType::TextOcci, &r)
+            .unwrap();
         for (_, v) in &out.headers {
             assert!(!v.is_empty());
             assert!(!v.as_bytes().iter().any(|b| *b == b'\r' || *b == b'\n'));

@@ -14,9 +14,9 @@ pub fn parse(body: &str) -> Result<Vec<String>, ParseError> {
         if uri.is_empty() || uri.starts_with('#') {
             continue;
         }
-        if let Some(bad) = uri.find(|c: char| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"')
-        }) {
+        if let Some(bad) =
+            uri.find(|c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        {
             return Err(ParseError::at(
                 Origin::BodyLine { line: n + 1 },
                 line,
@@ -44,7 +44,9 @@ mod tests {
 
     #[test]
     fn comments_blank_lines_and_crlf() {
-        let l = parse("# uri:/orchestrator/\r\nhttp://h/orchestrator/a\r\n\r\n  /orchestrator/b  \n").unwrap();
+        let l =
+            parse("# uri:/orchestrator/\r\nhttp://h/orchestrator/a\r\n\r\n  /orchestrator/b  \n")
+                .unwrap();
         assert_eq!(l, ["http://h/orchestrator/a", "/orchestrator/b"]);
     }
 

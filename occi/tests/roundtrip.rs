@@ -110,14 +110,16 @@ fn resource() -> impl Strategy<Value = Resource> {
         vec(link(scalar()), 0..3),
         vec(type_id(), 0..3),
     )
-        .prop_map(|(kind, mixins, location, attributes, links, actions)| Resource {
-            kind,
-            mixins,
-            location: Some(location),
-            attributes,
-            links,
-            actions,
-        })
+        .prop_map(
+            |(kind, mixins, location, attributes, links, actions)| Resource {
+                kind,
+                mixins,
+                location: Some(location),
+                attributes,
+                links,
+                actions,
+            },
+        )
 }
 
 fn class() -> impl Strategy<Value = CategoryClass> {
@@ -173,7 +175,16 @@ fn attr_type() -> impl Strategy<Value = AttributeType> {
     ]
 }
 
-fn attr_def() -> impl Strategy<Value = (AttributeType, bool, bool, Option<Value>, Option<String>, Option<String>)> {
+fn attr_def() -> impl Strategy<
+    Value = (
+        AttributeType,
+        bool,
+        bool,
+        Option<Value>,
+        Option<String>,
+        Option<String>,
+    ),
+> {
     (
         attr_type(),
         any::<bool>(),
@@ -201,15 +212,19 @@ fn json_category() -> impl Strategy<Value = Category> {
             |(scheme, term, class, title, rel, applies, location, attrs, actions)| {
                 let attributes = attrs
                     .into_iter()
-                    .map(|(n, (ty, required, mutable, default, description, pattern))| AttributeDef {
-                        name: n,
-                        ty,
-                        required,
-                        mutable,
-                        default,
-                        description,
-                        pattern,
-                    })
+                    .map(
+                        |(n, (ty, required, mutable, default, description, pattern))| {
+                            AttributeDef {
+                                name: n,
+                                ty,
+                                required,
+                                mutable,
+                                default,
+                                description,
+                                pattern,
+                            }
+                        },
+                    )
                     .collect();
                 let mut c = Category {
                     scheme,

@@ -4,7 +4,9 @@ use libfuzzer_sys::fuzz_target;
 use occi::text::{attribute_to_string, parse_attributes};
 
 fuzz_target!(|data: &str| {
-    let Ok(first) = parse_attributes(data) else { return };
+    let Ok(first) = parse_attributes(data) else {
+        return;
+    };
     for (name, value) in first {
         let r1 = attribute_to_string(&name, &value);
         assert!(http::HeaderValue::from_str(&r1).is_ok(), "{r1:?}");

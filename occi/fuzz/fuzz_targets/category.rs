@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use occi::text::{category_to_string, parse_categories};
 
 fuzz_target!(|data: &str| {
-    let Ok(first) = parse_categories(data) else { return };
+    let Ok(first) = parse_categories(data) else {
+        return;
+    };
     for c in first {
         let r1 = category_to_string(&c, true);
         assert!(http::HeaderValue::from_str(&r1).is_ok(), "{r1:?}");

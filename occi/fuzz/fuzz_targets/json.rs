@@ -6,7 +6,9 @@ use occi::json;
 
 fuzz_target!(|data: &[u8]| {
     let _ = json::parse(data);
-    let Ok(r) = json::parse_resource(data) else { return };
+    let Ok(r) = json::parse_resource(data) else {
+        return;
+    };
     let rendered = json::render_resource("", &r);
     let mut back = json::parse_resource(&rendered).expect("rendered resource parses");
     // Rendering gives inline links their resource as source.

@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
         headers.insert("x-occi-attribute", v);
     }
     let _ = parse_request(&headers, b"");
-    let Ok(content) = parse_request(&headers, data) else { return };
+    let Ok(content) = parse_request(&headers, data) else {
+        return;
+    };
     let r = Resource {
         kind: "http://s#k".into(),
         mixins: content.categories.iter().map(|c| c.type_id()).collect(),
@@ -22,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
         actions: content.action_links.into_iter().map(|a| a.action).collect(),
     };
     let renderer = Renderer::new("http://127.0.0.1:1");
-    for media in [MediaType::TextPlain, MediaType::TextOcci, MediaType::OcciJson] {
+    for media in [
+        MediaType::TextPlain,
+        MediaType::TextOcci,
+        MediaType::OcciJson,
+    ] {
         let out = renderer.resource(media, &r).expect("renders");
         let mut h = http::HeaderMap::new();
         h.insert("content-type", media.header_value());

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use nom::{
     branch::alt,
-    bytes::complete::{tag_no_case, take_while, take_while1, take_while_m_n},
+    bytes::complete::{take_while, take_while1, take_while_m_n},
     character::complete::{char, digit0, digit1, one_of},
     combinator::{opt, recognize},
     error::{ErrorKind, ParseError as NomParseError},
@@ -118,7 +118,7 @@ fn bare(i: &str) -> PResult<'_, &str> {
 /// escape (a header value cannot hold them raw); any other `\x` is `x`.
 pub(crate) fn quoted(i: &str) -> PResult<'_, Cow<'_, str>> {
     let (i, _) = expect(i, "'\"' opening a quoted string", char('"').parse(i))?;
-    let (rest, plain) = take_while(|c| c != '"' && c != '\\').parse(i)?;
+    let (rest, plain) = until_quote_or_backslash(i);
     if let Some(after) = rest.strip_prefix('"') {
         return Ok((after, Cow::Borrowed(plain)));
     }
@@ -152,12 +152,22 @@ pub(crate) fn quoted(i: &str) -> PResult<'_, Cow<'_, str>> {
                 i = next;
             }
             Some(_) => {
-                let (rest, chunk) = take_while(|c| c != '"' && c != '\\').parse(i)?;
+                let (rest, chunk) = until_quote_or_backslash(i);
                 s.push_str(chunk);
                 i = rest;
             }
         }
     }
+}
+
+/// Splits before the first `"` or `\\` (ASCII, so any byte index found is
+/// a char boundary); scans bytes rather than decoding chars.
+fn until_quote_or_backslash(i: &str) -> (&str, &str) {
+    let end = i
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\')
+        .unwrap_or(i.len());
+    (&i[end..], &i[..end])
 }
 
 fn hex4(i: &str) -> Option<(char, &str)> {
@@ -304,16 +314,22 @@ fn params<'a>(
 
 /// Maps a failure inside the (unescaped) value `v` of a parameter that
 /// starts at `j` back to a position in the original input.
-fn inside<'a, T>(j: &'a str, v: &Cow<'_, str>, r: PResult<'_, T>) -> Result<T, nom::Err<Fail<'a>>> {
+fn inside<'a, T>(
+    j: &'a str,
+    v: &str,
+    borrowed: bool,
+    r: PResult<'_, T>,
+) -> Result<T, nom::Err<Fail<'a>>> {
     match r {
         Ok((_, t)) => Ok(t),
         Err(nom::Err::Error(f) | nom::Err::Failure(f)) => {
             let offset = (f.rest.as_ptr() as usize).saturating_sub(v.as_ptr() as usize);
-            let base = match v {
+            let base = if borrowed {
                 // A borrowed value is a slice of `j` itself.
-                Cow::Borrowed(b) => (b.as_ptr() as usize).saturating_sub(j.as_ptr() as usize),
+                (v.as_ptr() as usize).saturating_sub(j.as_ptr() as usize)
+            } else {
                 // An unescaped copy: positions are approximate (after the quote).
-                Cow::Owned(_) => 1,
+                1
             };
             let rest = j.get(base + offset..).unwrap_or(j);
             Err(nom::Err::Failure(Fail {
@@ -367,7 +383,7 @@ pub(crate) fn category(i: &str) -> PResult<'_, Category> {
         } else if key.eq_ignore_ascii_case("location") {
             c.location = Some(v.into_owned());
         } else if key.eq_ignore_ascii_case("attributes") {
-            c.attributes = inside(j, &v, attribute_defs(&v))?;
+            c.attributes = inside(j, &v, matches!(v, Cow::Borrowed(_)), attribute_defs(&v))?;
         } else if key.eq_ignore_ascii_case("actions") {
             c.actions = type_ids(&v);
         }
@@ -558,23 +574,30 @@ impl Field {
     }
 }
 
-/// `name ":"` at the start of a body line (case-insensitive).
+/// `name ":"` at the start of a body line (case-insensitive, ASCII).
 pub(crate) fn field(i: &str) -> PResult<'_, Field> {
-    let (i, f) = expect(
+    const EXPECTED: &str = "Category:, Link:, X-OCCI-Attribute: or X-OCCI-Location:";
+    let (rest, n) = expect(
         i,
-        "Category:, Link:, X-OCCI-Attribute: or X-OCCI-Location:",
-        alt((
-            tag_no_case("category").map(|_| Field::Category),
-            tag_no_case("link").map(|_| Field::Link),
-            tag_no_case("x-occi-attribute").map(|_| Field::Attribute),
-            tag_no_case("x-occi-location").map(|_| Field::OcciLocation),
-            tag_no_case("location").map(|_| Field::Location),
-        ))
-        .parse(i),
+        EXPECTED,
+        take_while1(|c: char| c.is_ascii_alphanumeric() || c == '-').parse(i),
     )?;
-    let i = ows(i);
-    let (i, _) = expect(i, "':' after the field name", char(':').parse(i))?;
-    Ok((i, f))
+    let f = if n.eq_ignore_ascii_case("category") {
+        Field::Category
+    } else if n.eq_ignore_ascii_case("link") {
+        Field::Link
+    } else if n.eq_ignore_ascii_case("x-occi-attribute") {
+        Field::Attribute
+    } else if n.eq_ignore_ascii_case("x-occi-location") {
+        Field::OcciLocation
+    } else if n.eq_ignore_ascii_case("location") {
+        Field::Location
+    } else {
+        return fail(i, EXPECTED);
+    };
+    let rest = ows(rest);
+    let (rest, _) = expect(rest, "':' after the field name", char(':').parse(rest))?;
+    Ok((rest, f))
 }
 
 #[cfg(test)]

@@ -140,7 +140,9 @@ pub(crate) fn parse_body_into(body: &str, content: &mut Content) -> Result<(), P
         }
         let (value, field) = match grammar::field(trimmed) {
             Ok(v) => v,
-            Err(nom::Err::Error(f) | nom::Err::Failure(f)) => return Err(to_error(origin(), line, f)),
+            Err(nom::Err::Error(f) | nom::Err::Failure(f)) => {
+                return Err(to_error(origin(), line, f))
+            }
             Err(nom::Err::Incomplete(_)) => {
                 return Err(ParseError::at(origin(), line, 0, "a complete line"))
             }
@@ -232,7 +234,10 @@ mod tests {
         let c = &parse_categories(&v).unwrap()[0];
         assert_eq!(c.attributes.len(), 2);
         assert!(!c.attributes[0].mutable);
-        assert_eq!(c.actions, [format!("{MCN}deploy"), format!("{MCN}provision")]);
+        assert_eq!(
+            c.actions,
+            [format!("{MCN}deploy"), format!("{MCN}provision")]
+        );
     }
 
     #[test]
@@ -273,7 +278,10 @@ mod tests {
         };
         assert_eq!(l.target, "/network/123");
         assert_eq!(l.location.as_deref(), Some("/link/networkinterface/456"));
-        assert_eq!(l.kind, "http://schemas.ogf.org/occi/infrastructure#networkinterface");
+        assert_eq!(
+            l.kind,
+            "http://schemas.ogf.org/occi/infrastructure#networkinterface"
+        );
         assert_eq!(
             l.attributes.get("occi.networkinterface.mac"),
             Some(&Value::from("00:11:22:33:44:55"))
@@ -298,7 +306,10 @@ mod tests {
         let v = "occi.epc.attr_1=\"foo, bar=baz; qux\", n=5, f=5.0, b=true, e=active, \
                  esc=\"say \\\"hi\\\"\", neg=-3";
         let a = parse_attributes(v).unwrap();
-        assert_eq!(a[0], ("occi.epc.attr_1".into(), Value::from("foo, bar=baz; qux")));
+        assert_eq!(
+            a[0],
+            ("occi.epc.attr_1".into(), Value::from("foo, bar=baz; qux"))
+        );
         assert_eq!(a[1].1.to_string(), "5");
         assert_eq!(a[2].1.to_string(), "5.0");
         assert_eq!(a[3].1, Value::Bool(true));

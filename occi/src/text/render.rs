@@ -11,29 +11,29 @@ use std::fmt::Write;
 use crate::{Category, Link, Value};
 
 /// Appends `s` as a quoted string (`\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX`).
+/// Scans bytes: everything escaped is ASCII, so every index where an escape
+/// starts is a char boundary.
 pub(crate) fn write_quoted(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let mut plain_from = 0;
-    for (i, c) in s.char_indices() {
-        let esc: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            c if c.is_ascii_control() => Some(""),
-            _ => None,
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
         };
-        if let Some(esc) = esc {
-            out.push_str(&s[plain_from..i]);
-            if esc.is_empty() {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            } else {
-                out.push_str(esc);
-            }
-            plain_from = i + c.len_utf8();
+        out.push_str(&s[plain_from..i]);
+        if esc.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(esc);
         }
+        plain_from = i + 1;
     }
     out.push_str(&s[plain_from..]);
     out.push('"');
@@ -53,11 +53,13 @@ pub(crate) fn write_name(out: &mut String, s: &str) {
         return;
     }
     for c in s.chars() {
-        out.push(if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-            c
-        } else {
-            '_'
-        });
+        out.push(
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            },
+        );
     }
 }
 
@@ -71,7 +73,10 @@ fn needs_encoding(c: char, comma: bool) -> bool {
 /// Appends a URI, percent-encoding what would end it: controls, white
 /// space, `"<>\`, and `,` when `comma` (a bare list element).
 fn write_encoded(out: &mut String, s: &str, comma: bool) {
-    if !s.chars().any(|c| needs_encoding(c, comma)) {
+    let plain_ascii = s.bytes().all(|b| {
+        b > b' ' && b < 0x7f && !matches!(b, b'"' | b'<' | b'>' | b'\\') && !(comma && b == b',')
+    });
+    if plain_ascii || !s.chars().any(|c| needs_encoding(c, comma)) {
         out.push_str(s);
         return;
     }
