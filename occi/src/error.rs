@@ -69,9 +69,10 @@ impl fmt::Display for ParseError {
                 self.origin, self.position, self.expected
             )?,
         }
-        match &self.found {
-            Some(found) => write!(f, ", found {found:?}"),
-            None => f.write_str(", found the end"),
+        match (&self.found, &self.origin) {
+            (Some(found), _) => write!(f, ", found {found:?}"),
+            (None, Origin::Json { .. }) => Ok(()),
+            (None, _) => f.write_str(", found the end"),
         }
     }
 }

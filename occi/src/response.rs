@@ -7,8 +7,11 @@ use http::{HeaderName, HeaderValue};
 use crate::{
     json,
     request::{CATEGORY, LINK, LOCATION, X_OCCI_ATTRIBUTE, X_OCCI_LOCATION},
-    text::render::{write_action_link, write_attribute, write_category, write_link, write_url},
-    uri_list, Category, Entity, Link, MediaType, RenderError, Resource,
+    text::render::{
+        write_action_link, write_attribute, write_category, write_category_ref, write_link,
+        write_url,
+    },
+    uri_list, Category, CategoryClass, Entity, Link, MediaType, RenderError, Resource,
 };
 
 /// A rendered response: its media type, the OCCI headers to add, and the
@@ -87,12 +90,8 @@ impl Renderer {
     /// [`RenderError::UriListNotApplicable`] (400).
     pub fn resource(&self, media: MediaType, r: &Resource) -> Result<Rendered, RenderError> {
         let categories = || {
-            std::iter::once(Category::reference(&r.kind).with_class(crate::CategoryClass::Kind))
-                .chain(
-                    r.mixins
-                        .iter()
-                        .map(|m| Category::reference(m).with_class(crate::CategoryClass::Mixin)),
-                )
+            std::iter::once((r.kind.as_str(), CategoryClass::Kind))
+                .chain(r.mixins.iter().map(|m| (m.as_str(), CategoryClass::Mixin)))
         };
         let location = r.location.as_deref().unwrap_or("");
         match media {
@@ -100,9 +99,9 @@ impl Renderer {
             MediaType::OcciJson => Ok(self.json(json::render_resource(&self.base, r))),
             MediaType::TextPlain => {
                 let mut b = String::with_capacity(256 + 96 * r.attributes.len());
-                for c in categories() {
+                for (id, class) in categories() {
                     b.push_str("Category: ");
-                    write_category(&mut b, &c, false);
+                    write_category_ref(&mut b, id, class);
                     b.push('\n');
                 }
                 for l in &r.links {
@@ -125,11 +124,11 @@ impl Renderer {
             MediaType::TextOcci => {
                 let mut headers = Vec::with_capacity(3);
                 let mut h = String::with_capacity(128);
-                for (i, c) in categories().enumerate() {
+                for (i, (id, class)) in categories().enumerate() {
                     if i > 0 {
                         h.push_str(", ");
                     }
-                    write_category(&mut h, &c, false);
+                    write_category_ref(&mut h, id, class);
                 }
                 headers.push((CATEGORY, header_value(h)));
                 if !r.links.is_empty() || !r.actions.is_empty() {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::{Category, Link, Value};
+use crate::{Category, CategoryClass, Link, Value};
 
 /// Appends `s` as a quoted string (`\"`, `\\`, `\n`, `\r`, `\t`, `\u00XX`).
 /// Scans bytes: everything escaped is ASCII, so every index where an escape
@@ -182,6 +182,18 @@ pub(crate) fn write_category(out: &mut String, c: &Category, full: bool) {
         out.push_str("; actions=");
         write_type_ids(out, c.actions.iter().map(String::as_str));
     }
+}
+
+/// Appends a category reference `term; scheme="..."; class="..."` straight
+/// from a type identifier (no intermediate `Category`).
+pub(crate) fn write_category_ref(out: &mut String, type_id: &str, class: CategoryClass) {
+    let (scheme, term) = crate::category::split_type_id(type_id);
+    write_name(out, term);
+    out.push_str("; scheme=");
+    write_quoted(out, scheme);
+    out.push_str("; class=\"");
+    out.push_str(class.as_str());
+    out.push('"');
 }
 
 /// Appends a resource link: `<target>; rel="..."; self="..."; category="kind mixins"; attr=value...`.
