@@ -281,7 +281,7 @@ pub(crate) fn list<'a, T>(
             None => {
                 return Err(Fail {
                     rest: i,
-                    expected: "';' before another parameter, ',' before another value, or the end",
+                    expected: "',' before the next value, or the end of the value",
                 })
             }
         }
@@ -296,10 +296,17 @@ fn params<'a>(
 ) -> PResult<'a, ()> {
     loop {
         let j = ows(i);
-        let Some(j) = j.strip_prefix(';') else {
+        let Some(mut j) = j.strip_prefix(';') else {
             return Ok((j, ()));
         };
-        let j = ows(j);
+        // Empty parameters (`;;`, a trailing `;`) are skipped.
+        loop {
+            j = ows(j);
+            match j.strip_prefix(';') {
+                Some(rest) => j = rest,
+                None => break,
+            }
+        }
         if j.is_empty() || j.starts_with(',') {
             return Ok((j, ()));
         }
@@ -630,6 +637,13 @@ mod tests {
         assert!(number("").is_none());
         assert!(number("-").is_none());
         assert!(number("1e999").is_none());
+    }
+
+    #[test]
+    fn empty_parameters_are_skipped() {
+        let (rest, c) = ok(category("a;; scheme=\"s\" ; ;class=kind;;"));
+        assert_eq!(rest, "");
+        assert_eq!(c.class, Some(CategoryClass::Kind));
     }
 
     #[test]
