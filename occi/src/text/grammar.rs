@@ -371,9 +371,8 @@ pub(crate) fn category(i: &str) -> PResult<'_, Category> {
     let (i, ()) = params(i, |key, j| {
         let (rest, v) = text_value(j)?;
         if key.eq_ignore_ascii_case("scheme") {
-            if v.is_empty() {
-                return fail(j, "a non-empty scheme");
-            }
+            // An empty scheme is accepted: a type identifier without '#'
+            // renders that way, and the server's lookup rejects it anyway.
             c.scheme = v.into_owned();
             has_scheme = true;
         } else if key.eq_ignore_ascii_case("class") {
@@ -555,7 +554,13 @@ pub(crate) fn location(i: &str) -> PResult<'_, String> {
         }
         return Ok((rest, uri.into_owned()));
     }
-    let (rest, uri) = expect(i, "a URI", bare(i))?;
+    // A bare URI may hold ';' (locations have no parameters).
+    let (rest, uri) = expect(
+        i,
+        "a URI",
+        take_while1(|c: char| c != ',' && c != '"' && !c.is_ascii_whitespace() && !c.is_control())
+            .parse(i),
+    )?;
     Ok((rest, uri.to_owned()))
 }
 

@@ -324,8 +324,8 @@ mod tests {
 
     #[test]
     fn locations_in_lists() {
-        let l = parse_locations("http://h/a/1, http://h/a/2,,/a/3").unwrap();
-        assert_eq!(l, ["http://h/a/1", "http://h/a/2", "/a/3"]);
+        let l = parse_locations("http://h/a/1, http://h/a/2,,/a/3;v=1").unwrap();
+        assert_eq!(l, ["http://h/a/1", "http://h/a/2", "/a/3;v=1"]);
     }
 
     #[test]
