@@ -343,6 +343,34 @@ pub fn render_action_invocation(action: &str, attributes: &Attributes) -> Vec<u8
 
 // --------------------------------------------------------------- parsing
 
+/// A JSON object's members in order, read without building a hash map
+/// (attribute maps are small and read once).
+#[derive(Default)]
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Members, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some(entry) = m.next_entry::<String, serde_json::Value>()? {
+                    v.push(entry);
+                }
+                Ok(Members(v))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 #[derive(Deserialize)]
 struct KindedUriIn {
     location: String,
@@ -356,7 +384,7 @@ struct ResourceIn {
     #[serde(default)]
     mixins: Vec<String>,
     #[serde(default)]
-    attributes: Map<String, serde_json::Value>,
+    attributes: Members,
     #[serde(default)]
     actions: Vec<String>,
     #[serde(default)]
@@ -378,7 +406,7 @@ struct LinkIn {
     #[serde(default)]
     mixins: Vec<String>,
     #[serde(default)]
-    attributes: Map<String, serde_json::Value>,
+    attributes: Members,
     #[serde(default)]
     actions: Vec<String>,
     #[serde(default)]
@@ -419,7 +447,7 @@ struct CategoryIn {
     #[serde(default)]
     title: Option<String>,
     #[serde(default)]
-    attributes: Map<String, serde_json::Value>,
+    attributes: Members,
     #[serde(default)]
     actions: Vec<String>,
     #[serde(default)]
@@ -441,7 +469,7 @@ struct Doc {
     #[serde(default)]
     mixins: Option<Vec<serde_json::Value>>,
     #[serde(default)]
-    attributes: Option<Map<String, serde_json::Value>>,
+    attributes: Option<Members>,
     #[serde(default)]
     actions: Option<Vec<serde_json::Value>>,
     #[serde(default)]
@@ -498,11 +526,11 @@ fn syntax_error(e: serde_json::Error) -> ParseError {
 }
 
 fn attributes_from(
-    map: Map<String, serde_json::Value>,
+    map: Members,
     extra: [(&str, Option<String>); 3],
 ) -> Result<Attributes, ParseError> {
-    let mut out = Attributes::with_capacity(map.len() + 1);
-    for (k, v) in map {
+    let mut out = Attributes::with_capacity(map.0.len() + 1);
+    for (k, v) in map.0 {
         let v = Value::try_from(v).map_err(|_| {
             content_error(format!(
                 "attribute '{k}' to have a string, number, boolean, list or object value, not null"
@@ -641,6 +669,7 @@ fn category_from(c: CategoryIn, class: Option<CategoryClass>) -> Result<Category
         location: c.location,
         attributes: c
             .attributes
+            .0
             .into_iter()
             .map(|(k, v)| attr_def_from(k, v))
             .collect::<Result<_, _>>()?,
