@@ -11,6 +11,9 @@ pub enum AttributeType {
     String,
     /// An integer or float.
     Number,
+    /// A whole number (OCCI `number`; JSON Schema `integer` in the JSON
+    /// rendering's `pattern`).
+    Integer,
     /// `true` / `false`.
     Boolean,
     /// One of the listed strings.
@@ -26,7 +29,7 @@ impl AttributeType {
     pub fn json_type(&self) -> &'static str {
         match self {
             AttributeType::String | AttributeType::Enum(_) => "string",
-            AttributeType::Number => "number",
+            AttributeType::Number | AttributeType::Integer => "number",
             AttributeType::Boolean => "boolean",
             AttributeType::List => "array",
             AttributeType::Object => "object",
@@ -127,6 +130,7 @@ impl AttributeDef {
             name: self.name.clone(),
             expected: match &self.ty {
                 AttributeType::Enum(options) => format!("one of {}", options.join(", ")),
+                AttributeType::Integer => "a whole number".to_owned(),
                 t => format!("a {}", t.json_type()),
             },
             got: short(v),
@@ -139,6 +143,13 @@ impl AttributeDef {
             (AttributeType::Number, v @ Value::Number(_)) => Ok(v),
             (AttributeType::Number, Value::String(s)) => crate::text::number(s.trim())
                 .map(Value::Number)
+                .ok_or_else(|| bad(&Value::String(s))),
+            (AttributeType::Integer, Value::Number(n)) => {
+                integer(&n).ok_or_else(|| bad(&Value::Number(n)))
+            }
+            (AttributeType::Integer, Value::String(s)) => crate::text::number(s.trim())
+                .as_ref()
+                .and_then(integer)
                 .ok_or_else(|| bad(&Value::String(s))),
             (AttributeType::Boolean, v @ Value::Bool(_)) => Ok(v),
             (AttributeType::Boolean, Value::String(s)) => match s.trim() {
@@ -167,6 +178,20 @@ impl AttributeDef {
     }
 }
 
+/// `n` as an integer value: integers as they are, floats only when whole
+/// and within `i64`.
+fn integer(n: &serde_json::Number) -> Option<Value> {
+    if n.is_i64() || n.is_u64() {
+        return Some(Value::Number(n.clone()));
+    }
+    let f = n.as_f64()?;
+    if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+        Some(Value::from(f as i64))
+    } else {
+        None
+    }
+}
+
 fn short(v: &Value) -> String {
     let text = v.to_string();
     let mut s: String = text.chars().take(40).collect();
@@ -185,6 +210,13 @@ mod tests {
         let n = AttributeDef::new("n").with_type(AttributeType::Number);
         assert_eq!(n.coerce("5".into()).unwrap(), Value::from(5));
         assert!(n.coerce("five".into()).is_err());
+        let i = AttributeDef::new("i").with_type(AttributeType::Integer);
+        assert_eq!(i.coerce("7".into()).unwrap(), Value::from(7));
+        assert_eq!(
+            i.coerce(Value::float(7.0).unwrap()).unwrap(),
+            Value::from(7)
+        );
+        assert!(i.coerce(Value::float(7.5).unwrap()).is_err());
         let b = AttributeDef::new("b").with_type(AttributeType::Boolean);
         assert_eq!(b.coerce("true".into()).unwrap(), Value::Bool(true));
         let l = AttributeDef::new("l").with_type(AttributeType::List);

@@ -167,6 +167,14 @@ impl Serialize for AttrDefsOut<'_> {
                     }
                     Some(serde_json::Value::Object(o))
                 }
+                (AttributeType::Integer, p) => {
+                    let mut o = Map::new();
+                    o.insert("type".into(), "integer".into());
+                    if let Some(p) = p {
+                        o.insert("pattern".into(), p.clone().into());
+                    }
+                    Some(serde_json::Value::Object(o))
+                }
                 (ty, Some(p)) => {
                     let mut o = Map::new();
                     o.insert("type".into(), ty.json_type().into());
@@ -605,8 +613,10 @@ fn attr_def_from(name: String, v: serde_json::Value) -> Result<AttributeDef, Par
     })?;
     let mut pattern = None;
     let mut options = None;
+    let mut integer = false;
     if let Some(serde_json::Value::Object(p)) = &d.pattern {
         pattern = p.get("pattern").and_then(|v| v.as_str()).map(str::to_owned);
+        integer = p.get("type").and_then(|v| v.as_str()) == Some("integer");
         if let Some(serde_json::Value::Array(e)) = p.get("enum") {
             options = Some(
                 e.iter()
@@ -621,7 +631,9 @@ fn attr_def_from(name: String, v: serde_json::Value) -> Result<AttributeDef, Par
     let ty = match (d.ty.as_deref(), options) {
         (_, Some(o)) => AttributeType::Enum(o),
         (None | Some("string"), None) => AttributeType::String,
-        (Some("number" | "integer"), None) => AttributeType::Number,
+        (Some("integer"), None) => AttributeType::Integer,
+        (Some("number"), None) if integer => AttributeType::Integer,
+        (Some("number"), None) => AttributeType::Number,
         (Some("boolean"), None) => AttributeType::Boolean,
         (Some("array"), None) => AttributeType::List,
         (Some("object"), None) => AttributeType::Object,

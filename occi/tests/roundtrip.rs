@@ -168,6 +168,7 @@ fn attr_type() -> impl Strategy<Value = AttributeType> {
     prop_oneof![
         Just(AttributeType::String),
         Just(AttributeType::Number),
+        Just(AttributeType::Integer),
         Just(AttributeType::Boolean),
         Just(AttributeType::List),
         Just(AttributeType::Object),
