@@ -100,7 +100,7 @@ impl MediaType {
             for p in parts {
                 if let Some((k, v)) = p.split_once('=') {
                     if k.trim().eq_ignore_ascii_case("q") {
-                        q = parse_q(v.trim()).unwrap_or(0);
+                        q = parse_q(v.trim()).unwrap_or(1000);
                     }
                 }
             }
@@ -184,7 +184,8 @@ fn split_ranges(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// `q` as thousandths (`0.5` → 500); `None` when malformed.
+/// `q` as thousandths (`0.5` → 500); `None` when malformed (then the
+/// parameter is ignored: q = 1).
 fn parse_q(v: &str) -> Option<u16> {
     let f: f32 = v.parse().ok()?;
     if !(0.0..=1.0).contains(&f) {
@@ -297,6 +298,8 @@ mod tests {
         assert_eq!(neg("text/occi, text/plain"), Ok(MediaType::TextOcci));
         assert_eq!(neg("text/plain, text/occi"), Ok(MediaType::TextPlain));
         assert_eq!(neg("*/*, text/plain;q=0"), Ok(MediaType::TextOcci));
+        // A malformed q is ignored (q = 1), not a reason for 406.
+        assert_eq!(neg("text/occi;q=high"), Ok(MediaType::TextOcci));
         assert_eq!(
             neg("text/occi;q=0.9; charset=\"a,b\", text/plain;q=0.1"),
             Ok(MediaType::TextOcci)
