@@ -307,7 +307,244 @@ impl Authenticator {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fake_keystone::{Behaviour, FakeKeystone};
     use super::*;
+    use std::time::Duration;
+
+    const HOUR: Behaviour = Behaviour {
+        lifetime: Duration::from_secs(3600),
+        delay: Duration::ZERO,
+    };
+
+    fn password(keystone: &FakeKeystone, project: Option<&str>) -> OpenStackConfig {
+        OpenStackConfig {
+            auth: AuthConfig::Password {
+                auth_url: keystone.url.clone(),
+                username: "so".into(),
+                password: Secret::new("pw"),
+                user_domain_name: "Default".into(),
+                project_name: project.map(String::from),
+                project_id: None,
+                project_domain_name: "Default".into(),
+            },
+            ..OpenStackConfig::default()
+        }
+    }
+
+    fn parts(config: &OpenStackConfig) -> (Authenticator, Rest) {
+        (
+            Authenticator::new(config).unwrap(),
+            Rest::new(config).unwrap(),
+        )
+    }
+
+    fn caller(project: &str) -> Credentials {
+        Credentials::new(project, None)
+    }
+
+    #[tokio::test]
+    async fn one_token_request_serves_many_concurrent_calls() {
+        let ks = FakeKeystone::start(Behaviour {
+            delay: Duration::from_millis(100),
+            ..HOUR
+        })
+        .await;
+        let (auth, rest) = parts(&password(&ks, Some("demo")));
+        let (auth, rest) = (Arc::new(auth), Arc::new(rest));
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (auth, rest) = (auth.clone(), rest.clone());
+            calls.spawn(async move { auth.target(&rest, &caller("ignored")).await });
+        }
+        while let Some(t) = calls.join_next().await {
+            let t = t.unwrap().unwrap();
+            assert_eq!(t.base.as_str(), "http://127.0.0.1:9/v1/pid-demo");
+            assert_eq!(t.token.as_ref().map(Secret::expose), Some("tok-1"));
+        }
+        assert_eq!(ks.count(), 1, "single flight");
+        auth.target(&rest, &caller("x")).await.unwrap();
+        assert_eq!(ks.count(), 1, "cached");
+    }
+
+    #[tokio::test]
+    async fn a_token_is_renewed_shortly_before_it_expires() {
+        let ks = FakeKeystone::start(Behaviour {
+            lifetime: Duration::from_secs(2),
+            delay: Duration::ZERO,
+        })
+        .await;
+        let (auth, rest) = parts(&password(&ks, Some("demo")));
+        let first = auth.target(&rest, &caller("p")).await.unwrap();
+        let cached = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_eq!(first.token, cached.token);
+        assert_eq!(ks.count(), 1);
+        // margin = min(120 s, lifetime / 2) = 1 s before expiry
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let renewed = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_ne!(renewed.token, first.token);
+        assert_eq!(ks.count(), 2);
+    }
+
+    #[tokio::test]
+    async fn callers_projects_get_their_own_tokens_and_urls() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let (auth, rest) = parts(&password(&ks, None));
+        let a = auth.target(&rest, &caller("alpha")).await.unwrap();
+        let b = auth.target(&rest, &caller("beta")).await.unwrap();
+        assert_eq!(a.base.as_str(), "http://127.0.0.1:9/v1/pid-alpha");
+        assert_eq!(b.base.as_str(), "http://127.0.0.1:9/v1/pid-beta");
+        assert_ne!(a.token, b.token);
+        auth.target(&rest, &caller("alpha")).await.unwrap();
+        assert_eq!(ks.count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_dropped_and_replaced() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let (auth, rest) = parts(&password(&ks, Some("demo")));
+        let first = auth.target(&rest, &caller("p")).await.unwrap();
+        assert!(auth.renewable(&first));
+        auth.invalidate(&first);
+        let second = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_ne!(first.token, second.token);
+        // invalidating the old one again does not drop the new one
+        auth.invalidate(&first);
+        let third = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_eq!(second.token, third.token);
+        assert_eq!(ks.count(), 2);
+    }
+
+    #[tokio::test]
+    async fn catalog_interface_region_and_explicit_urls() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let mut c = password(&ks, Some("demo"));
+        c.interface = Interface::Internal;
+        let (auth, rest) = parts(&c);
+        let t = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_eq!(t.base.as_str(), "http://10.0.0.1:8004/v1/pid-demo");
+
+        let mut c = password(&ks, Some("demo"));
+        c.region = Some("RegionTwo".into());
+        let (auth, rest) = parts(&c);
+        let t = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_eq!(t.base.as_str(), "http://127.0.0.2:8004/v1/pid-demo");
+
+        let mut c = password(&ks, Some("demo"));
+        c.region = Some("Nowhere".into());
+        let (auth, rest) = parts(&c);
+        let e = auth.target(&rest, &caller("p")).await.unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Unavailable { message } if message.contains("Nowhere")),
+            "{e}"
+        );
+
+        let mut c = password(&ks, Some("demo"));
+        c.heat_url = Some("https://heat.example:8004/v1/%(project_id)s".into());
+        let (auth, rest) = parts(&c);
+        let t = auth.target(&rest, &caller("p")).await.unwrap();
+        assert_eq!(t.base.as_str(), "https://heat.example:8004/v1/pid-demo");
+    }
+
+    #[tokio::test]
+    async fn application_credentials_carry_their_project() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let c = OpenStackConfig {
+            auth: AuthConfig::ApplicationCredential {
+                auth_url: ks.url.clone(),
+                id: Some("ac".into()),
+                name: None,
+                username: None,
+                user_domain_name: "Default".into(),
+                secret: Secret::new("s3cr3t"),
+            },
+            ..OpenStackConfig::default()
+        };
+        let (auth, rest) = parts(&c);
+        let t = auth.target(&rest, &caller("whoever")).await.unwrap();
+        assert_eq!(t.base.as_str(), "http://127.0.0.1:9/v1/appcred-project");
+    }
+
+    #[tokio::test]
+    async fn keystone_refusals_and_absence_are_typed() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let mut c = password(&ks, Some("demo"));
+        if let AuthConfig::Password { password, .. } = &mut c.auth {
+            *password = Secret::new("wrong");
+        }
+        let (auth, rest) = parts(&c);
+        let e = auth.target(&rest, &caller("p")).await.unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Unauthorized { message } if message.contains("Keystone")),
+            "{e}"
+        );
+
+        let mut c = password(&ks, Some("demo"));
+        c.retry.attempts = 1;
+        if let AuthConfig::Password { auth_url, .. } = &mut c.auth {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            *auth_url = format!("http://127.0.0.1:{port}/v3");
+        }
+        let (auth, rest) = parts(&c);
+        let e = auth.target(&rest, &caller("p")).await.unwrap_err();
+        assert!(
+            matches!(&e, BackendError::Unavailable { message } if message.contains("Keystone")),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn pass_through_finds_heat_with_the_callers_token() {
+        let ks = FakeKeystone::start(HOUR).await;
+        let c = OpenStackConfig {
+            auth: AuthConfig::PassThrough {
+                auth_url: Some(ks.url.clone()),
+                project_domain_name: "Default".into(),
+            },
+            ..OpenStackConfig::default()
+        };
+        let (auth, rest) = parts(&c);
+        let creds = Credentials::new("demo", Some(Secret::new("caller-token")));
+        let t = auth.target(&rest, &creds).await.unwrap();
+        assert_eq!(t.base.as_str(), "http://127.0.0.1:9/v1/pid-demo");
+        assert_eq!(
+            t.token.as_ref().map(Secret::expose),
+            Some("caller-token"),
+            "forwarded as is"
+        );
+        assert_eq!(t.project_header.as_deref(), Some("demo"));
+        assert!(!auth.renewable(&t), "a caller's token is not ours to renew");
+        auth.target(&rest, &creds).await.unwrap();
+        assert_eq!(ks.count(), 1, "endpoint cached per project");
+        let e = auth.target(&rest, &caller("demo2")).await.unwrap_err();
+        assert!(matches!(e, BackendError::Unauthorized { .. }), "{e}");
+        let bad = Credentials::new("demo3", Some(Secret::new("forged")));
+        let e = auth.target(&rest, &bad).await.unwrap_err();
+        assert!(matches!(e, BackendError::Unauthorized { .. }), "{e}");
+    }
+
+    #[tokio::test]
+    async fn pass_through_with_an_explicit_endpoint_asks_nobody() {
+        let c = OpenStackConfig {
+            heat_url: Some("http://127.0.0.1:8004/v1/%(tenant_id)s".into()),
+            ..OpenStackConfig::default()
+        };
+        let (auth, rest) = parts(&c);
+        let creds = Credentials::new("t1", Some(Secret::new("tok")));
+        let t = auth.target(&rest, &creds).await.unwrap();
+        assert_eq!(t.base.as_str(), "http://127.0.0.1:8004/v1/t1");
+        assert_eq!(
+            rest.counters
+                .keystone
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        let e = auth.target(&rest, &caller(" ")).await.unwrap_err();
+        assert!(matches!(e, BackendError::Rejected { .. }));
+    }
 
     #[test]
     fn placeholders_become_the_encoded_project() {

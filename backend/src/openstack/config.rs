@@ -77,6 +77,73 @@ impl Default for OpenStackConfig {
     }
 }
 
+/// `resource_registry` entries that let templates written for a full cloud
+/// run on the local test Heat of `scripts/heat-local.sh`, which has no Nova,
+/// Neutron, Cinder, ... and no Keystone. Each maps to `OS::Heat::None`
+/// (accepts any properties; every attribute is `null`):
+///
+/// * every resource of the services it lacks (`OS::Nova::*`, ...);
+/// * `OS::Heat::WaitConditionHandle`/`WaitCondition` and the AWS ones:
+///   their handle needs a Keystone user;
+/// * `OS::Heat::SoftwareDeployment`/`StructuredDeployment` (+ groups): with
+///   the default `signal_transport` they need a Keystone user too (they do
+///   work for real with `signal_transport: NO_SIGNAL`, but a registry entry
+///   cannot tell the two apart).
+///
+/// `OS::Heat::SoftwareConfig`, `CloudConfig`, `MultipartMime`,
+/// `StructuredConfig` and `SoftwareComponent` are *not* mapped: they work
+/// for real there.
+pub const LOCAL_HEAT_STUBS: &[(&str, &str)] = &[
+    ("OS::Nova::*", "OS::Heat::None"),
+    ("OS::Neutron::*", "OS::Heat::None"),
+    ("OS::Cinder::*", "OS::Heat::None"),
+    ("OS::Glance::*", "OS::Heat::None"),
+    ("OS::Swift::*", "OS::Heat::None"),
+    ("OS::Octavia::*", "OS::Heat::None"),
+    ("OS::Designate::*", "OS::Heat::None"),
+    ("OS::Manila::*", "OS::Heat::None"),
+    ("OS::Trove::*", "OS::Heat::None"),
+    ("OS::Aodh::*", "OS::Heat::None"),
+    ("OS::Barbican::*", "OS::Heat::None"),
+    ("OS::Zaqar::*", "OS::Heat::None"),
+    ("OS::Mistral::*", "OS::Heat::None"),
+    ("OS::Magnum::*", "OS::Heat::None"),
+    ("OS::Zun::*", "OS::Heat::None"),
+    ("OS::Keystone::*", "OS::Heat::None"),
+    ("AWS::EC2::*", "OS::Heat::None"),
+    ("OS::Heat::WaitConditionHandle", "OS::Heat::None"),
+    ("OS::Heat::WaitCondition", "OS::Heat::None"),
+    ("OS::Heat::UpdateWaitConditionHandle", "OS::Heat::None"),
+    ("AWS::CloudFormation::WaitConditionHandle", "OS::Heat::None"),
+    ("AWS::CloudFormation::WaitCondition", "OS::Heat::None"),
+    ("OS::Heat::SoftwareDeployment", "OS::Heat::None"),
+    ("OS::Heat::SoftwareDeploymentGroup", "OS::Heat::None"),
+    ("OS::Heat::StructuredDeployment", "OS::Heat::None"),
+    ("OS::Heat::StructuredDeploymentGroup", "OS::Heat::None"),
+];
+
+impl OpenStackConfig {
+    /// A configuration for the local test Heat of `scripts/heat-local.sh`
+    /// at `heat_url` (`http://127.0.0.1:PORT/v1/admin`): pass-through auth
+    /// (that Heat ignores tokens), polling tuned to its 1–3 s operations,
+    /// and [`LOCAL_HEAT_STUBS`] merged into every stack's environment.
+    pub fn local_heat(heat_url: impl Into<String>) -> Self {
+        OpenStackConfig {
+            heat_url: Some(heat_url.into()),
+            poll: PollConfig {
+                initial: Duration::from_millis(200),
+                max: Duration::from_secs(2),
+                ..PollConfig::default()
+            },
+            resource_registry: LOCAL_HEAT_STUBS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..OpenStackConfig::default()
+        }
+    }
+}
+
 /// How requests to Heat are authenticated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]

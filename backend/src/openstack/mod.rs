@@ -10,6 +10,8 @@
 
 mod auth;
 pub mod config;
+#[cfg(test)]
+mod fake_keystone;
 mod fault;
 mod keystone;
 mod rest;
@@ -23,15 +25,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use occi_so_sdk::{
-    BackendError, Credentials, EventInfo, ResourceInfo, StackBackend, StackInfo, StackRef,
-    StackSpec, StackUpdate, ValidateInfo, ValidateRequest,
+    BackendError, Credentials, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo,
+    StackRef, StackSpec, StackState, StackStatus, StackUpdate, ValidateInfo, ValidateRequest,
 };
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use config::{AuthConfig, ConfigError, Interface, OpenStackConfig, RetryConfig};
+pub use config::{
+    AuthConfig, ConfigError, Interface, OpenStackConfig, RetryConfig, LOCAL_HEAT_STUBS,
+};
 
 use self::auth::Authenticator;
 use self::rest::{Answer, Request, Resend, Rest, SendError, Service};
@@ -64,6 +68,7 @@ struct Client {
     registry: BTreeMap<String, String>,
 }
 
+const DELETED: StackStatus = StackStatus::new(StackAction::Delete, StackState::Complete);
 const EVENTS_PAGE: usize = 500;
 const EVENTS_MAX_PAGES: usize = 200;
 
@@ -211,11 +216,19 @@ impl Client {
                 Resend::Always,
             )
             .await?;
-        match a.status {
-            StatusCode::FOUND | StatusCode::SEE_OTHER => Ok(Some(location_of(&a)?)),
-            StatusCode::OK => Ok(Some(wire::stack_info(&a.body)?.stack)),
-            StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(heat_error(&a)),
+        let found = match a.status {
+            StatusCode::FOUND | StatusCode::SEE_OTHER => location_of(&a)?,
+            StatusCode::OK => wire::stack_info(&a.body)?.stack,
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(heat_error(&a)),
+        };
+        // Heat marks a stack DELETE_COMPLETE a moment before its name stops
+        // resolving; such a stack is not live.
+        match self.get(creds, &found).await {
+            Ok(info) if info.status == DELETED => Ok(None),
+            Ok(_) => Ok(Some(found)),
+            Err(BackendError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }

@@ -25,6 +25,11 @@ pub(crate) enum EnvironmentBody {
 
 /// The caller's environment with `extra` resource_registry entries added
 /// where the environment does not map that type itself.
+///
+/// Heat prefers a wildcard entry (`OS::Neutron::*`) to an exact one
+/// (`OS::Neutron::Net`) of the same environment, so an extra wildcard is
+/// left out when the caller maps any type it covers: the caller's mappings
+/// always win, and the caller then owns that namespace.
 pub(crate) fn environment(
     text: Option<&str>,
     extra: &BTreeMap<String, String>,
@@ -61,6 +66,11 @@ pub(crate) fn environment(
         });
     };
     for (from, to) in extra {
+        if let Some(prefix) = from.strip_suffix('*') {
+            if registry.keys().any(|k| k.starts_with(prefix)) {
+                continue;
+            }
+        }
         registry
             .entry(from.clone())
             .or_insert_with(|| Value::String(to.clone()));
@@ -434,6 +444,16 @@ mod tests {
             "OS::Heat::None"
         );
         assert_eq!(v["parameters"]["a"], 1);
+        let globs: BTreeMap<String, String> = [
+            ("OS::Nova::*".to_string(), "OS::Heat::None".to_string()),
+            ("OS::Cinder::*".to_string(), "OS::Heat::None".to_string()),
+        ]
+        .into();
+        let Some(EnvironmentBody::Object(v)) = environment(Some(env), &globs).unwrap() else {
+            panic!()
+        };
+        assert!(v["resource_registry"].get("OS::Nova::*").is_none(), "{v}");
+        assert_eq!(v["resource_registry"]["OS::Cinder::*"], "OS::Heat::None");
         let Some(EnvironmentBody::Object(v)) = environment(None, &extra).unwrap() else {
             panic!()
         };
