@@ -190,6 +190,13 @@ pub(crate) async fn issue(rest: &Rest, base: &Url, body: &Value) -> Result<Token
             resend: Resend::Always,
         })
         .await?;
+    if answer.status == StatusCode::NOT_FOUND {
+        // An unknown user, project or token: the credentials are wrong.
+        let (_, message) = fault::describe(answer.status, &answer.body);
+        return Err(BackendError::Unauthorized {
+            message: format!("Keystone refused the credentials: {message}"),
+        });
+    }
     if answer.status != StatusCode::CREATED && answer.status != StatusCode::OK {
         return Err(fault::from_status(
             "Keystone",
