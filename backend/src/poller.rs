@@ -222,7 +222,7 @@ impl StackPollers {
             };
             let rx = {
                 let slots = self.shared.slots();
-                if !slots.get(&key).is_some_and(|s| s.id == slot.id) {
+                if slots.get(&key).is_none_or(|s| s.id != slot.id) {
                     // The slot ended (shutdown, or its poller finished)
                     // while we waited for its first read: start over.
                     continue;

@@ -6,7 +6,6 @@
 //! Heat is the noauth one: it ignores the token, so these tests prove the
 //! Keystone side (token, scope, catalog, caching), not Heat's token checks.
 
-#[allow(dead_code)]
 mod conformance;
 mod support;
 
@@ -25,8 +24,8 @@ struct Keystone {
 fn keystone() -> Option<Keystone> {
     support::heat_url()?;
     let url = support::keystone_url()?;
-    let password = std::env::var("OCCI_SO_TEST_KEYSTONE_PASSWORD")
-        .unwrap_or_else(|_| "occi-so-admin".into());
+    let password =
+        std::env::var("OCCI_SO_TEST_KEYSTONE_PASSWORD").unwrap_or_else(|_| "occi-so-admin".into());
     Some(Keystone { url, password })
 }
 
@@ -67,18 +66,29 @@ fn password_config(ks: &Keystone, password: &str) -> OpenStackConfig {
 async fn password_auth_finds_heat_in_the_catalog_and_runs_a_stack() {
     let Some(ks) = keystone() else { return };
     let backend = Arc::new(OpenStackBackend::new(password_config(&ks, &ks.password)).unwrap());
-    let h = Harness::new(backend.clone(), Credentials::new("ignored-with-a-fixed-project", None));
+    let h = Harness::new(
+        backend.clone(),
+        Credentials::new("ignored-with-a-fixed-project", None),
+    );
     let stack = h
         .backend
         .create(&h.creds, &spec(h.name("ks-password"), BASIC))
         .await
         .unwrap();
     let info = h.wait(&stack).await;
-    assert_eq!(info.status.to_string(), "CREATE_COMPLETE", "{}", info.status_reason);
+    assert_eq!(
+        info.status.to_string(),
+        "CREATE_COMPLETE",
+        "{}",
+        info.status_reason
+    );
     h.cleanup(&stack).await;
     let stats = backend.stats();
     assert!(stats.heat_requests >= 4, "{stats:?}");
-    assert_eq!(stats.keystone_requests, 1, "one token for every call: {stats:?}");
+    assert_eq!(
+        stats.keystone_requests, 1,
+        "one token for every call: {stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +99,10 @@ async fn a_wrong_password_is_unauthorized() {
         .find(&Credentials::new("admin", None), "anything")
         .await
         .unwrap_err();
-    assert!(matches!(&e, BackendError::Unauthorized { message } if message.contains("Keystone")), "{e}");
+    assert!(
+        matches!(&e, BackendError::Unauthorized { message } if message.contains("Keystone")),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,8 +121,14 @@ async fn application_credentials_work() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let cred: Value = r.json().await.unwrap();
-    let id = cred["application_credential"]["id"].as_str().unwrap().to_string();
-    let secret = cred["application_credential"]["secret"].as_str().unwrap().to_string();
+    let id = cred["application_credential"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = cred["application_credential"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let by_id = OpenStackBackend::new(OpenStackConfig {
         auth: AuthConfig::ApplicationCredential {
@@ -141,7 +160,10 @@ async fn application_credentials_work() {
     assert_eq!(by_name.stats().keystone_requests, 1);
 
     let _ = http
-        .delete(format!("{}/users/{user}/application_credentials/{id}", ks.url))
+        .delete(format!(
+            "{}/users/{user}/application_credentials/{id}",
+            ks.url
+        ))
         .header("X-Auth-Token", &token)
         .send()
         .await;
@@ -162,7 +184,11 @@ async fn pass_through_finds_heat_with_the_callers_token() {
     let creds = Credentials::new("admin", Some(Secret::new(token)));
     assert_eq!(backend.find(&creds, "no-such-stack").await.unwrap(), None);
     assert_eq!(backend.find(&creds, "still-none").await.unwrap(), None);
-    assert_eq!(backend.stats().keystone_requests, 1, "catalog cached per project");
+    assert_eq!(
+        backend.stats().keystone_requests,
+        1,
+        "catalog cached per project"
+    );
     let forged = Credentials::new("admin-2", Some(Secret::new("gAAAA-forged")));
     let e = backend.find(&forged, "x").await.unwrap_err();
     assert!(matches!(e, BackendError::Unauthorized { .. }), "{e}");

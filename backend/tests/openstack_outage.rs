@@ -4,7 +4,6 @@
 //! record survives, and once Heat is back the stack can be read and
 //! deleted through that record.
 
-#[allow(dead_code)]
 mod conformance;
 mod support;
 

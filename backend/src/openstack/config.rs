@@ -421,7 +421,8 @@ impl OpenStackConfig {
         if self.retry.attempts == 0 {
             return bad("retry.attempts must be at least 1".into());
         }
-        if !(self.poll.multiplier >= 1.0) || !(0.0..=1.0).contains(&self.poll.jitter) {
+        let multiplier_ok = self.poll.multiplier.is_finite() && self.poll.multiplier >= 1.0;
+        if !multiplier_ok || !(0.0..=1.0).contains(&self.poll.jitter) {
             return bad("poll.multiplier must be ≥ 1 and poll.jitter within 0..1".into());
         }
         if self.poll.initial.is_zero() {
