@@ -321,3 +321,200 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     }
     current.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    /// An HTTPS server on loopback (python3's http.server) with a
+    /// certificate from a throw-away CA made with the openssl CLI.
+    struct TlsServer {
+        child: Child,
+        port: u16,
+        ca: PathBuf,
+    }
+
+    impl Drop for TlsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn run(dir: &std::path::Path, args: &[&str]) -> bool {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn tls_server() -> Option<TlsServer> {
+        let dir = std::env::temp_dir().join(format!("occi-so-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .ok()?;
+        let ok = run(
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=occi-so test CA",
+            ],
+        ) && run(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "srv.key",
+                "-out",
+                "srv.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ) && run(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "srv.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "srv.pem",
+                "-days",
+                "1",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+        if !ok {
+            return None;
+        }
+        let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('srv.pem', 'srv.key')
+srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take()?)
+            .read_line(&mut line)
+            .ok()?;
+        let port = line.trim().parse().ok()?;
+        Some(TlsServer {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        })
+    }
+
+    async fn get(rest: &Rest, port: u16) -> Result<Answer, SendError> {
+        rest.send(&Request {
+            service: Service::Heat,
+            method: Method::GET,
+            url: Url::parse(&format!("https://127.0.0.1:{port}/v1/admin/stacks")).unwrap(),
+            token: None,
+            project_header: None,
+            body: None,
+            resend: Resend::Always,
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn tls_trusts_the_configured_ca_and_only_it() {
+        let Some(server) = tls_server() else {
+            eprintln!("skipped: needs the openssl CLI and python3");
+            return;
+        };
+        let config = |ca: Option<PathBuf>, insecure: bool| OpenStackConfig {
+            ca_file: ca,
+            insecure,
+            retry: RetryConfig {
+                attempts: 1,
+                ..RetryConfig::default()
+            },
+            ..OpenStackConfig::default()
+        };
+        let with_ca = Rest::new(&config(Some(server.ca.clone()), false)).unwrap();
+        let answer = get(&with_ca, server.port).await.unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(&answer.body[..], br#"{"ok": true}"#);
+
+        let built_in_roots = Rest::new(&config(None, false)).unwrap();
+        let refused = get(&built_in_roots, server.port).await.unwrap_err();
+        assert!(
+            matches!(&refused.error, BackendError::Unavailable { message }
+                if message.to_lowercase().contains("certificate") || message.contains("UnknownIssuer")),
+            "{:?}",
+            refused.error
+        );
+        assert!(!refused.maybe_delivered);
+
+        let insecure = Rest::new(&config(None, true)).unwrap();
+        assert_eq!(
+            get(&insecure, server.port).await.unwrap().status,
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let path = std::env::temp_dir().join(format!("occi-so-notpem-{}", std::process::id()));
+        std::fs::write(&path, "not a certificate").unwrap();
+        let e = Rest::new(&OpenStackConfig {
+            ca_file: Some(path.clone()),
+            ..OpenStackConfig::default()
+        })
+        .err()
+        .expect("refused");
+        assert!(matches!(e, ConfigError::CaFile { .. }), "{e}");
+        let _ = std::fs::remove_file(path);
+    }
+}
