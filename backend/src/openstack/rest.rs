@@ -145,6 +145,9 @@ impl Rest {
             service = req.service.name(),
             method = %req.method,
             path = %req.url.path(),
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+            attempts = tracing::field::Empty,
         );
         self.send_with_retries(req).instrument(span).await
     }
@@ -170,6 +173,10 @@ impl Rest {
                         );
                         repeated = true;
                     } else {
+                        let span = tracing::Span::current();
+                        span.record("status", status.as_u16());
+                        span.record("latency_ms", elapsed.as_secs_f64() * 1e3);
+                        span.record("attempts", attempt);
                         tracing::debug!(
                             status = status.as_u16(),
                             latency_ms = elapsed.as_secs_f64() * 1e3,
@@ -189,6 +196,7 @@ impl Rest {
                     let failure = self.transport_failure(req, &e, elapsed);
                     let retryable = !failure.maybe_delivered || req.resend == Resend::Always;
                     if !retryable || last {
+                        tracing::Span::current().record("attempts", attempt);
                         tracing::warn!(attempt, error = %failure.error, "no answer");
                         return Err(SendError {
                             error: failure.error,
