@@ -79,6 +79,7 @@
 pub mod environment;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod function;
 pub mod graph;
 pub mod parameter;
