@@ -3,7 +3,7 @@
 //! receives into typed values, constraint checks with Heat's messages, and
 //! the string form Heat shows in a stack (`******` for hidden ones).
 
-use regex::Regex;
+use fancy_regex::Regex;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{Error, ErrorKind, Path};
@@ -90,8 +90,9 @@ pub enum ConstraintKind {
     AllowedPattern {
         /// The pattern as written.
         pattern: String,
-        /// The compiled pattern (anchored at the start); `None` when the
-        /// pattern uses Python-only syntax we cannot check.
+        /// The compiled pattern (anchored at the start, backtracking like
+        /// Python's `re`, look-around included); `None` when it does not
+        /// compile.
         regex: Option<Regex>,
     },
     /// A named constraint checked against a cloud (`nova.flavor`...): kept
@@ -221,7 +222,9 @@ impl Constraint {
                 }
             }
             ConstraintKind::AllowedPattern { regex, .. } => match (regex, value) {
-                (Some(re), Value::String(s)) => re.find(s).is_some_and(|m| m.end() == s.len()),
+                (Some(re), Value::String(s)) => {
+                    matches!(re.find(s), Ok(Some(m)) if m.end() == s.len())
+                }
                 (None, _) => true,
                 (Some(_), _) => false,
             },

@@ -486,24 +486,26 @@ impl Template {
                         ));
                         continue;
                     };
+                    // Heat never checks output keywords when validating
+                    // or creating: a misspelt one is a strict finding.
                     for k in om.keys() {
                         if !out_keys.contains(&k.as_str()) {
-                            parser.errors.push(Error::validation(
-                                format!("\"{k}\" is not a valid keyword inside a output definition"),
+                            parser.strict.push(Error::validation(
+                                format!("\"{k}\" is not a valid keyword inside an output definition (Heat ignores it)"),
                                 path.key(k.as_str()),
                             ));
                         }
                     }
                     let Some(v) = om.get("value") else {
                         parser.errors.push(Error::validation(
-                            "Each output must contain a value key.",
+                            format!("Output validation error: outputs.{name}: Each output definition must contain a value key."),
                             path.clone(),
                         ));
                         continue;
                     };
                     let condition = om
                         .get("condition")
-                        .filter(|c| !c.is_null())
+                        .filter(|c| !c.is_null() && version.has_conditions())
                         .map(|c| parser.parse(c, &path.key("condition"), Context::Condition));
                     let value = parser.parse(v, &path.key("value"), Context::Normal);
                     outputs.insert(

@@ -8,7 +8,8 @@ Run with the local Heat venv (scripts/heat-local.sh installs it):
 For every type registered in Heat's global environment it writes the property
 names (with type, `required` and `update_allowed`) and the attribute names.
 The `heat` crate embeds the result as `ResourceTypes::heat()`: the types a
-full OpenStack cloud's Heat accepts. Hidden (unsupported) types are left out.
+full OpenStack cloud's Heat accepts (hidden, retired ones included, with
+their support status: Heat still accepts them in templates).
 """
 import json
 import sys
@@ -18,7 +19,6 @@ from oslo_config import cfg
 cfg.CONF([], project='heat')
 
 from heat.engine import resources  # noqa: E402
-from heat.engine import support  # noqa: E402
 from heat.engine import environment  # noqa: E402
 
 resources.initialise()
@@ -29,9 +29,8 @@ for name, info in sorted(env.registry._registry.items()):
     if not isinstance(info, environment.ClassResourceInfo):
         continue
     cls = info.value
+    # Hidden (retired) types stay: Heat still accepts them in templates.
     status = cls.support_status.status
-    if status == support.HIDDEN:
-        continue
     props = {}
     for pname, schema in sorted(cls.properties_schema.items()):
         if isinstance(schema, dict):
