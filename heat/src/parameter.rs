@@ -378,6 +378,10 @@ fn py_type_name(v: &Value) -> &'static str {
 
 /// Heat's `Schema.str_to_num`: `int(v)`, else `float(v)`, with Python's
 /// string rules (surrounding spaces, `_` separators, `inf`...).
+pub(crate) fn str_to_num_ok(v: &Value) -> bool {
+    str_to_num(v).is_ok()
+}
+
 fn str_to_num(v: &Value) -> Result<Num, String> {
     match v {
         Value::Number(n) => Ok(Num::from_number(n)),
@@ -397,7 +401,7 @@ fn str_to_num(v: &Value) -> Result<Num, String> {
     }
 }
 
-fn py_int(s: &str) -> Option<i128> {
+pub(crate) fn py_int(s: &str) -> Option<i128> {
     let t = s.trim();
     let (neg, digits) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),

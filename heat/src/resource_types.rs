@@ -26,6 +26,10 @@ pub struct PropertySchema {
     /// May change without replacing the resource.
     #[serde(default)]
     pub update_allowed: bool,
+    /// A `list` property also takes a comma-delimited string, a `map`
+    /// property a string or a list (Heat's `allow_conversion`).
+    #[serde(default)]
+    pub allow_conversion: bool,
 }
 
 /// What is known about one resource type.
@@ -161,9 +165,6 @@ impl ResourceTypes {
     /// Whether `property` is one of type `name`'s properties (unknown types,
     /// `OS::Heat::None` and schemaless types accept any).
     pub fn has_property(&self, name: &str, property: &str) -> bool {
-        if name == "OS::Heat::None" {
-            return true;
-        }
         match self.types.get(name).and_then(|s| s.properties.as_ref()) {
             Some(p) => p.contains_key(property),
             None => true,

@@ -819,6 +819,13 @@ impl StackTemplate {
             };
             self.check_property_names(name, def, &keys, types, errors);
             if check_values {
+                if let (ResolvedType::Builtin(ty), Some(props)) = (&def.resolved_type, &r.properties) {
+                    if let Ok(Out::Val(Value::Object(values))) = scope.eval(props) {
+                        check_property_values(name, ty, &values, types, errors);
+                    }
+                } else if let (ResolvedType::Builtin(ty), None) = (&def.resolved_type, &r.properties) {
+                    check_property_values(name, ty, &Map::new(), types, errors);
+                }
                 for (section, e) in [("properties", &r.properties), ("metadata", &r.metadata)] {
                     if let Some(e) = e {
                         if let Err(mut err) = scope.eval(e) {
@@ -1005,6 +1012,57 @@ impl StackTemplate {
         }
         for c in t.conditions.values() {
             check(c);
+        }
+    }
+}
+
+/// Heat's property checks at create: values of the property's type (only for types whose schema is known, and only
+/// for values known before the stack exists).
+fn check_property_values(
+    name: &str,
+    ty: &str,
+    values: &Map<String, Value>,
+    types: &ResourceTypes,
+    errors: &mut Errors,
+) {
+    if ty == "OS::Heat::None" {
+        return;
+    }
+    let Some(schema) = types.schema(ty).and_then(|s| s.properties.as_ref()) else {
+        return;
+    };
+    let prefix = format!("Property error: resources.{name}.properties");
+    for (key, prop) in schema {
+        let path = Path::keys(["resources", name, "properties", key.as_str()]);
+        // A missing required property is left to Heat: translation rules
+        // (deprecated names) may supply it under another name.
+        let v = match values.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(v) => v,
+        };
+        let problem = match (prop.ty.as_str(), v) {
+            ("integer", Value::Number(n)) if n.is_f64() => None,
+            ("integer", Value::Number(_) | Value::Bool(_)) => None,
+            ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
+            ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
+            ("number", v) if crate::parameter::str_to_num_ok(v) => None,
+            ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
+            ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
+            ("string", other) => Some(format!("Value must be a string; got {}", crate::pyfmt::py_repr(other))),
+            ("boolean", Value::Bool(_)) => None,
+            ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => None,
+            ("boolean", Value::String(s)) => Some(format!("\"{}\" is not a valid boolean", s.to_lowercase())),
+            ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
+            ("map", Value::Object(_)) => None,
+            ("map", Value::String(_) | Value::Array(_)) if prop.allow_conversion => None,
+            ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
+            ("list", Value::Array(_)) => None,
+            ("list", Value::String(_)) if prop.allow_conversion => None,
+            ("list", other) => Some(format!("\"{}\" is not a list", crate::pyfmt::py_repr(other))),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            errors.push(Error::validation(format!("{prefix}.{key}: {p}"), path));
         }
     }
 }

@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::sample_values;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -383,38 +385,6 @@ fn collect_types(v: &Value, out: &mut BTreeSet<String>) {
         Value::Array(a) => a.iter().for_each(|x| collect_types(x, out)),
         _ => {}
     }
-}
-
-/// A value for each parameter without a default that meets its constraints.
-fn sample_values(t: &Template) -> ParameterValues {
-    use heat::parameter::ConstraintKind;
-    let mut out = ParameterValues::new();
-    for (name, s) in &t.parameters {
-        if s.default.is_some() {
-            continue;
-        }
-        let mut candidates: Vec<String> = Vec::new();
-        for c in &s.constraints {
-            match &c.kind {
-                ConstraintKind::AllowedValues(v) => candidates.extend(v.first().map(heat::pyfmt::py_str)),
-                ConstraintKind::Range { min, max } => candidates.extend(min.as_ref().or(max.as_ref()).map(|n| n.to_string())),
-                ConstraintKind::Length { min: Some(m), .. } => candidates.push("a".repeat(m.as_u64().unwrap_or(1) as usize)),
-                _ => {}
-            }
-        }
-        candidates.extend(
-            ["abc", "1", "true", "a,b", "{}", "Abc123", "user@example.com", "10.0.0.0/24"]
-                .into_iter()
-                .map(String::from),
-        );
-        let chosen = candidates
-            .iter()
-            .find(|c| s.coerce(&Value::String(c.to_string())).is_ok())
-            .cloned()
-            .unwrap_or_default();
-        out.insert(name.clone(), chosen);
-    }
-    out
 }
 
 fn ours(c: &Case, with_values: bool) -> Verdict {

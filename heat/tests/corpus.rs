@@ -5,60 +5,28 @@
 
 mod common;
 
-use heat::{Options, ParamType, ParameterValues, RenderOptions, StackIdentity, StackTemplate, Strictness, Template};
-use serde_json::Value;
+use common::sample_values;
+use heat::{Options, ParameterValues, RenderOptions, StackIdentity, StackTemplate, Strictness, Template};
 
 /// Templates a stock Heat 27 itself rejects, and why (checked against the
 /// real Heat by the agreement test).
-const HEAT_REJECTS: &[(&str, &str)] = &[];
+const HEAT_REJECTS: &[(&str, &str)] = &[
+    (
+        "mistral/templates/autoscaling_using_mistral.yaml",
+        "OS::Ceilometer::Alarm was removed from Heat (Heat 27 has no such type)",
+    ),
+    (
+        "octavia/servers_with_octavia.yaml",
+        "Heat 27's OS::Octavia::HealthMonitor has no max_retries_down property (Unknown Property)",
+    ),
+];
 
-/// A value for each parameter that has no default, meeting its constraints.
-pub fn sample_values(t: &Template) -> ParameterValues {
-    use heat::parameter::ConstraintKind;
-    let mut out = ParameterValues::new();
-    for (name, s) in &t.parameters {
-        if s.default.is_some() {
-            continue;
-        }
-        let mut candidates: Vec<String> = Vec::new();
-        for c in &s.constraints {
-            if let ConstraintKind::AllowedValues(v) = &c.kind {
-                if let Some(first) = v.first() {
-                    candidates.push(heat::pyfmt::py_str(first));
-                }
-            }
-            if let ConstraintKind::Range { min, max } = &c.kind {
-                if let Some(m) = min.as_ref().or(max.as_ref()) {
-                    candidates.push(m.to_string());
-                }
-            }
-            if let ConstraintKind::Modulo { offset, .. } = &c.kind {
-                candidates.push(offset.to_string());
-            }
-            if let ConstraintKind::Length { min: Some(m), .. } = &c.kind {
-                candidates.push("a".repeat(m.as_u64().unwrap_or(1) as usize));
-            }
-        }
-        candidates.extend(
-            match s.ty {
-                ParamType::Number => vec!["1", "2", "10"],
-                ParamType::Boolean => vec!["true"],
-                ParamType::Json => vec!["{}"],
-                ParamType::CommaDelimitedList => vec!["a,b", "a"],
-                ParamType::String => vec!["abc", "a", "abc123", "Abc123", "x1", "10.0.0.0/24", "1", "user@example.com"],
-            }
-            .into_iter()
-            .map(String::from),
-        );
-        let chosen = candidates
-            .iter()
-            .find(|c| s.coerce(&Value::String(c.to_string())).is_ok())
-            .cloned()
-            .unwrap_or_else(|| candidates[0].clone());
-        out.insert(name.clone(), chosen);
-    }
-    out
-}
+/// Templates Heat accepts at validation but whose stack create it rejects,
+/// whatever the parameter values, and why.
+const HEAT_REJECTS_AT_CREATE: &[(&str, &str)] = &[(
+    "software-config/example-templates/example-chef-template.yaml",
+    "OS::Heat::StructuredConfig's config is a map, the template gives a list",
+)];
 
 #[test]
 fn corpus_templates_validate_and_render() {
@@ -93,6 +61,7 @@ fn corpus_templates_validate_and_render() {
                             failures.push(format!("{}: rendered template does not parse: {e}", case.name));
                         }
                     }
+                    Err(_) if HEAT_REJECTS_AT_CREATE.iter().any(|(n, _)| *n == case.name) => {}
                     Err(e) => failures.push(format!("{}: render failed with {params:?}: {e}", case.name)),
                 }
                 let strict = StackTemplate::parse(

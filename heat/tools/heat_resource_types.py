@@ -20,6 +20,7 @@ cfg.CONF([], project='heat')
 
 from heat.engine import resources  # noqa: E402
 from heat.engine import environment  # noqa: E402
+from heat.engine.resources.openstack.heat import none_resource  # noqa: E402
 
 resources.initialise()
 env = resources.global_env()
@@ -31,6 +32,11 @@ for name, info in sorted(env.registry._registry.items()):
     cls = info.value
     # Hidden (retired) types stay: Heat still accepts them in templates.
     status = cls.support_status.status
+    # OS::Heat::None and the retired types built on it take any property
+    # and any attribute: written as null.
+    if issubclass(cls, none_resource.NoneResource):
+        out[name] = {'properties': None, 'attributes': None, 'status': status}
+        continue
     props = {}
     for pname, schema in sorted(cls.properties_schema.items()):
         if isinstance(schema, dict):
@@ -39,6 +45,7 @@ for name, info in sorted(env.registry._registry.items()):
             'type': schema.type.lower(),
             'required': bool(schema.required),
             'update_allowed': bool(schema.update_allowed),
+            'allow_conversion': bool(getattr(schema, 'allow_conversion', False)),
         }
     attrs = sorted(set(cls.attributes_schema) | set(cls.base_attributes_schema))
     out[name] = {

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use heat::files::{file_url, gather_environment_files, gather_template_files};
-use heat::{Environment, Files};
+use heat::parameter::ConstraintKind;
+use heat::{Environment, Files, ParamType, ParameterValues, Template};
+use serde_json::Value;
 
 /// `$OCCI_SO_SHARED/heat-corpus/hot`, else `<workspace root>/../shared/heat-corpus/hot`.
 pub fn corpus_dir() -> Option<PathBuf> {
@@ -122,4 +124,40 @@ pub fn corpus_cases(root: &Path) -> Vec<Case> {
         });
     }
     cases
+}
+
+/// A value for each parameter that has no default, meeting its constraints
+/// where one of a few plausible candidates does.
+pub fn sample_values(t: &Template) -> ParameterValues {
+    let mut out = ParameterValues::new();
+    for (name, s) in &t.parameters {
+        if s.default.is_some() {
+            continue;
+        }
+        let mut candidates: Vec<String> = Vec::new();
+        for c in &s.constraints {
+            match &c.kind {
+                ConstraintKind::AllowedValues(v) => candidates.extend(v.first().map(heat::pyfmt::py_str)),
+                ConstraintKind::Range { min, max } => candidates.extend(min.as_ref().or(max.as_ref()).map(|n| n.to_string())),
+                ConstraintKind::Modulo { offset, .. } => candidates.push(offset.to_string()),
+                ConstraintKind::Length { min: Some(m), .. } => candidates.push("a".repeat(m.as_u64().unwrap_or(1) as usize)),
+                _ => {}
+            }
+        }
+        let defaults: &[&str] = match s.ty {
+            ParamType::Number => &["1", "2", "10"],
+            ParamType::Boolean => &["true"],
+            ParamType::Json => &["{}"],
+            ParamType::CommaDelimitedList => &["8,16", "a,b", "a"],
+            ParamType::String => &["abc", "a", "abc123", "Abc123", "Passw0rd!x", "x1", "10.0.0.0/24", "1", "user@example.com"],
+        };
+        candidates.extend(defaults.iter().map(|d| d.to_string()));
+        let chosen = candidates
+            .iter()
+            .find(|c| s.coerce(&Value::String(c.to_string())).is_ok())
+            .cloned()
+            .unwrap_or_else(|| candidates[0].clone());
+        out.insert(name.clone(), chosen);
+    }
+    out
 }
