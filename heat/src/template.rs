@@ -50,7 +50,7 @@ impl Source {
         if e.document.is_none() {
             e.document.clone_from(&self.name);
         }
-        if e.position.is_none() {
+        if e.position.is_none() && !e.path.is_root() {
             if let Some(text) = &self.text {
                 let idx = self.index.get_or_init(|| PositionIndex::build(text));
                 e.position = idx.find(&e.path);
