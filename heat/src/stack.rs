@@ -524,6 +524,13 @@ impl StackTemplate {
                         s.coerce_unchecked(raw)
                     };
                     coerced.map_err(|m| {
+                        // Heat would echo the value; a hidden one never is.
+                        let m = if s.hidden {
+                            let shown = py_str(raw);
+                            if shown.is_empty() { m } else { m.replace(&shown, "******") }
+                        } else {
+                            m
+                        };
                         Error::validation(format!("Parameter '{name}' is invalid: {m}"), ppath.clone())
                     })
                 }
