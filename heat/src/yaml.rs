@@ -69,6 +69,7 @@ pub fn load(text: &str, limits: &Limits) -> Result<Value, Error> {
             Path::root(),
         ));
     }
+    check_flow_depth(text, limits)?;
     let budget = Budget {
         nodes: std::cell::Cell::new(0),
         limits,
@@ -83,6 +84,65 @@ pub fn load(text: &str, limits: &Limits) -> Result<Value, Error> {
         Ok(v) => Ok(v),
         Err(e) => Err(yaml_error(e, limits)),
     }
+}
+
+/// Documents with more flow collections (`[`, `{`) than this get their
+/// nesting depth checked before libyaml sees them.
+const FLOW_CHECK_THRESHOLD: usize = 500;
+
+/// libyaml (inside serde_yaml) takes time quadratic in the depth of nested
+/// flow collections (100 000 nested `[` cost minutes), all before
+/// serde_yaml's own recursion limit applies. A document with many flow
+/// collections is therefore walked first with saphyr-parser's streaming
+/// events, which stops at the first level past the limit.
+fn check_flow_depth(text: &str, limits: &Limits) -> Result<(), Error> {
+    let openers = text.bytes().filter(|b| *b == b'[' || *b == b'{').count();
+    if openers <= FLOW_CHECK_THRESHOLD.max(limits.max_depth) {
+        return Ok(());
+    }
+    use saphyr_parser::{Event, Parser};
+    let too_deep = |line: usize, col: usize| {
+        let mut e = Error::new(
+            ErrorKind::RequestLimitExceeded,
+            format!(
+                "Request limit exceeded: the document is nested more than {} levels deep",
+                limits.max_depth
+            ),
+            Path::root(),
+        );
+        e.position = Some(Position { line, column: col + 1 });
+        e
+    };
+    let mut depth = 0usize;
+    let mut parser = Parser::new_from_str(text);
+    while let Some(ev) = parser.next_event() {
+        match ev {
+            Ok((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
+                depth += 1;
+                if depth > limits.max_depth {
+                    return Err(too_deep(span.start.line(), span.start.col()));
+                }
+            }
+            Ok((Event::SequenceEnd | Event::MappingEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            Err(e) => {
+                let m = e.marker();
+                if e.info().contains("recursion limit") {
+                    return Err(too_deep(m.line(), m.col()));
+                }
+                // libyaml might read what saphyr cannot, but with this many
+                // flow collections it could also take minutes: refuse.
+                let mut err = Error::new(
+                    ErrorKind::HttpBadRequest,
+                    format!("Error parsing template: {} at line {} column {}", e.info(), m.line(), m.col() + 1),
+                    Path::root(),
+                );
+                err.position = Some(Position { line: m.line(), column: m.col() + 1 });
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn yaml_error(e: serde_yaml::Error, limits: &Limits) -> Error {
