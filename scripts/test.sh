@@ -20,16 +20,16 @@ export HEAT_PORT=${HEAT_PORT:-$(free_port)}
 mkdir -p "$HEAT_HOME"
 rm -f "$HEAT_HOME/heat.db"   # every run starts from an empty Heat
 
-export KEYSTONE_HOME=${KEYSTONE_HOME:-$PWD/target/keystone-test}
-export KEYSTONE_PORT=${KEYSTONE_PORT:-$(free_port)}
-export KEYSTONE_HEAT_ENDPOINT="http://127.0.0.1:$HEAT_PORT/v1/%(tenant_id)s"
-
 stop_services() {
   scripts/heat-local.sh stop >/dev/null 2>&1 || true
   scripts/keystone-local.sh stop >/dev/null 2>&1 || true
 }
 trap stop_services EXIT
 scripts/heat-local.sh start
+# chosen once Heat holds its port, so the two can never collide
+export KEYSTONE_HOME=${KEYSTONE_HOME:-$PWD/target/keystone-test}
+export KEYSTONE_PORT=${KEYSTONE_PORT:-$(free_port)}
+export KEYSTONE_HEAT_ENDPOINT="http://127.0.0.1:$HEAT_PORT/v1/%(tenant_id)s"
 scripts/keystone-local.sh start
 
 export OCCI_SO_TEST_HEAT_URL="http://127.0.0.1:$HEAT_PORT/v1/admin"
