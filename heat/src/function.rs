@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Path};
+use crate::error::{Error, ErrorKind, Path, Segment};
 use crate::version::Version;
 
 /// An intrinsic function.
@@ -370,14 +370,23 @@ pub struct ExprParser<'a> {
 impl ExprParser<'_> {
     /// Parses `v` found at `path`.
     pub fn parse(&mut self, v: &Value, path: &Path, ctx: Context) -> Expr {
+        let mut p = path.clone();
+        self.parse_at(v, &mut p, ctx)
+    }
+
+    /// Parses with a path that grows and shrinks as the walk goes (no
+    /// allocation per node; a path is copied only into calls and errors).
+    fn parse_at(&mut self, v: &Value, path: &mut Path, ctx: Context) -> Expr {
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
                     if let Some((name, args)) = m.iter().next() {
                         match lookup(self.version, ctx, name) {
                             Lookup::Func(func) => {
-                                let fpath = path.key(name.as_str());
-                                return self.call(func, args, fpath, ctx);
+                                path.0.push(Segment::Key(name.clone()));
+                                let e = self.call(func, args, path, ctx);
+                                path.0.pop();
+                                return e;
                             }
                             Lookup::Removed => {
                                 return Expr::Removed(Box::new(Removed {
@@ -403,7 +412,9 @@ impl ExprParser<'_> {
                 let mut entries = Vec::with_capacity(m.len());
                 let mut all_lit = true;
                 for (k, val) in m {
-                    let e = self.parse(val, &path.key(k.as_str()), ctx);
+                    path.0.push(Segment::Key(k.clone()));
+                    let e = self.parse_at(val, path, ctx);
+                    path.0.pop();
                     all_lit &= e.is_lit();
                     entries.push((k.clone(), e));
                 }
@@ -425,7 +436,9 @@ impl ExprParser<'_> {
                 let mut out = Vec::with_capacity(items.len());
                 let mut all_lit = true;
                 for (i, val) in items.iter().enumerate() {
-                    let e = self.parse(val, &path.index(i), ctx);
+                    path.0.push(Segment::Index(i));
+                    let e = self.parse_at(val, path, ctx);
+                    path.0.pop();
                     all_lit &= e.is_lit();
                     out.push(e);
                 }
@@ -446,23 +459,28 @@ impl ExprParser<'_> {
         }
     }
 
-    fn call(&mut self, func: Func, args: &Value, path: Path, ctx: Context) -> Expr {
+    fn call(&mut self, func: Func, args: &Value, path: &mut Path, ctx: Context) -> Expr {
         // `if` parses its first argument as a condition.
         let parsed_args = if func == Func::If {
             match args {
                 Value::Array(items) if !items.is_empty() => {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, a) in items.iter().enumerate() {
-                        let c = if i == 0 { Context::Condition } else { Context::Normal };
-                        let c = if ctx == Context::Condition && i > 0 { ctx } else { c };
-                        out.push(self.parse(a, &path.index(i), c));
+                        let c = if i == 0 || ctx == Context::Condition {
+                            Context::Condition
+                        } else {
+                            Context::Normal
+                        };
+                        path.0.push(Segment::Index(i));
+                        out.push(self.parse_at(a, path, c));
+                        path.0.pop();
                     }
                     Expr::List(out)
                 }
-                other => self.parse(other, &path, ctx),
+                other => self.parse_at(other, path, ctx),
             }
         } else {
-            self.parse(args, &path, ctx)
+            self.parse_at(args, path, ctx)
         };
         if let Err(msg) = check_args(self.version, func, args) {
             self.errors
@@ -471,13 +489,17 @@ impl ExprParser<'_> {
         Expr::Call(Box::new(Call {
             func,
             args: parsed_args,
-            path,
+            path: path.clone(),
         }))
     }
 
     fn strict_check(&mut self, name: &str, path: &Path, ctx: Context) {
-        let here = path.key(name);
+        if name.len() > 40 || name.contains(' ') {
+            return;
+        }
+        let here = || path.key(name);
         if let Some(f) = Func::from_name(name) {
+            let here = here();
             let msg = match (f.since(), ctx) {
                 (Some(since), _) if since > self.version => format!(
                     "{here}: \"{name}\" is not a function in heat_template_version {} (it was added in {}), so Heat takes this mapping as plain data",
@@ -495,6 +517,7 @@ impl ExprParser<'_> {
             return;
         }
         if let Some(near) = nearest_function(self.version, ctx, name) {
+            let here = here();
             self.strict.push(Error::validation(
                 format!(
                     "{here}: unknown function \"{name}\" (did you mean \"{near}\"?); Heat takes this mapping as plain data"
@@ -516,6 +539,9 @@ fn nearest_function(version: Version, ctx: Context, name: &str) -> Option<&'stat
             continue;
         }
         let limit = if n.len() >= 8 { 2 } else { 1 };
+        if n.len().abs_diff(name.len()) > limit {
+            continue;
+        }
         let d = edit_distance(&name.to_ascii_lowercase(), n);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, n));

@@ -101,6 +101,12 @@ impl ResourceTypes {
         &heat_dump().0
     }
 
+    /// [`ResourceTypes::heat`] behind a shared pointer (what [`crate::Options`] holds).
+    pub fn heat_shared() -> std::sync::Arc<ResourceTypes> {
+        static SHARED: OnceLock<std::sync::Arc<ResourceTypes>> = OnceLock::new();
+        SHARED.get_or_init(|| std::sync::Arc::new(ResourceTypes::heat().clone())).clone()
+    }
+
     /// The Heat release [`ResourceTypes::heat`] was generated from.
     pub fn heat_version() -> &'static str {
         &heat_dump().1

@@ -86,8 +86,8 @@ pub enum Strictness {
 pub struct Options {
     /// Document limits.
     pub limits: Limits,
-    /// The resource types the target Heat implements.
-    pub types: ResourceTypes,
+    /// The resource types the target Heat implements (shared, cheap to clone).
+    pub types: Arc<ResourceTypes>,
     /// How strictly to validate.
     pub strictness: Strictness,
 }
@@ -96,7 +96,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             limits: Limits::default(),
-            types: ResourceTypes::heat().clone(),
+            types: ResourceTypes::heat_shared(),
             strictness: Strictness::Strict,
         }
     }
@@ -939,19 +939,22 @@ impl StackTemplate {
         errors: &mut Errors,
     ) {
         let types = &self.inner.options.types;
-        let mut calls = Vec::new();
+        let mut calls: Vec<&Call> = Vec::new();
         e.for_each_call(&mut |c| {
             if c.func == Func::GetAttr {
-                calls.push(c.clone());
+                calls.push(c);
             }
         });
         for c in calls {
-            let Some(items) = c.args.as_list() else { continue };
-            if items.len() < 2 {
-                continue;
-            }
-            let (Ok(Some(res)), Ok(Some(attr))) = (scope.eval_value(&items[0]), scope.eval_value(&items[1])) else {
-                continue;
+            let (res, attr) = match &c.args {
+                Expr::Lit(Value::Array(a)) if a.len() >= 2 => (a[0].clone(), a[1].clone()),
+                Expr::List(items) if items.len() >= 2 => {
+                    match (scope.eval_value(&items[0]), scope.eval_value(&items[1])) {
+                        (Ok(Some(r)), Ok(Some(a))) => (r, a),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
             };
             let (res, attr) = (py_str(&res), py_str(&attr));
             let Some(def) = resources.get(&res) else { continue };
@@ -1103,14 +1106,15 @@ fn check_removed(e: &Expr, errors: &mut Errors) {
 
 /// Resources referenced by `get_resource`, `get_attr` and `Ref` (to a
 /// resource), following only the `if` branches the conditions select.
-fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, errors: &mut Errors) {
+fn collect_refs<'e>(scope: &Scope<'_>, e: &'e Expr, out: &mut Vec<(String, &'e Call)>, errors: &mut Errors) {
     match e {
         Expr::Lit(_) | Expr::Removed(_) => {}
         Expr::List(items) => items.iter().for_each(|i| collect_refs(scope, i, out, errors)),
         Expr::Map(entries) => entries.iter().for_each(|(_, i)| collect_refs(scope, i, out, errors)),
         Expr::Call(c) => match c.func {
             Func::If => {
-                let items = c.args.as_list().unwrap_or_default();
+                // A literal `if` holds no references: nothing to follow.
+                let Expr::List(items) = &c.args else { return };
                 let Some(cond) = items.first() else { return };
                 let b = match scope.eval(cond) {
                     Ok(Out::Val(Value::Bool(b))) => Ok(b),
@@ -1140,15 +1144,21 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
             }
             Func::GetResource | Func::GetAttr | Func::Ref => {
                 collect_refs(scope, &c.args, out, errors);
-                let name_expr = match c.func {
-                    Func::GetResource | Func::Ref => Some(c.args.clone()),
-                    _ => c.args.as_list().and_then(|l| l.first().cloned()).or_else(|| match &c.args {
-                        Expr::Lit(Value::String(_)) => Some(c.args.clone()),
+                let first_of_list;
+                let name_expr: Option<&Expr> = match c.func {
+                    Func::GetResource | Func::Ref => Some(&c.args),
+                    _ => match &c.args {
+                        Expr::List(items) => items.first(),
+                        Expr::Lit(Value::Array(a)) => {
+                            first_of_list = a.first().cloned().map(Expr::Lit);
+                            first_of_list.as_ref()
+                        }
+                        Expr::Lit(Value::String(_)) => Some(&c.args),
                         _ => None,
-                    }),
+                    },
                 };
                 let Some(ne) = name_expr else { return };
-                match scope.eval_value(&ne) {
+                match scope.eval_value(ne) {
                     Ok(Some(v)) => {
                         let n = py_str(&v);
                         if c.func == Func::Ref && !scope_has_resource(scope, &n) && scope.params.contains_key(&n) {
@@ -1157,7 +1167,7 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
                         if c.func == Func::Ref && !scope_has_resource(scope, &n) {
                             return;
                         }
-                        out.push((n, (**c).clone()));
+                        out.push((n, &**c));
                     }
                     Ok(None) => {}
                     Err(e) => errors.push(e),

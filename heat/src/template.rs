@@ -244,11 +244,13 @@ impl Template {
             }
         }
 
-        let section_map = |name: &str, errors: &mut Vec<Error>| -> Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(Map::new);
+        let section_map = |name: &str, errors: &mut Vec<Error>| -> &Map<String, Value> {
             match top.get(name) {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(m)) => m.clone(),
-                Some(Value::String(s)) if s.is_empty() => Map::new(),
+                Some(Value::Object(m)) => m,
+                None | Some(Value::Null) => empty,
+                Some(Value::String(s)) if s.is_empty() => empty,
                 Some(other) => {
                     errors.push(Error::validation(
                         format!(
@@ -258,7 +260,7 @@ impl Template {
                         ),
                         Path::keys([name]),
                     ));
-                    Map::new()
+                    empty
                 }
             }
         };
@@ -339,7 +341,7 @@ impl Template {
         // Parameters.
         let params_raw = section_map("parameters", &mut errors);
         let mut parameters = IndexMap::new();
-        for (name, v) in &params_raw {
+        for (name, v) in params_raw {
             let path = Path::keys(["parameters", name.as_str()]);
             match ParameterSchema::parse(name, v, version, &path) {
                 Ok(s) => {
@@ -380,7 +382,7 @@ impl Template {
 
         // Resource definitions.
         let mut resources = IndexMap::new();
-        for (name, r) in &resources_raw {
+        for (name, r) in resources_raw {
             let Value::Object(m) = r else { continue };
             let path = Path::keys(["resources", name.as_str()]);
             let field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
@@ -549,10 +551,11 @@ impl Template {
             resources,
             outputs,
             conditions,
-            document: doc.clone(),
+            document: Value::Null,
             strict_findings: strict,
             source,
         };
+        tmpl.document = doc;
         tmpl.check_parameter_groups(&mut errors);
         for e in &mut errors {
             tmpl.source.locate(e);
