@@ -371,28 +371,37 @@ impl ExprParser<'_> {
     /// Parses `v` found at `path`.
     pub fn parse(&mut self, v: &Value, path: &Path, ctx: Context) -> Expr {
         let mut p = path.clone();
+        self.parse_at(v.clone(), &mut p, ctx)
+    }
+
+    /// Parses `v` (taking it, so no data is copied) found at `path`.
+    pub fn parse_owned(&mut self, v: Value, path: &Path, ctx: Context) -> Expr {
+        let mut p = path.clone();
         self.parse_at(v, &mut p, ctx)
     }
 
     /// Parses with a path that grows and shrinks as the walk goes (no
     /// allocation per node; a path is copied only into calls and errors).
-    fn parse_at(&mut self, v: &Value, path: &mut Path, ctx: Context) -> Expr {
+    fn parse_at(&mut self, v: Value, path: &mut Path, ctx: Context) -> Expr {
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
-                    if let Some((name, args)) = m.iter().next() {
-                        match lookup(self.version, ctx, name) {
+                    let lookup_result = m.keys().next().map(|name| (name.clone(), lookup(self.version, ctx, name)));
+                    if let Some((name, found)) = lookup_result {
+                        match found {
                             Lookup::Func(func) => {
-                                path.0.push(Segment::Key(name.clone()));
+                                let args = m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
+                                path.0.push(Segment::Key(name));
                                 let e = self.call(func, args, path, ctx);
                                 path.0.pop();
                                 return e;
                             }
                             Lookup::Removed => {
+                                let args = m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
                                 return Expr::Removed(Box::new(Removed {
-                                    name: name.clone(),
-                                    args: args.clone(),
                                     path: path.key(name.as_str()),
+                                    name,
+                                    args,
                                 }));
                             }
                             Lookup::Invalid => {
@@ -403,20 +412,23 @@ impl ExprParser<'_> {
                                     ),
                                     path.key(name.as_str()),
                                 ));
-                                return Expr::Lit(v.clone());
+                                return Expr::Lit(Value::Object(m));
                             }
-                            Lookup::NotAFunction => self.strict_check(name, path, ctx),
+                            Lookup::NotAFunction => self.strict_check(&name, path, ctx),
                         }
                     }
                 }
                 let mut entries = Vec::with_capacity(m.len());
                 let mut all_lit = true;
                 for (k, val) in m {
-                    path.0.push(Segment::Key(k.clone()));
+                    path.0.push(Segment::Key(k));
                     let e = self.parse_at(val, path, ctx);
-                    path.0.pop();
+                    let k = match path.0.pop() {
+                        Some(Segment::Key(k)) => k,
+                        _ => String::new(),
+                    };
                     all_lit &= e.is_lit();
-                    entries.push((k.clone(), e));
+                    entries.push((k, e));
                 }
                 if all_lit {
                     Expr::Lit(Value::Object(
@@ -435,7 +447,7 @@ impl ExprParser<'_> {
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 let mut all_lit = true;
-                for (i, val) in items.iter().enumerate() {
+                for (i, val) in items.into_iter().enumerate() {
                     path.0.push(Segment::Index(i));
                     let e = self.parse_at(val, path, ctx);
                     path.0.pop();
@@ -455,37 +467,33 @@ impl ExprParser<'_> {
                     Expr::List(out)
                 }
             }
-            other => Expr::Lit(other.clone()),
+            other => Expr::Lit(other),
         }
     }
 
-    fn call(&mut self, func: Func, args: &Value, path: &mut Path, ctx: Context) -> Expr {
-        // `if` parses its first argument as a condition.
-        let parsed_args = if func == Func::If {
-            match args {
-                Value::Array(items) if !items.is_empty() => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for (i, a) in items.iter().enumerate() {
-                        let c = if i == 0 || ctx == Context::Condition {
-                            Context::Condition
-                        } else {
-                            Context::Normal
-                        };
-                        path.0.push(Segment::Index(i));
-                        out.push(self.parse_at(a, path, c));
-                        path.0.pop();
-                    }
-                    Expr::List(out)
-                }
-                other => self.parse_at(other, path, ctx),
-            }
-        } else {
-            self.parse_at(args, path, ctx)
-        };
-        if let Err(msg) = check_args(self.version, func, args) {
+    fn call(&mut self, func: Func, args: Value, path: &mut Path, ctx: Context) -> Expr {
+        if let Err(msg) = check_args(self.version, func, &args) {
             self.errors
                 .push(Error::validation(format!("{path}: {msg}"), path.clone()));
         }
+        // `if` parses its first argument as a condition.
+        let parsed_args = match (func, args) {
+            (Func::If, Value::Array(items)) if !items.is_empty() => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, a) in items.into_iter().enumerate() {
+                    let c = if i == 0 || ctx == Context::Condition {
+                        Context::Condition
+                    } else {
+                        Context::Normal
+                    };
+                    path.0.push(Segment::Index(i));
+                    out.push(self.parse_at(a, path, c));
+                    path.0.pop();
+                }
+                Expr::List(out)
+            }
+            (_, args) => self.parse_at(args, path, ctx),
+        };
         Expr::Call(Box::new(Call {
             func,
             args: parsed_args,

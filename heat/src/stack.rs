@@ -1427,7 +1427,7 @@ impl StackDefinition {
         }
         let mut hidden = ParameterValues::new();
         if !t.parameters.is_empty() {
-            let raw_params = t.document.get("parameters").and_then(Value::as_object);
+            let raw_params = Some(&t.parameters_document);
             let mut params = Map::new();
             for (name, s) in &t.parameters {
                 let mut decl = raw_params
