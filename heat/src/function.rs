@@ -383,6 +383,10 @@ impl ExprParser<'_> {
     /// Parses with a path that grows and shrinks as the walk goes (no
     /// allocation per node; a path is copied only into calls and errors).
     fn parse_at(&mut self, v: Value, path: &mut Path, ctx: Context) -> Expr {
+        // Most of a template is plain data: take it as it is, unrebuilt.
+        if !self.has_function_key(&v, ctx) {
+            return Expr::Lit(v);
+        }
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
@@ -468,6 +472,28 @@ impl ExprParser<'_> {
                 }
             }
             other => Expr::Lit(other),
+        }
+    }
+
+    /// Whether any single-key mapping inside `v` is a function name (of
+    /// any version, or a likely misspelling: those need a closer look).
+    fn has_function_key(&self, v: &Value, ctx: Context) -> bool {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1 {
+                    if let Some(k) = m.keys().next() {
+                        if Func::from_name(k).is_some()
+                            || lookup(self.version, ctx, k) != Lookup::NotAFunction
+                            || nearest_function(self.version, ctx, k).is_some()
+                        {
+                            return true;
+                        }
+                    }
+                }
+                m.values().any(|x| self.has_function_key(x, ctx))
+            }
+            Value::Array(a) => a.iter().any(|x| self.has_function_key(x, ctx)),
+            _ => false,
         }
     }
 

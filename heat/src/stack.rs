@@ -166,18 +166,12 @@ pub struct ResourceDefinition {
     pub resolved_type: ResolvedType,
     /// The nested template, for a nested-template type.
     pub nested: Option<StackTemplate>,
-    /// `properties`, unevaluated (see [`StackDefinition::properties`]).
-    pub properties: Option<Expr>,
-    /// `metadata`, unevaluated.
-    pub metadata: Option<Expr>,
     /// `depends_on` (enabled resources only).
     pub depends_on: Vec<String>,
     /// Every resource this one requires (explicit and implicit).
     pub requires: Vec<String>,
     /// `deletion_policy`.
     pub deletion_policy: DeletionPolicy,
-    /// `update_policy`, unevaluated.
-    pub update_policy: Option<Expr>,
     /// `description`.
     pub description: Option<String>,
     /// The condition that enabled it, if any (as written).
@@ -718,12 +712,9 @@ impl StackTemplate {
                     type_name: r.type_name.clone(),
                     resolved_type: resolved,
                     nested,
-                    properties: r.properties.clone(),
-                    metadata: r.metadata.clone(),
                     depends_on,
                     requires: Vec::new(),
                     deletion_policy,
-                    update_policy: r.update_policy.clone(),
                     description: r.description.clone(),
                     condition: r.condition.as_ref().map(Expr::to_value),
                     external_id,
@@ -1257,6 +1248,15 @@ impl StackDefinition {
         self.resources.get(name)
     }
 
+    /// An enabled resource as written in the template (its unevaluated
+    /// properties, metadata and update policy).
+    pub fn raw(&self, name: &str) -> Option<&crate::template::ResourceTemplate> {
+        if !self.resources.contains_key(name) {
+            return None;
+        }
+        self.template.template().resources.get(name)
+    }
+
     /// The dependency graph of the enabled resources.
     pub fn dependencies(&self) -> &Dependencies {
         &self.graph
@@ -1357,7 +1357,7 @@ impl StackDefinition {
     /// A resource's properties, every function resolved (`get_resource`
     /// and `get_attr` through `resolver`). Properties an `if` omits are absent.
     pub fn properties(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.properties.as_ref()) {
+        match self.raw(name).and_then(|r| r.properties.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1365,7 +1365,7 @@ impl StackDefinition {
 
     /// A resource's metadata, resolved.
     pub fn metadata(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.metadata.as_ref()) {
+        match self.raw(name).and_then(|r| r.metadata.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1373,7 +1373,7 @@ impl StackDefinition {
 
     /// A resource's update policy, resolved.
     pub fn update_policy(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.update_policy.as_ref()) {
+        match self.raw(name).and_then(|r| r.update_policy.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
