@@ -111,7 +111,44 @@ impl Func {
 
     /// The function with this template name, in any version.
     pub fn from_name(name: &str) -> Option<Func> {
-        ALL_FUNCS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+        use Func::*;
+        Some(match name {
+            "get_param" => GetParam,
+            "get_resource" => GetResource,
+            "get_attr" => GetAttr,
+            "get_file" => GetFile,
+            "str_replace" => StrReplace,
+            "str_replace_strict" => StrReplaceStrict,
+            "str_replace_vstrict" => StrReplaceVstrict,
+            "list_join" => ListJoin,
+            "str_split" => StrSplit,
+            "repeat" => Repeat,
+            "map_merge" => MapMerge,
+            "map_replace" => MapReplace,
+            "digest" => Digest,
+            "equals" => Equals,
+            "not" => Not,
+            "and" => And,
+            "or" => Or,
+            "if" => If,
+            "contains" => Contains,
+            "filter" => Filter,
+            "make_url" => MakeUrl,
+            "list_concat" => ListConcat,
+            "list_concat_unique" => ListConcatUnique,
+            "yaql" => Yaql,
+            "resource_facade" => ResourceFacade,
+            "Ref" => Ref,
+            "Fn::GetAZs" => FnGetAzs,
+            "Fn::Select" => FnSelect,
+            "Fn::Join" => FnJoin,
+            "Fn::Split" => FnSplit,
+            "Fn::Replace" => FnReplace,
+            "Fn::Base64" => FnBase64,
+            "Fn::MemberListToMap" => FnMemberListToMap,
+            "Fn::ResourceFacade" => FnResourceFacade,
+            _ => return None,
+        })
     }
 
     /// The first version whose templates may call this function outside
@@ -120,8 +157,9 @@ impl Func {
         use Func::*;
         use Version as V;
         Some(match self {
-            GetParam | GetResource | GetAttr | GetFile | StrReplace | ListJoin
-            | ResourceFacade => V::V2013_05_23,
+            GetParam | GetResource | GetAttr | GetFile | StrReplace | ListJoin | ResourceFacade => {
+                V::V2013_05_23
+            }
             Repeat | Digest => V::V2015_04_30,
             StrSplit => V::V2015_10_15,
             MapMerge => V::V2016_04_08,
@@ -338,7 +376,10 @@ impl Expr {
     /// Looks up `key` when this is a mapping.
     pub fn get(&self, key: &str) -> Option<Expr> {
         match self {
-            Expr::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            Expr::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
             Expr::Lit(Value::Object(m)) => m.get(key).cloned().map(Expr::Lit),
             _ => None,
         }
@@ -370,38 +411,89 @@ pub struct ExprParser<'a> {
 impl ExprParser<'_> {
     /// Parses `v` found at `path`.
     pub fn parse(&mut self, v: &Value, path: &Path, ctx: Context) -> Expr {
-        let mut p = path.clone();
-        self.parse_at(v.clone(), &mut p, ctx)
+        self.parse_owned(v.clone(), path, ctx)
     }
 
     /// Parses `v` (taking it, so no data is copied) found at `path`.
     pub fn parse_owned(&mut self, v: Value, path: &Path, ctx: Context) -> Expr {
         let mut p = path.clone();
+        self.strict_scan(&v, &mut p, ctx);
         self.parse_at(v, &mut p, ctx)
+    }
+
+    /// One pass over a snippet for the strict findings (misspelt function
+    /// names, functions of other versions), following `if` into condition
+    /// context as parsing does.
+    fn strict_scan(&mut self, v: &Value, path: &mut Path, ctx: Context) {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1 {
+                    if let Some((k, args)) = m.iter().next() {
+                        match lookup(self.version, ctx, k) {
+                            Lookup::NotAFunction => self.strict_check(k, path, ctx),
+                            Lookup::Func(Func::If) => {
+                                path.0.push(Segment::Key(k.clone()));
+                                if let Value::Array(items) = args {
+                                    for (i, a) in items.iter().enumerate() {
+                                        let c = if i == 0 { Context::Condition } else { ctx };
+                                        path.0.push(Segment::Index(i));
+                                        self.strict_scan(a, path, c);
+                                        path.0.pop();
+                                    }
+                                } else {
+                                    self.strict_scan(args, path, ctx);
+                                }
+                                path.0.pop();
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                for (k, x) in m {
+                    path.0.push(Segment::Key(k.clone()));
+                    self.strict_scan(x, path, ctx);
+                    path.0.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    path.0.push(Segment::Index(i));
+                    self.strict_scan(x, path, ctx);
+                    path.0.pop();
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Parses with a path that grows and shrinks as the walk goes (no
     /// allocation per node; a path is copied only into calls and errors).
     fn parse_at(&mut self, v: Value, path: &mut Path, ctx: Context) -> Expr {
         // Most of a template is plain data: take it as it is, unrebuilt.
-        if !self.has_function_key(&v, ctx) {
+        if !Self::has_function_key(&v) {
             return Expr::Lit(v);
         }
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
-                    let lookup_result = m.keys().next().map(|name| (name.clone(), lookup(self.version, ctx, name)));
+                    let lookup_result = m
+                        .keys()
+                        .next()
+                        .map(|name| (name.clone(), lookup(self.version, ctx, name)));
                     if let Some((name, found)) = lookup_result {
                         match found {
                             Lookup::Func(func) => {
-                                let args = m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
+                                let args =
+                                    m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
                                 path.0.push(Segment::Key(name));
                                 let e = self.call(func, args, path, ctx);
                                 path.0.pop();
                                 return e;
                             }
                             Lookup::Removed => {
-                                let args = m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
+                                let args =
+                                    m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
                                 return Expr::Removed(Box::new(Removed {
                                     path: path.key(name.as_str()),
                                     name,
@@ -418,7 +510,7 @@ impl ExprParser<'_> {
                                 ));
                                 return Expr::Lit(Value::Object(m));
                             }
-                            Lookup::NotAFunction => self.strict_check(&name, path, ctx),
+                            Lookup::NotAFunction => {}
                         }
                     }
                 }
@@ -476,23 +568,20 @@ impl ExprParser<'_> {
     }
 
     /// Whether any single-key mapping inside `v` is a function name (of
-    /// any version, or a likely misspelling: those need a closer look).
-    fn has_function_key(&self, v: &Value, ctx: Context) -> bool {
+    /// any version: removed and out-of-context ones need a closer look).
+    fn has_function_key(v: &Value) -> bool {
         match v {
             Value::Object(m) => {
-                if m.len() == 1 {
-                    if let Some(k) = m.keys().next() {
-                        if Func::from_name(k).is_some()
-                            || lookup(self.version, ctx, k) != Lookup::NotAFunction
-                            || nearest_function(self.version, ctx, k).is_some()
-                        {
-                            return true;
-                        }
-                    }
+                if m.len() == 1
+                    && m.keys()
+                        .next()
+                        .is_some_and(|k| Func::from_name(k).is_some())
+                {
+                    return true;
                 }
-                m.values().any(|x| self.has_function_key(x, ctx))
+                m.values().any(Self::has_function_key)
             }
-            Value::Array(a) => a.iter().any(|x| self.has_function_key(x, ctx)),
+            Value::Array(a) => a.iter().any(Self::has_function_key),
             _ => false,
         }
     }
@@ -859,21 +948,66 @@ mod tests {
     #[test]
     fn tables_follow_heat() {
         use Version as V;
-        assert_eq!(lookup(V::V2013_05_23, Context::Normal, "Fn::Join"), Lookup::Func(Func::FnJoin));
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Join"), Lookup::Removed);
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Select"), Lookup::Func(Func::FnSelect));
-        assert_eq!(lookup(V::V2015_10_15, Context::Normal, "Fn::Select"), Lookup::Removed);
-        assert_eq!(lookup(V::V2015_04_30, Context::Normal, "digest"), Lookup::Func(Func::Digest));
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "digest"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "if"), Lookup::Func(Func::If));
-        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "equals"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "equals"), Lookup::Func(Func::Equals));
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "get_attr"), Lookup::Invalid);
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "contains"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "contains"), Lookup::Func(Func::Contains));
-        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "Ref"), Lookup::Removed);
-        assert_eq!(lookup(V::V2017_02_24, Context::Normal, "make_url"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2017_09_01, Context::Normal, "make_url"), Lookup::Func(Func::MakeUrl));
+        assert_eq!(
+            lookup(V::V2013_05_23, Context::Normal, "Fn::Join"),
+            Lookup::Func(Func::FnJoin)
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "Fn::Join"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "Fn::Select"),
+            Lookup::Func(Func::FnSelect)
+        );
+        assert_eq!(
+            lookup(V::V2015_10_15, Context::Normal, "Fn::Select"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2015_04_30, Context::Normal, "digest"),
+            Lookup::Func(Func::Digest)
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "digest"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Normal, "if"),
+            Lookup::Func(Func::If)
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Normal, "equals"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "equals"),
+            Lookup::Func(Func::Equals)
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "get_attr"),
+            Lookup::Invalid
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "contains"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Condition, "contains"),
+            Lookup::Func(Func::Contains)
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Condition, "Ref"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2017_02_24, Context::Normal, "make_url"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Normal, "make_url"),
+            Lookup::Func(Func::MakeUrl)
+        );
     }
 
     #[test]
@@ -903,7 +1037,11 @@ mod tests {
             strict: &mut strict,
         };
         let v = serde_json::json!({"name": {"str_replace": {"template": "x"}}});
-        p.parse(&v, &Path::keys(["resources", "r", "properties"]), Context::Normal);
+        p.parse(
+            &v,
+            &Path::keys(["resources", "r", "properties"]),
+            Context::Normal,
+        );
         assert_eq!(errors.len(), 1);
         assert!(errors[0]
             .message

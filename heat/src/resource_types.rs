@@ -104,7 +104,9 @@ impl ResourceTypes {
     /// [`ResourceTypes::heat`] behind a shared pointer (what [`crate::Options`] holds).
     pub fn heat_shared() -> std::sync::Arc<ResourceTypes> {
         static SHARED: OnceLock<std::sync::Arc<ResourceTypes>> = OnceLock::new();
-        SHARED.get_or_init(|| std::sync::Arc::new(ResourceTypes::heat().clone())).clone()
+        SHARED
+            .get_or_init(|| std::sync::Arc::new(ResourceTypes::heat().clone()))
+            .clone()
     }
 
     /// The Heat release [`ResourceTypes::heat`] was generated from.

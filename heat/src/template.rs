@@ -146,7 +146,11 @@ impl Template {
                 return Err(e.into());
             }
         };
-        let doc = if doc.is_null() { Value::Object(Map::new()) } else { doc };
+        let doc = if doc.is_null() {
+            Value::Object(Map::new())
+        } else {
+            doc
+        };
         Template::from_document(doc, source, limits)
     }
 
@@ -168,9 +172,15 @@ impl Template {
             e.into()
         };
         let Value::Object(mut top) = doc else {
-            return Err(fail(bad_request("The template is not a JSON object or YAML mapping.")));
+            return Err(fail(bad_request(
+                "The template is not a JSON object or YAML mapping.",
+            )));
         };
-        let version_keys = ["heat_template_version", "HeatTemplateFormatVersion", "AWSTemplateFormatVersion"];
+        let version_keys = [
+            "heat_template_version",
+            "HeatTemplateFormatVersion",
+            "AWSTemplateFormatVersion",
+        ];
         if !version_keys.iter().any(|k| top.contains_key(*k)) {
             return Err(fail(bad_request("Template format version not found.")));
         }
@@ -182,7 +192,10 @@ impl Template {
         if present.len() > 1 {
             return Err(fail(Error::new(
                 ErrorKind::InvalidTemplateVersion,
-                format!("The template version is invalid: Ambiguous versions ({})", present.join(", ")),
+                format!(
+                    "The template version is invalid: Ambiguous versions ({})",
+                    present.join(", ")
+                ),
                 Path::root(),
             )));
         }
@@ -296,7 +309,9 @@ impl Template {
                     for k in m.keys() {
                         if !res_keys.contains(&k.as_str()) {
                             errors.push(Error::validation(
-                                format!("\"{k}\" is not a valid keyword inside a resource definition"),
+                                format!(
+                                    "\"{k}\" is not a valid keyword inside a resource definition"
+                                ),
                                 path.key(k.as_str()),
                             ));
                         }
@@ -334,7 +349,10 @@ impl Template {
                 )),
             }
             if name.contains('/') {
-                errors.push(Error::validation("Resource name may not contain \"/\"", path.clone()));
+                errors.push(Error::validation(
+                    "Resource name may not contain \"/\"",
+                    path.clone(),
+                ));
             }
         }
 
@@ -398,7 +416,8 @@ impl Template {
             let Value::Object(mut m) = r else { continue };
             let path = Path::keys(["resources", name.as_str()]);
             let mut field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
-                m.remove(key).map(|v| parser.parse_owned(v, &path.key(key), ctx))
+                m.remove(key)
+                    .map(|v| parser.parse_owned(v, &path.key(key), ctx))
             };
             let properties = field(&mut parser, "properties", Context::Normal);
             let metadata = field(&mut parser, "metadata", Context::Normal);
@@ -406,7 +425,11 @@ impl Template {
             let update_policy = field(&mut parser, "update_policy", Context::Normal);
             let external_id = field(&mut parser, "external_id", Context::Normal);
             let condition = field(&mut parser, "condition", Context::Condition);
-            for (key, e) in [("properties", &properties), ("metadata", &metadata), ("update_policy", &update_policy)] {
+            for (key, e) in [
+                ("properties", &properties),
+                ("metadata", &metadata),
+                ("update_policy", &update_policy),
+            ] {
                 if let Some(Expr::Lit(v)) = e {
                     if !(v.is_object() || v.is_null()) {
                         parser.errors.push(Error::validation(
@@ -466,7 +489,11 @@ impl Template {
                 name.clone(),
                 ResourceTemplate {
                     name,
-                    type_name: m.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    type_name: m
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     properties,
                     metadata,
                     depends_on,
@@ -543,9 +570,16 @@ impl Template {
         }
 
         // Names shared by a parameter and a resource.
-        let dups: Vec<&String> = parameters.keys().filter(|p| resources.contains_key(*p)).collect();
+        let dups: Vec<&String> = parameters
+            .keys()
+            .filter(|p| resources.contains_key(*p))
+            .collect();
         if !dups.is_empty() {
-            let names = dups.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", ");
+            let names = dups
+                .iter()
+                .map(|d| format!("'{d}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
             errors.push(Error::validation(
                 format!("Duplicate names {{{names}}}"),
                 Path::keys(["resources", dups[0].as_str()]),
@@ -580,7 +614,9 @@ impl Template {
     }
 
     fn check_parameter_groups(&self, errors: &mut Vec<Error>) {
-        let Some(groups) = &self.parameter_groups else { return };
+        let Some(groups) = &self.parameter_groups else {
+            return;
+        };
         if groups.is_null() {
             return;
         }
@@ -639,7 +675,10 @@ impl Template {
     /// The template as a document again (function calls as written).
     pub fn to_document(&self) -> Value {
         let mut doc = Map::new();
-        doc.insert("heat_template_version".into(), Value::String(self.version_name.clone()));
+        doc.insert(
+            "heat_template_version".into(),
+            Value::String(self.version_name.clone()),
+        );
         if let Some(d) = &self.description {
             doc.insert("description".into(), Value::String(d.clone()));
         }
@@ -647,12 +686,20 @@ impl Template {
             doc.insert("parameter_groups".into(), g);
         }
         if !self.parameters_document.is_empty() {
-            doc.insert("parameters".into(), Value::Object(self.parameters_document.clone()));
+            doc.insert(
+                "parameters".into(),
+                Value::Object(self.parameters_document.clone()),
+            );
         }
         if !self.conditions.is_empty() {
             doc.insert(
                 "conditions".into(),
-                Value::Object(self.conditions.iter().map(|(k, e)| (k.clone(), e.to_value())).collect()),
+                Value::Object(
+                    self.conditions
+                        .iter()
+                        .map(|(k, e)| (k.clone(), e.to_value()))
+                        .collect(),
+                ),
             );
         }
         let mut res = Map::new();
@@ -720,7 +767,10 @@ impl Template {
             })
         };
         for r in self.resources.values() {
-            for e in [&r.properties, &r.metadata, &r.update_policy].into_iter().flatten() {
+            for e in [&r.properties, &r.metadata, &r.update_policy]
+                .into_iter()
+                .flatten()
+            {
                 visit(e);
             }
         }
@@ -783,8 +833,16 @@ mod tests {
         )
         .unwrap_err();
         let msgs: Vec<String> = e.iter().map(|e| e.to_string()).collect();
-        assert!(msgs.iter().any(|m| m == "line 6:1: foo: The template section is invalid: foo"), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("5:5") && m.contains("\"propertes\" is not a valid keyword")), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m == "line 6:1: foo: The template section is invalid: foo"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("5:5") && m.contains("\"propertes\" is not a valid keyword")),
+            "{msgs:?}"
+        );
     }
 
     #[test]
