@@ -285,6 +285,12 @@ pub enum Expr {
     Removed(Box<Removed>),
 }
 
+/// A borrowed path step, for walks that rarely need a real [`Path`].
+enum SegRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 /// One function call in a template.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
@@ -416,34 +422,63 @@ impl ExprParser<'_> {
 
     /// Parses `v` (taking it, so no data is copied) found at `path`.
     pub fn parse_owned(&mut self, v: Value, path: &Path, ctx: Context) -> Expr {
+        self.strict_scan(&v, path, ctx);
         let mut p = path.clone();
-        self.strict_scan(&v, &mut p, ctx);
         self.parse_at(v, &mut p, ctx)
     }
 
     /// One pass over a snippet for the strict findings (misspelt function
     /// names, functions of other versions), following `if` into condition
-    /// context as parsing does.
-    fn strict_scan(&mut self, v: &Value, path: &mut Path, ctx: Context) {
+    /// context as parsing does. The path is kept as borrowed segments and
+    /// only built when there is something to report.
+    fn strict_scan(&mut self, v: &Value, path: &Path, ctx: Context) {
+        let mut stack: Vec<SegRef<'_>> = Vec::new();
+        self.strict_walk(v, path, &mut stack, ctx);
+    }
+
+    fn strict_walk<'v>(
+        &mut self,
+        v: &'v Value,
+        base: &Path,
+        stack: &mut Vec<SegRef<'v>>,
+        ctx: Context,
+    ) {
+        let here = |stack: &[SegRef<'_>]| {
+            let mut p = base.clone();
+            for s in stack {
+                match s {
+                    SegRef::Key(k) => p.0.push(Segment::Key((*k).to_string())),
+                    SegRef::Index(i) => p.0.push(Segment::Index(*i)),
+                }
+            }
+            p
+        };
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
                     if let Some((k, args)) = m.iter().next() {
                         match lookup(self.version, ctx, k) {
-                            Lookup::NotAFunction => self.strict_check(k, path, ctx),
+                            Lookup::NotAFunction => {
+                                if Func::from_name(k).is_some()
+                                    || nearest_function(self.version, ctx, k).is_some()
+                                {
+                                    let p = here(stack);
+                                    self.strict_check(k, &p, ctx);
+                                }
+                            }
                             Lookup::Func(Func::If) => {
-                                path.0.push(Segment::Key(k.clone()));
+                                stack.push(SegRef::Key(k));
                                 if let Value::Array(items) = args {
                                     for (i, a) in items.iter().enumerate() {
                                         let c = if i == 0 { Context::Condition } else { ctx };
-                                        path.0.push(Segment::Index(i));
-                                        self.strict_scan(a, path, c);
-                                        path.0.pop();
+                                        stack.push(SegRef::Index(i));
+                                        self.strict_walk(a, base, stack, c);
+                                        stack.pop();
                                     }
                                 } else {
-                                    self.strict_scan(args, path, ctx);
+                                    self.strict_walk(args, base, stack, ctx);
                                 }
-                                path.0.pop();
+                                stack.pop();
                                 return;
                             }
                             _ => {}
@@ -451,16 +486,16 @@ impl ExprParser<'_> {
                     }
                 }
                 for (k, x) in m {
-                    path.0.push(Segment::Key(k.clone()));
-                    self.strict_scan(x, path, ctx);
-                    path.0.pop();
+                    stack.push(SegRef::Key(k));
+                    self.strict_walk(x, base, stack, ctx);
+                    stack.pop();
                 }
             }
             Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
-                    path.0.push(Segment::Index(i));
-                    self.strict_scan(x, path, ctx);
-                    path.0.pop();
+                    stack.push(SegRef::Index(i));
+                    self.strict_walk(x, base, stack, ctx);
+                    stack.pop();
                 }
             }
             _ => {}
