@@ -864,8 +864,17 @@ impl StackTemplate {
                 if let (ResolvedType::Builtin(ty), Some(props)) =
                     (&def.resolved_type, &r.properties)
                 {
-                    if let Ok(Out::Val(Value::Object(values))) = scope.eval(props) {
-                        check_property_values(name, ty, &values, types, errors);
+                    match scope.eval(props) {
+                        Ok(Out::Val(Value::Object(values))) => {
+                            check_property_values(name, ty, &values, types, errors);
+                            self.check_group_member(name, ty, &values, errors);
+                        }
+                        // Some values need the running stack: the member's
+                        // property names are known all the same.
+                        Ok(Out::Res(Value::Object(values))) => {
+                            self.check_group_member(name, ty, &values, errors)
+                        }
+                        _ => {}
                     }
                 } else if let (ResolvedType::Builtin(ty), None) =
                     (&def.resolved_type, &r.properties)
@@ -969,6 +978,71 @@ impl StackTemplate {
                     Path::keys(["resources", name, "properties", k.as_str()]),
                 ));
             }
+        }
+    }
+
+    /// The member definition of a resource group or autoscaling group:
+    /// Heat checks it when it creates the group's nested stack (before the
+    /// create call returns), so an unknown member property is a create error.
+    fn check_group_member(
+        &self,
+        name: &str,
+        ty: &str,
+        values: &Map<String, Value>,
+        errors: &mut Errors,
+    ) {
+        let key = match ty {
+            "OS::Heat::ResourceGroup" => "resource_def",
+            "OS::Heat::AutoScalingGroup" => "resource",
+            _ => return,
+        };
+        let Some(Value::Object(member)) = values.get(key) else {
+            return;
+        };
+        let Some(Value::String(member_type)) = member.get("type") else {
+            return;
+        };
+        let Some(Value::Object(props)) = member.get("properties") else {
+            return;
+        };
+        let known = &self.inner.options.types;
+        let member_name = if key == "resource_def" { "0" } else { "member" };
+        let unknown: Vec<String> = match self.inner.registry.resolve(member_type, None, known) {
+            Ok(ResolvedType::Builtin(b)) => props
+                .keys()
+                .filter(|k| !known.has_property(&b, k))
+                .cloned()
+                .collect(),
+            Ok(ResolvedType::Template(t)) => self
+                .inner
+                .files
+                .get(&t)
+                .and_then(|text| {
+                    Template::parse_with(text, Some(&t), &self.inner.options.limits).ok()
+                })
+                .map(|nt| {
+                    props
+                        .keys()
+                        .filter(|k| !nt.parameters.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(msg) => {
+                errors.push(Error::validation(
+                    format!("resources.{name}<nested_stack>.resources.{member_name}: {msg}"),
+                    Path::keys(["resources", name, "properties", key, "type"]),
+                ));
+                Vec::new()
+            }
+        };
+        for k in unknown {
+            errors.push(Error::validation(
+                format!(
+                    "Property error: resources.{name}<nested_stack>.resources.{member_name}.properties: Unknown Property {k}"
+                ),
+                Path::keys(["resources", name, "properties", key, "properties", k.as_str()]),
+            ));
         }
     }
 
