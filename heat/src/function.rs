@@ -761,9 +761,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map"));
             };
             let (Some(params), Some(_)) = (m.get("params"), m.get("template")) else {
-                return Err(format!(
+                return Err(key_error(&format!(
                     "\"{name}\" syntax should be {name}:\n              template: This is var1 template var2\n              params:\n                var1: a\n                var2: string"
-                ));
+                )));
             };
             if !(params.is_object() || is_single_call(params)) {
                 return Err(format!("\"{name}\" parameters must be a mapping"));
@@ -811,7 +811,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map"));
             };
             if !(m.contains_key("for_each") && m.contains_key("template")) {
-                return Err("\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']".into());
+                return Err(key_error(
+                    "\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']",
+                ));
             }
             if version >= Version::V2017_09_01 {
                 if let Some(p) = m.get("permutations") {
@@ -835,9 +837,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map."));
             };
             if !m.contains_key("expression") || m.keys().any(|k| k != "expression" && k != "data") {
-                return Err(format!(
+                return Err(key_error(&format!(
                     "\"{name}\" syntax should be {name}:\n              expression: $.data.var1.sum()\n              data:\n                var1: [3, 2, 1]"
-                ));
+                )));
             }
             Ok(())
         }
@@ -951,6 +953,11 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
             Ok(())
         }
     }
+}
+
+/// Python's `str(KeyError(msg))`: the message as a quoted repr.
+fn key_error(msg: &str) -> String {
+    crate::pyfmt::py_repr(&Value::String(msg.to_string()))
 }
 
 /// True for a single-key mapping whose key is some function's name.
@@ -1080,6 +1087,6 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0]
             .message
-            .starts_with("resources.r.properties.name.str_replace: \"str_replace\" syntax"));
+            .starts_with("resources.r.properties.name.str_replace: '\"str_replace\" syntax"));
     }
 }

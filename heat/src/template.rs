@@ -182,7 +182,9 @@ impl Template {
             "AWSTemplateFormatVersion",
         ];
         if !version_keys.iter().any(|k| top.contains_key(*k)) {
-            return Err(fail(bad_request("Template format version not found.")));
+            return Err(fail(bad_request(
+                "Template not in valid format: Template format version not found.",
+            )));
         }
         let present: Vec<&str> = version_keys
             .iter()
