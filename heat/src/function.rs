@@ -424,7 +424,10 @@ impl ExprParser<'_> {
     pub fn parse_owned(&mut self, v: Value, path: &Path, ctx: Context) -> Expr {
         self.strict_scan(&v, path, ctx);
         let mut p = path.clone();
-        self.parse_at(v, &mut p, ctx)
+        match self.parse_ref(&v, &mut p, ctx) {
+            Some(e) => e,
+            None => Expr::Lit(v),
+        }
     }
 
     /// One pass over a snippet for the strict findings (misspelt function
@@ -502,38 +505,28 @@ impl ExprParser<'_> {
         }
     }
 
-    /// Parses with a path that grows and shrinks as the walk goes (no
-    /// allocation per node; a path is copied only into calls and errors).
-    fn parse_at(&mut self, v: Value, path: &mut Path, ctx: Context) -> Expr {
-        // Most of a template is plain data: take it as it is, unrebuilt.
-        if !Self::has_function_key(&v) {
-            return Expr::Lit(v);
-        }
+    /// Parses by reference in one pass: `None` when the snippet holds no
+    /// function call (the caller then keeps the value as it is, uncopied);
+    /// otherwise the expression, in which only the plain-data siblings of
+    /// calls are copied. The path grows and shrinks as the walk goes.
+    fn parse_ref(&mut self, v: &Value, path: &mut Path, ctx: Context) -> Option<Expr> {
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
-                    let lookup_result = m
-                        .keys()
-                        .next()
-                        .map(|name| (name.clone(), lookup(self.version, ctx, name)));
-                    if let Some((name, found)) = lookup_result {
-                        match found {
+                    if let Some((name, args)) = m.iter().next() {
+                        match lookup(self.version, ctx, name) {
                             Lookup::Func(func) => {
-                                let args =
-                                    m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
-                                path.0.push(Segment::Key(name));
+                                path.0.push(Segment::Key(name.clone()));
                                 let e = self.call(func, args, path, ctx);
                                 path.0.pop();
-                                return e;
+                                return Some(e);
                             }
                             Lookup::Removed => {
-                                let args =
-                                    m.into_iter().next().map(|(_, a)| a).unwrap_or(Value::Null);
-                                return Expr::Removed(Box::new(Removed {
+                                return Some(Expr::Removed(Box::new(Removed {
                                     path: path.key(name.as_str()),
-                                    name,
-                                    args,
-                                }));
+                                    name: name.clone(),
+                                    args: args.clone(),
+                                })));
                             }
                             Lookup::Invalid => {
                                 self.errors.push(Error::validation(
@@ -543,86 +536,70 @@ impl ExprParser<'_> {
                                     ),
                                     path.key(name.as_str()),
                                 ));
-                                return Expr::Lit(Value::Object(m));
+                                return None;
                             }
                             Lookup::NotAFunction => {}
                         }
                     }
                 }
-                let mut entries = Vec::with_capacity(m.len());
-                let mut all_lit = true;
-                for (k, val) in m {
-                    path.0.push(Segment::Key(k));
-                    let e = self.parse_at(val, path, ctx);
-                    let k = match path.0.pop() {
-                        Some(Segment::Key(k)) => k,
-                        _ => String::new(),
-                    };
-                    all_lit &= e.is_lit();
-                    entries.push((k, e));
+                let mut parsed: Vec<Option<Expr>> = Vec::new();
+                let mut any = false;
+                for (i, (k, val)) in m.iter().enumerate() {
+                    path.0.push(Segment::Key(k.clone()));
+                    let r = self.parse_ref(val, path, ctx);
+                    path.0.pop();
+                    if r.is_some() && !any {
+                        any = true;
+                        parsed = (0..i).map(|_| None).collect();
+                    }
+                    if any {
+                        parsed.push(r);
+                    }
                 }
-                if all_lit {
-                    Expr::Lit(Value::Object(
-                        entries
-                            .into_iter()
-                            .map(|(k, e)| match e {
-                                Expr::Lit(v) => (k, v),
-                                _ => (k, Value::Null),
-                            })
-                            .collect(),
-                    ))
-                } else {
-                    Expr::Map(entries)
+                if !any {
+                    return None;
                 }
+                Some(Expr::Map(
+                    m.iter()
+                        .zip(parsed)
+                        .map(|((k, val), e)| {
+                            (k.clone(), e.unwrap_or_else(|| Expr::Lit(val.clone())))
+                        })
+                        .collect(),
+                ))
             }
             Value::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut all_lit = true;
-                for (i, val) in items.into_iter().enumerate() {
+                let mut parsed: Vec<Option<Expr>> = Vec::new();
+                let mut any = false;
+                for (i, val) in items.iter().enumerate() {
                     path.0.push(Segment::Index(i));
-                    let e = self.parse_at(val, path, ctx);
+                    let r = self.parse_ref(val, path, ctx);
                     path.0.pop();
-                    all_lit &= e.is_lit();
-                    out.push(e);
+                    if r.is_some() && !any {
+                        any = true;
+                        parsed = (0..i).map(|_| None).collect();
+                    }
+                    if any {
+                        parsed.push(r);
+                    }
                 }
-                if all_lit {
-                    Expr::Lit(Value::Array(
-                        out.into_iter()
-                            .map(|e| match e {
-                                Expr::Lit(v) => v,
-                                _ => Value::Null,
-                            })
-                            .collect(),
-                    ))
-                } else {
-                    Expr::List(out)
+                if !any {
+                    return None;
                 }
+                Some(Expr::List(
+                    items
+                        .iter()
+                        .zip(parsed)
+                        .map(|(val, e)| e.unwrap_or_else(|| Expr::Lit(val.clone())))
+                        .collect(),
+                ))
             }
-            other => Expr::Lit(other),
+            _ => None,
         }
     }
 
-    /// Whether any single-key mapping inside `v` is a function name (of
-    /// any version: removed and out-of-context ones need a closer look).
-    fn has_function_key(v: &Value) -> bool {
-        match v {
-            Value::Object(m) => {
-                if m.len() == 1
-                    && m.keys()
-                        .next()
-                        .is_some_and(|k| Func::from_name(k).is_some())
-                {
-                    return true;
-                }
-                m.values().any(Self::has_function_key)
-            }
-            Value::Array(a) => a.iter().any(Self::has_function_key),
-            _ => false,
-        }
-    }
-
-    fn call(&mut self, func: Func, args: Value, path: &mut Path, ctx: Context) -> Expr {
-        if let Err(msg) = check_args(self.version, func, &args) {
+    fn call(&mut self, func: Func, args: &Value, path: &mut Path, ctx: Context) -> Expr {
+        if let Err(msg) = check_args(self.version, func, args) {
             self.errors
                 .push(Error::validation(format!("{path}: {msg}"), path.clone()));
         }
@@ -630,19 +607,24 @@ impl ExprParser<'_> {
         let parsed_args = match (func, args) {
             (Func::If, Value::Array(items)) if !items.is_empty() => {
                 let mut out = Vec::with_capacity(items.len());
-                for (i, a) in items.into_iter().enumerate() {
+                for (i, a) in items.iter().enumerate() {
                     let c = if i == 0 || ctx == Context::Condition {
                         Context::Condition
                     } else {
                         Context::Normal
                     };
                     path.0.push(Segment::Index(i));
-                    out.push(self.parse_at(a, path, c));
+                    out.push(
+                        self.parse_ref(a, path, c)
+                            .unwrap_or_else(|| Expr::Lit(a.clone())),
+                    );
                     path.0.pop();
                 }
                 Expr::List(out)
             }
-            (_, args) => self.parse_at(args, path, ctx),
+            (_, args) => self
+                .parse_ref(args, path, ctx)
+                .unwrap_or_else(|| Expr::Lit(args.clone())),
         };
         Expr::Call(Box::new(Call {
             func,
