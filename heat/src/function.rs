@@ -461,13 +461,12 @@ impl ExprParser<'_> {
                 if m.len() == 1 {
                     if let Some((k, args)) = m.iter().next() {
                         match lookup(self.version, ctx, k) {
-                            Lookup::NotAFunction => {
+                            Lookup::NotAFunction
                                 if Func::from_name(k).is_some()
-                                    || nearest_function(self.version, ctx, k).is_some()
-                                {
-                                    let p = here(stack);
-                                    self.strict_check(k, &p, ctx);
-                                }
+                                    || nearest_function(self.version, ctx, k).is_some() =>
+                            {
+                                let p = here(stack);
+                                self.strict_check(k, &p, ctx);
                             }
                             Lookup::Func(Func::If) => {
                                 stack.push(SegRef::Key(k));
