@@ -1695,3 +1695,58 @@ impl StackDefinition {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn definitions_can_be_shared_across_threads() {
+        send_sync::<StackTemplate>();
+        send_sync::<StackDefinition>();
+        send_sync::<RenderedTemplate>();
+    }
+
+    #[test]
+    fn immutable_parameters_may_not_change() {
+        let text = "heat_template_version: 2016-10-14\nparameters:\n  size: {type: number, immutable: true}\nresources: {}\n";
+        let t =
+            StackTemplate::parse(text, Environment::new(), Files::new(), Options::heat()).unwrap();
+        let a = t
+            .define(
+                &[("size", "1")].into_iter().collect(),
+                &StackIdentity::default(),
+            )
+            .unwrap();
+        let b = t
+            .define(
+                &[("size", "2")].into_iter().collect(),
+                &StackIdentity::default(),
+            )
+            .unwrap();
+        assert!(a.immutable_changes(&a).is_ok());
+        let e = a.immutable_changes(&b).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ImmutableParameterModified);
+        assert_eq!(
+            e.message,
+            "The following parameters are immutable and may not be updated: size"
+        );
+    }
+
+    #[test]
+    fn validate_report_like_heat() {
+        let text = "heat_template_version: 2016-10-14\ndescription: d\nparameters:\n  pw: {type: string, hidden: true, default: secret, label: Password}\n  n: {type: number, default: 2, constraints: [{range: {min: 1, max: 5}}]}\nresources: {}\n";
+        let t =
+            StackTemplate::parse(text, Environment::new(), Files::new(), Options::heat()).unwrap();
+        let r = t.validate(&ParameterValues::new()).unwrap().to_json();
+        assert_eq!(r["Description"], "d");
+        assert_eq!(r["Parameters"]["pw"]["NoEcho"], "true");
+        assert_eq!(r["Parameters"]["pw"]["Default"], "******");
+        assert_eq!(r["Parameters"]["pw"]["Label"], "Password");
+        assert_eq!(r["Parameters"]["n"]["Type"], "Number");
+        assert_eq!(r["Parameters"]["n"]["MaxValue"], 5);
+        assert!(!r.to_string().contains("secret"));
+    }
+}
