@@ -343,10 +343,16 @@ async fn action(
         .iter()
         .filter(|cat| render::class_is(cat, CategoryClass::Action) && cat.term == term)
         .collect();
+    let registry = app.lifecycle.registry();
     let others: Vec<&Category> = content
         .categories
         .iter()
-        .filter(|cat| cat.class == Some(CategoryClass::Action) && cat.term != term)
+        .filter(|cat| match cat.class {
+            Some(CategoryClass::Action) => cat.term != term,
+            // MCN callers leave the class out; a kind named along is fine.
+            None => cat.term != term && registry.by_kind(&cat.type_id()).is_none(),
+            Some(_) => false,
+        })
         .collect();
     if let Some(o) = others.first() {
         return Err(ApiError::bad_request(format!(
