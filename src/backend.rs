@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use occi_so_backend::OpenStackBackend;
 use occi_so_sdk::{
     BackendError, Credentials, EventInfo, ResourceInfo, StackBackend, StackInfo, StackRef,
     StackSpec, StackUpdate, ValidateInfo, ValidateRequest,
@@ -16,17 +17,43 @@ use crate::config::BackendSettings;
 #[error("backend: {0}")]
 pub struct BackendSetupError(pub String);
 
+/// A backend ready for the lifecycle, and how to stop its pollers.
+pub struct Connected {
+    /// The backend.
+    pub backend: Arc<dyn StackBackend>,
+    shutdown: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Connected {
+    /// Stops the backend's stack pollers (their watchers see the end).
+    pub fn shutdown(&self) {
+        if let Some(f) = &self.shutdown {
+            f();
+        }
+    }
+}
+
 /// The configured backend.
-pub fn connect(settings: &BackendSettings) -> Result<Arc<dyn StackBackend>, BackendSetupError> {
+pub fn connect(settings: &BackendSettings) -> Result<Connected, BackendSetupError> {
     match settings {
-        BackendSettings::Embedded => Ok(Arc::new(NotBuilt {
-            name: "embedded",
-            why: "the embedded engine is not part of this build yet",
-        })),
-        BackendSettings::OpenStack { .. } => Ok(Arc::new(NotBuilt {
-            name: "openstack",
-            why: "the OpenStack Heat client is not part of this build yet",
-        })),
+        BackendSettings::Embedded => Ok(Connected {
+            backend: Arc::new(NotBuilt {
+                name: "embedded",
+                why: "the embedded engine is not part of this build yet; use --backend openstack",
+            }),
+            shutdown: None,
+        }),
+        BackendSettings::OpenStack(config) => {
+            let b = Arc::new(
+                OpenStackBackend::new((**config).clone())
+                    .map_err(|e| BackendSetupError(e.to_string()))?,
+            );
+            let stopper = b.clone();
+            Ok(Connected {
+                backend: b,
+                shutdown: Some(Box::new(move || stopper.shutdown())),
+            })
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::ValueEnum;
+use occi_so_backend::{AuthConfig, OpenStackConfig};
 use serde::Deserialize;
 
 /// Where stacks run.
@@ -81,7 +82,12 @@ pub struct ServeArgs {
     #[arg(long, env = "OCCI_SO_DEFAULT_TENANT", value_name = "NAME")]
     pub default_tenant: Option<String>,
     /// Directory of declarative plugins (repeatable).
-    #[arg(long = "plugins", env = "OCCI_SO_PLUGINS", value_name = "DIR", value_delimiter = ',')]
+    #[arg(
+        long = "plugins",
+        env = "OCCI_SO_PLUGINS",
+        value_name = "DIR",
+        value_delimiter = ','
+    )]
     pub plugins: Vec<PathBuf>,
     /// Journal directory [default: a fresh temporary directory, said in the log].
     #[arg(long, env = "OCCI_SO_STATE_DIR", value_name = "DIR")]
@@ -129,6 +135,7 @@ struct FileConfig {
     public_url: Option<String>,
     backend: Option<BackendKind>,
     heat_url: Option<String>,
+    openstack: Option<OpenStackConfig>,
     auth: Option<AuthMode>,
     token_file: Option<PathBuf>,
     keystone_url: Option<String>,
@@ -156,15 +163,12 @@ struct FileConfig {
 pub struct ConfigError(pub String);
 
 /// Where stacks run, resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BackendSettings {
     /// The embedded engine.
     Embedded,
-    /// OpenStack Heat at this URL (`.../v1/{project}`).
-    OpenStack {
-        /// Heat endpoint.
-        heat_url: String,
-    },
+    /// A real OpenStack Heat.
+    OpenStack(Box<OpenStackConfig>),
 }
 
 /// How callers are authenticated, resolved.
@@ -208,7 +212,7 @@ pub struct TlsSettings {
 }
 
 /// Everything `serve` needs, resolved and checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Listen address.
     pub listen: SocketAddr,
@@ -258,7 +262,11 @@ fn size(key: &str, text: &str) -> Result<usize, ConfigError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let bad = || ConfigError(format!("{key}: {text:?} is not a size like 65536, 64KiB or 1MiB"));
+    let bad = || {
+        ConfigError(format!(
+            "{key}: {text:?} is not a size like 65536, 64KiB or 1MiB"
+        ))
+    };
     let n: usize = digits.parse().map_err(|_| bad())?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -311,19 +319,37 @@ impl ServeArgs {
             Some(u) => Some(http_url("public-url", u)?),
             None => None,
         };
-        let backend = match self.backend.or(file.backend).unwrap_or(BackendKind::Embedded) {
+        let backend = match self
+            .backend
+            .or(file.backend)
+            .unwrap_or(BackendKind::Embedded)
+        {
             BackendKind::Embedded => BackendSettings::Embedded,
             BackendKind::Openstack => {
-                let url = self.heat_url.as_ref().or(file.heat_url.as_ref()).ok_or_else(|| {
-                    ConfigError(
-                        "--backend openstack needs --heat-url (or OCCI_SO_HEAT_URL), \
-                         e.g. http://127.0.0.1:8004/v1/admin"
-                            .into(),
-                    )
-                })?;
-                BackendSettings::OpenStack {
-                    heat_url: http_url("heat-url", url)?,
+                // The file's `openstack:` section, else the OpenStack
+                // client's OS_* environment; --heat-url wins over both.
+                let os_env = ["OS_AUTH_URL", "HEAT_URL"]
+                    .iter()
+                    .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+                let mut os = match &file.openstack {
+                    Some(c) => c.clone(),
+                    None if os_env => OpenStackConfig::from_os_env(|k| std::env::var(k).ok())
+                        .map_err(|e| ConfigError(e.to_string()))?,
+                    None => OpenStackConfig::default(),
+                };
+                if let Some(url) = self.heat_url.as_ref().or(file.heat_url.as_ref()) {
+                    os.heat_url = Some(http_url("heat-url", url)?);
                 }
+                let catalog = !matches!(os.auth, AuthConfig::PassThrough { auth_url: None, .. });
+                if os.heat_url.is_none() && !catalog {
+                    return Err(ConfigError(
+                        "--backend openstack needs --heat-url (or OCCI_SO_HEAT_URL), e.g. \
+                         http://127.0.0.1:8004/v1/admin, or Keystone settings (OS_AUTH_URL, or \
+                         an openstack: section in the config file) to find Heat in the catalog"
+                            .into(),
+                    ));
+                }
+                BackendSettings::OpenStack(Box::new(os))
             }
         };
         let auth = match self.auth.or(file.auth).unwrap_or(AuthMode::None) {
@@ -340,7 +366,9 @@ impl ServeArgs {
                     .clone()
                     .or(file.token_file.clone())
                     .ok_or_else(|| {
-                        ConfigError("--auth static needs --token-file (or OCCI_SO_TOKEN_FILE)".into())
+                        ConfigError(
+                            "--auth static needs --token-file (or OCCI_SO_TOKEN_FILE)".into(),
+                        )
                     })?,
             },
             AuthMode::Keystone => {
@@ -359,7 +387,9 @@ impl ServeArgs {
                     url,
                     cache: duration(
                         "keystone-cache",
-                        self.keystone_cache.as_deref().or(file.keystone_cache.as_deref()),
+                        self.keystone_cache
+                            .as_deref()
+                            .or(file.keystone_cache.as_deref()),
                         Duration::from_secs(600),
                     )?,
                 }
@@ -386,13 +416,17 @@ impl ServeArgs {
             max_body,
             request_timeout: duration(
                 "request-timeout",
-                self.request_timeout.as_deref().or(file.request_timeout.as_deref()),
+                self.request_timeout
+                    .as_deref()
+                    .or(file.request_timeout.as_deref()),
                 Duration::from_secs(60),
             )?,
         };
         let dispose_wait = duration(
             "dispose-wait",
-            self.dispose_wait.as_deref().or(file.dispose_wait.as_deref()),
+            self.dispose_wait
+                .as_deref()
+                .or(file.dispose_wait.as_deref()),
             Duration::from_secs(30),
         )?;
         if dispose_wait >= limits.request_timeout {
@@ -428,12 +462,16 @@ impl ServeArgs {
             dispose_wait,
             stack_timeout: duration(
                 "stack-timeout",
-                self.stack_timeout.as_deref().or(file.stack_timeout.as_deref()),
+                self.stack_timeout
+                    .as_deref()
+                    .or(file.stack_timeout.as_deref()),
                 Duration::from_secs(30 * 60),
             )?,
             shutdown_grace: duration(
                 "shutdown-grace",
-                self.shutdown_grace.as_deref().or(file.shutdown_grace.as_deref()),
+                self.shutdown_grace
+                    .as_deref()
+                    .or(file.shutdown_grace.as_deref()),
                 Duration::from_secs(20),
             )?,
             log_format: self
@@ -484,12 +522,15 @@ mod tests {
         };
         let s = args.resolve().unwrap();
         assert_eq!(s.listen.port(), 9100);
-        assert_eq!(
-            s.backend,
-            BackendSettings::OpenStack {
-                heat_url: "http://127.0.0.1:8004/v1/admin".into()
+        match &s.backend {
+            BackendSettings::OpenStack(c) => {
+                assert_eq!(
+                    c.heat_url.as_deref(),
+                    Some("http://127.0.0.1:8004/v1/admin")
+                )
             }
-        );
+            other => panic!("{other:?}"),
+        }
         assert_eq!(s.limits.max_body, 64 * 1024);
         assert_eq!(s.limits.request_timeout, Duration::from_secs(120));
         assert_eq!(s.plugin_dirs.len(), 2);
@@ -558,6 +599,8 @@ mod tests {
         }
         .resolve()
         .unwrap();
-        assert!(matches!(s.auth, AuthSettings::Keystone { ref url, .. } if url == "http://127.0.0.1:5000"));
+        assert!(
+            matches!(s.auth, AuthSettings::Keystone { ref url, .. } if url == "http://127.0.0.1:5000")
+        );
     }
 }

@@ -103,9 +103,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     // Backend, lifecycle, metrics.
     let metrics = Arc::new(Metrics::new());
-    let backend = crate::backend::connect(&settings.backend).map_err(|e| setup(&e))?;
-    let backend_kind = backend.kind();
-    let backend = Arc::new(MeteredBackend::new(backend, metrics.clone()));
+    let connected = crate::backend::connect(&settings.backend).map_err(|e| setup(&e))?;
+    let backend_kind = connected.backend.kind();
+    let backend = Arc::new(MeteredBackend::new(
+        connected.backend.clone(),
+        metrics.clone(),
+    ));
     let request_timeout = settings.limits.request_timeout;
     let options = LifecycleOptions {
         stack_wait: occi_so_sdk::WaitOptions {
@@ -119,7 +122,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     );
     let interrupted = lifecycle.recover();
     if interrupted > 0 {
-        tracing::warn!(instances = interrupted, "operations interrupted by the last stop are marked failed; their stacks are kept");
+        tracing::warn!(
+            instances = interrupted,
+            "operations interrupted by the last stop are marked failed; their stacks are kept"
+        );
     }
 
     // HTTP.
@@ -142,6 +148,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         tls: tls.is_some(),
         listen: address,
         stop: stop.clone(),
+        max_body: settings.limits.max_body,
     });
     let service = server::layers::stack(
         tower::service_fn(move |req| app.clone().handle(req)),
@@ -173,6 +180,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     if !lifecycle.shutdown(left).await {
         tracing::warn!(running = lifecycle.running(), "operations still running at exit; the next start marks them interrupted (their stacks are journaled)");
     }
+    connected.shutdown();
     store.close();
     tracing::info!("journal closed; bye");
     Ok(())

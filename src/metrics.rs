@@ -237,7 +237,11 @@ impl StackBackend for MeteredBackend {
         self.inner.kind()
     }
 
-    async fn create(&self, creds: &Credentials, spec: &StackSpec) -> Result<StackRef, BackendError> {
+    async fn create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackRef, BackendError> {
         let t = Instant::now();
         let r = self.inner.create(creds, spec).await;
         self.done("create", t, r)
@@ -249,7 +253,11 @@ impl StackBackend for MeteredBackend {
         self.done("get", t, r)
     }
 
-    async fn find(&self, creds: &Credentials, name: &str) -> Result<Option<StackRef>, BackendError> {
+    async fn find(
+        &self,
+        creds: &Credentials,
+        name: &str,
+    ) -> Result<Option<StackRef>, BackendError> {
         let t = Instant::now();
         let r = self.inner.find(creds, name).await;
         self.done("find", t, r)

@@ -198,7 +198,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mixins = Arc::new(Mixins::open(dir.path()).unwrap());
-            mixins.define("t1", vec![m("blue"), m("red")]).await.unwrap();
+            mixins
+                .define("t1", vec![m("blue"), m("red")])
+                .await
+                .unwrap();
             mixins.define("t2", vec![m("blue")]).await.unwrap();
             let gone = mixins
                 .remove("t1", "http://example.org/tags#red")

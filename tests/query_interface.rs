@@ -16,7 +16,11 @@ async fn lists_core_kinds_service_kinds_and_actions_in_every_rendering() {
     let a = call(&c, Method::GET, &s.url("/-/"), &h, "").await;
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-type"), "text/plain");
-    assert!(a.header("server").ends_with("OCCI/1.2"), "{}", a.header("server"));
+    assert!(
+        a.header("server").ends_with("OCCI/1.2"),
+        "{}",
+        a.header("server")
+    );
     for needle in [
         "Category: entity; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"",
         "Category: resource; scheme=\"http://schemas.ogf.org/occi/core#\"; class=\"kind\"",
@@ -65,7 +69,14 @@ async fn lists_core_kinds_service_kinds_and_actions_in_every_rendering() {
         .any(|a| a["term"] == "deploy"));
 
     // The well-known mirror answers the same.
-    let w = call(&c, Method::GET, &s.url("/.well-known/org/ogf/occi/-/"), &h, "").await;
+    let w = call(
+        &c,
+        Method::GET,
+        &s.url("/.well-known/org/ogf/occi/-/"),
+        &h,
+        "",
+    )
+    .await;
     assert_eq!(w.status, 200);
     assert_eq!(w.body, a.body);
 }
@@ -97,23 +108,33 @@ async fn category_filter_returns_only_the_named_categories() {
 async fn user_mixins_are_defined_listed_used_and_deleted_per_tenant() {
     let s = Server::start(&[]);
     let c = client();
-    let mixin = "blue; scheme=\"http://example.org/tags#\"; class=\"mixin\"; location=\"/tags/blue/\"";
+    let mixin =
+        "blue; scheme=\"http://example.org/tags#\"; class=\"mixin\"; location=\"/tags/blue/\"";
     let mut h = mcn("t1");
     h.push(("Category", mixin));
     let a = call(&c, Method::POST, &s.url("/-/"), &h, "").await;
     assert_eq!(a.status, 200, "{}", a.body);
 
     // Defining it again, or over a provider category, is a conflict.
-    assert_eq!(call(&c, Method::POST, &s.url("/-/"), &h, "").await.status, 409);
+    assert_eq!(
+        call(&c, Method::POST, &s.url("/-/"), &h, "").await.status,
+        409
+    );
     let mut h2 = mcn("t1");
     h2.push((
         "Category",
         "deploy; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"; class=\"mixin\"; location=\"/d/\"",
     ));
-    assert_eq!(call(&c, Method::POST, &s.url("/-/"), &h2, "").await.status, 409);
+    assert_eq!(
+        call(&c, Method::POST, &s.url("/-/"), &h2, "").await.status,
+        409
+    );
     // A mixin without location is refused, naming the problem.
     let mut h3 = mcn("t1");
-    h3.push(("Category", "red; scheme=\"http://example.org/tags#\"; class=\"mixin\""));
+    h3.push((
+        "Category",
+        "red; scheme=\"http://example.org/tags#\"; class=\"mixin\"",
+    ));
     let a = call(&c, Method::POST, &s.url("/-/"), &h3, "").await;
     assert_eq!(a.status, 400);
     assert!(a.body.contains("location is required"), "{}", a.body);
@@ -126,30 +147,67 @@ async fn user_mixins_are_defined_listed_used_and_deleted_per_tenant() {
 
     // Tag an instance through the mixin collection, list it, untag it.
     let mut ph = mcn("t1");
-    ph.push(("Category", "sample; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\""));
+    ph.push((
+        "Category",
+        "sample; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
+    ));
     let created = call(&c, Method::POST, &s.url("/sample/"), &ph, "").await;
     assert_eq!(created.status, 201, "{}", created.body);
     let loc = created.header("location");
     let mut ah = mcn("t1");
     ah.push(("X-OCCI-Location", loc.as_str()));
-    assert_eq!(call(&c, Method::POST, &s.url("/tags/blue/"), &ah, "").await.status, 200);
+    assert_eq!(
+        call(&c, Method::POST, &s.url("/tags/blue/"), &ah, "")
+            .await
+            .status,
+        200
+    );
     let members = call(&c, Method::GET, &s.url("/tags/blue/"), &mcn("t1"), "").await;
     assert_eq!(members.body.trim(), format!("X-OCCI-Location: {loc}"));
     let inst = call(&c, Method::GET, &loc, &mcn("t1"), "").await;
-    assert!(inst.body.contains("Category: blue; scheme=\"http://example.org/tags#\"; class=\"mixin\""), "{}", inst.body);
+    assert!(
+        inst.body
+            .contains("Category: blue; scheme=\"http://example.org/tags#\"; class=\"mixin\""),
+        "{}",
+        inst.body
+    );
     // t2 has no such collection.
-    assert_eq!(call(&c, Method::GET, &s.url("/tags/blue/"), &mcn("t2"), "").await.status, 404);
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/tags/blue/"), &mcn("t2"), "")
+            .await
+            .status,
+        404
+    );
 
     // Provider categories cannot be deleted; the user mixin can.
     let mut dh = mcn("t1");
     dh.push(("Category", "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"; class=\"kind\""));
-    assert_eq!(call(&c, Method::DELETE, &s.url("/-/"), &dh, "").await.status, 403);
+    assert_eq!(
+        call(&c, Method::DELETE, &s.url("/-/"), &dh, "")
+            .await
+            .status,
+        403
+    );
     let mut dh = mcn("t1");
     dh.push(("Category", mixin));
-    assert_eq!(call(&c, Method::DELETE, &s.url("/-/"), &dh, "").await.status, 200);
+    assert_eq!(
+        call(&c, Method::DELETE, &s.url("/-/"), &dh, "")
+            .await
+            .status,
+        200
+    );
     let inst = call(&c, Method::GET, &loc, &mcn("t1"), "").await;
-    assert!(!inst.body.contains("blue"), "association removed: {}", inst.body);
-    assert_eq!(call(&c, Method::GET, &s.url("/tags/blue/"), &mcn("t1"), "").await.status, 404);
+    assert!(
+        !inst.body.contains("blue"),
+        "association removed: {}",
+        inst.body
+    );
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/tags/blue/"), &mcn("t1"), "")
+            .await
+            .status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -180,5 +238,8 @@ async fn content_negotiation_errors() {
     // A client asking for a newer OCCI: 501.
     let mut h = mcn("t1");
     h.push(("User-Agent", "future-client OCCI/2.0"));
-    assert_eq!(call(&c, Method::GET, &s.url("/-/"), &h, "").await.status, 501);
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/-/"), &h, "").await.status,
+        501
+    );
 }

@@ -123,7 +123,11 @@ impl Keystone {
             .await
             .map_err(|e| AuthError::Unavailable(format!("Keystone at {}: {e}", self.url)))?;
         let status = response.status();
-        tracing::debug!(status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "keystone token validation");
+        tracing::debug!(
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "keystone token validation"
+        );
         match status.as_u16() {
             200 => {}
             401 | 403 | 404 => {

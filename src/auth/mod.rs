@@ -230,7 +230,10 @@ mod tests {
         assert_eq!(c.tenant, "dev");
         assert!(c.token.is_none());
         let c = a
-            .authenticate(&headers(&[("x-tenant-name", "t1"), ("x-auth-token", "abc")]))
+            .authenticate(&headers(&[
+                ("x-tenant-name", "t1"),
+                ("x-auth-token", "abc"),
+            ]))
             .await
             .unwrap();
         assert_eq!(c.tenant, "t1");
@@ -261,24 +264,36 @@ mod tests {
             AuthError::MissingTenant
         );
         let ok = a
-            .authenticate(&headers(&[("x-auth-token", "s3cret"), ("x-tenant-name", "t2")]))
+            .authenticate(&headers(&[
+                ("x-auth-token", "s3cret"),
+                ("x-tenant-name", "t2"),
+            ]))
             .await
             .unwrap();
         assert_eq!(ok.tenant, "t2");
         let e = a
-            .authenticate(&headers(&[("x-auth-token", "s3cret"), ("x-tenant-name", "t3")]))
+            .authenticate(&headers(&[
+                ("x-auth-token", "s3cret"),
+                ("x-tenant-name", "t3"),
+            ]))
             .await
             .unwrap_err();
         assert!(matches!(e, AuthError::WrongTenant { .. }));
         assert!(!e.to_string().contains("s3cret"));
         let e = a
-            .authenticate(&headers(&[("x-auth-token", "guess"), ("x-tenant-name", "t1")]))
+            .authenticate(&headers(&[
+                ("x-auth-token", "guess"),
+                ("x-tenant-name", "t1"),
+            ]))
             .await
             .unwrap_err();
         assert!(matches!(e, AuthError::InvalidToken(_)));
         assert!(!e.to_string().contains("guess"));
-        a.authenticate(&headers(&[("x-auth-token", "root"), ("x-tenant-name", "any")]))
-            .await
-            .unwrap();
+        a.authenticate(&headers(&[
+            ("x-auth-token", "root"),
+            ("x-tenant-name", "any"),
+        ]))
+        .await
+        .unwrap();
     }
 }

@@ -128,17 +128,17 @@ pub async fn kind(
     match (&c.method, &c.query.action) {
         (&Method::GET, _) => {
             let content = c.content()?;
-            let members = app
-                .lifecycle
-                .store()
-                .list(&c.caller.tenant, Some(&kind_id));
+            let members = app.lifecycle.store().list(&c.caller.tenant, Some(&kind_id));
             let found = filtered(app, c, &content, members).await?;
             listing(app, c, &found).await
         }
         (&Method::POST, None) => create(app, c, &binding).await,
         (&Method::POST, Some(term)) => act_on_all(app, c, &kind_id, term).await,
         (&Method::DELETE, _) => dispose_all(app, c, &kind_id).await,
-        _ => Err(ApiError::method_not_allowed(&c.path, "GET, HEAD, POST, DELETE")),
+        _ => Err(ApiError::method_not_allowed(
+            &c.path,
+            "GET, HEAD, POST, DELETE",
+        )),
     }
 }
 
@@ -180,6 +180,7 @@ async fn create(
         None => uuid::Uuid::new_v4().to_string(),
     };
     let location = format!("{}{id}", binding.kind().location());
+    let links = link::records(app, c, &content.links)?;
     let inst = app
         .lifecycle
         .create(
@@ -192,7 +193,7 @@ async fn create(
             c.caller.credentials(),
         )
         .await?;
-    link::add_inline(app, c, &inst, &content.links).await?;
+    link::attach(app, &inst.key, links).await?;
     tracing::info!(location = %location, plugin = %inst.plugin, "instance created");
     Ok(c.respond(StatusCode::CREATED, c.renderer.created(c.media, &location)))
 }
@@ -211,10 +212,7 @@ async fn act_on_all(
         .iter()
         .find(|cat| render::class_is(cat, CategoryClass::Action) && cat.term == term)
         .map(|cat| cat.scheme.clone());
-    let members = app
-        .lifecycle
-        .store()
-        .list(&c.caller.tenant, Some(kind_id));
+    let members = app.lifecycle.store().list(&c.caller.tenant, Some(kind_id));
     for inst in &members {
         let binding = app.lifecycle.binding_of(inst)?;
         if let Some(r) = &inst.running {
@@ -264,10 +262,7 @@ async fn dispose_all(
     c: &Call,
     kind_id: &str,
 ) -> Result<Response<super::Body>, ApiError> {
-    let members = app
-        .lifecycle
-        .store()
-        .list(&c.caller.tenant, Some(kind_id));
+    let members = app.lifecycle.store().list(&c.caller.tenant, Some(kind_id));
     let results = join_all(
         members
             .iter()
@@ -325,7 +320,10 @@ pub async fn mixin(
         return listing(app, c, &found).await;
     }
     if !matches!(c.method, Method::POST | Method::PUT | Method::DELETE) {
-        return Err(ApiError::method_not_allowed(&c.path, "GET, HEAD, POST, PUT, DELETE"));
+        return Err(ApiError::method_not_allowed(
+            &c.path,
+            "GET, HEAD, POST, PUT, DELETE",
+        ));
     }
     let content = c.content()?;
     let mut named = HashSet::new();

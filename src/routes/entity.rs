@@ -133,7 +133,12 @@ impl App {
             .as_ref()
             .map(|b| self.lifecycle.applicable(inst, b))
             .unwrap_or_default();
-        Ok(render::resource(inst, binding.as_deref(), &report, &actions))
+        Ok(render::resource(
+            inst,
+            binding.as_deref(),
+            &report,
+            &actions,
+        ))
     }
 
     /// `200` with the instance's current rendering.
@@ -202,6 +207,7 @@ async fn put(
             if kind != here {
                 return Err(wrong_collection(app, &kind, &c.path));
             }
+            let links = link::records(app, c, &content.links)?;
             let inst = app
                 .lifecycle
                 .create(
@@ -214,7 +220,7 @@ async fn put(
                     c.caller.credentials(),
                 )
                 .await?;
-            link::add_inline(app, c, &inst, &content.links).await?;
+            link::attach(app, &inst.key, links).await?;
             tracing::info!(location = %inst.key.location, plugin = %inst.plugin, "instance created");
             Ok(c.respond(
                 StatusCode::CREATED,

@@ -67,6 +67,40 @@ fn record(app: &App, c: &Call, l: &Link) -> Result<LinkRecord, ApiError> {
     })
 }
 
+/// Checks inline links of a create request (before the instance exists)
+/// and builds their records.
+pub fn records(app: &App, c: &Call, links: &[Link]) -> Result<Vec<LinkRecord>, ApiError> {
+    let mut out: Vec<LinkRecord> = Vec::new();
+    for l in links {
+        let r = record(app, c, l)?;
+        if !out.iter().any(|x| x.target == r.target && x.kind == r.kind) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Adds checked link records to the instance at `key`.
+pub async fn attach(
+    app: &Arc<App>,
+    key: &crate::store::InstanceKey,
+    new: Vec<LinkRecord>,
+) -> Result<Arc<Instance>, ApiError> {
+    if new.is_empty() {
+        return app.lifecycle.get(key).map_err(Into::into);
+    }
+    let (inst, durable) = app
+        .lifecycle
+        .store()
+        .update(key, |i| {
+            i.links.extend(new);
+            Ok::<(), ()>(())
+        })
+        .map_err(|_| ApiError::not_found(format!("no instance at {}", key.location)))?;
+    durable.wait().await?;
+    Ok(inst)
+}
+
 /// Adds `links` (from a resource's request) to `source`; a link that
 /// repeats one it has (same target and kind, e.g. a GET rendering put
 /// back) is skipped. All are checked before any is added.
@@ -93,19 +127,7 @@ pub async fn add_inline(
             new.push(r);
         }
     }
-    if new.is_empty() {
-        return app.lifecycle.get(&source.key).map_err(Into::into);
-    }
-    let (inst, durable) = app
-        .lifecycle
-        .store()
-        .update(&source.key, |i| {
-            i.links.extend(new);
-            Ok::<(), ()>(())
-        })
-        .map_err(|_| ApiError::not_found(format!("no instance at {}", source.key.location)))?;
-    durable.wait().await?;
-    Ok(inst)
+    attach(app, &source.key, new).await
 }
 
 /// The instance holding link `location`, and the link.
@@ -168,11 +190,9 @@ async fn create(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiEr
     };
     let source = c.path_of(&text(SOURCE)?)?;
     let target = text(TARGET)?;
-    let inst = app
-        .lifecycle
-        .store()
-        .get(&c.key(&source))
-        .ok_or_else(|| ApiError::bad_request(format!("attribute {SOURCE}: no instance at {source}")))?;
+    let inst = app.lifecycle.store().get(&c.key(&source)).ok_or_else(|| {
+        ApiError::bad_request(format!("attribute {SOURCE}: no instance at {source}"))
+    })?;
     let mut link = Link::new(target, occi::RESOURCE);
     link.rel.clear();
     link.mixins = cats.mixins;
@@ -188,10 +208,7 @@ async fn create(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiEr
         })
         .map_err(|_| ApiError::not_found(format!("no instance at {source}")))?;
     durable.wait().await?;
-    Ok(c.respond(
-        StatusCode::CREATED,
-        c.renderer.created(c.media, &location),
-    ))
+    Ok(c.respond(StatusCode::CREATED, c.renderer.created(c.media, &location)))
 }
 
 /// `GET` and `DELETE /link/{id}`.

@@ -63,6 +63,56 @@ pub struct App {
     pub listen: std::net::SocketAddr,
     /// Cancelled when the server shuts down (ends `?watch` streams).
     pub stop: CancellationToken,
+    /// Largest request body accepted.
+    pub max_body: usize,
+}
+
+/// Up to this much of an oversized body is read and dropped before the
+/// 413, so the client (which sends the whole body before it reads) sees
+/// the answer instead of a reset connection.
+const DRAIN_CAP: u64 = 16 << 20;
+
+/// Reads the request body, at most `limit` bytes (413 beyond).
+async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the server accepts ({limit} bytes, see --max-body)"),
+        )
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_CAP) {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut buf = bytes::BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            ApiError::bad_request(format!("the request body could not be read: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_CAP {
+                break;
+            }
+            if seen <= limit as u64 {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > limit as u64 {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 /// The parsed query string.
@@ -144,9 +194,9 @@ pub fn path_of(location: &str) -> Result<String, ApiError> {
     if l.starts_with('/') {
         return Ok(l.split(['?', '#']).next().unwrap_or(l).to_string());
     }
-    let uri: http::Uri = l
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("location {l:?} is neither a URL nor a path")))?;
+    let uri: http::Uri = l.parse().map_err(|_| {
+        ApiError::bad_request(format!("location {l:?} is neither a URL nor a path"))
+    })?;
     if uri.scheme().is_none() {
         return Err(ApiError::bad_request(format!(
             "location {l:?} is neither a URL nor a path"
@@ -179,9 +229,9 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 fn usable_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_'))
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
 }
 
 impl App {
@@ -226,7 +276,9 @@ impl App {
         } else {
             match MediaType::negotiate(parts.headers.get(ACCEPT)) {
                 Ok(m) => m,
-                Err(e) => return Ok(self.error_response(e.into(), MediaType::TextPlain, &renderer)),
+                Err(e) => {
+                    return Ok(self.error_response(e.into(), MediaType::TextPlain, &renderer))
+                }
             }
         };
         if let Some(ua) = parts.headers.get(USER_AGENT) {
@@ -254,19 +306,15 @@ impl App {
             }
         };
         tracing::Span::current().record("tenant", caller.tenant.as_str());
-        let body = match body.collect().await {
-            Ok(b) => b.to_bytes(),
+        let body = match read_body(body, &parts.headers, self.max_body).await {
+            Ok(b) => b,
             Err(e) => {
-                let e: Box<dyn std::error::Error + Send + Sync> = e.into();
-                let err = if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "the request body is larger than the server accepts (see --max-body)",
-                    )
-                } else {
-                    ApiError::bad_request(format!("the request body could not be read: {e}"))
-                };
-                return Ok(self.error_response(err, media, &renderer));
+                let mut r = self.error_response(e, media, &renderer);
+                // The rest of an oversized body was not read: do not reuse
+                // the connection.
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                return Ok(r);
             }
         };
         let method = if parts.method == Method::HEAD {
@@ -327,7 +375,12 @@ impl App {
 
     /// Renders an error in the client's media type; the one place errors
     /// become responses.
-    pub fn error_response(&self, e: ApiError, media: MediaType, renderer: &Renderer) -> Response<Body> {
+    pub fn error_response(
+        &self,
+        e: ApiError,
+        media: MediaType,
+        renderer: &Renderer,
+    ) -> Response<Body> {
         if e.status.is_server_error() {
             tracing::warn!(status = e.status.as_u16(), error = %e.message, "request failed");
         } else {
@@ -363,8 +416,10 @@ impl App {
         }
         let text = self.metrics.render(&self.lifecycle);
         let mut r = Response::new(full(text));
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        );
         r
     }
 }
@@ -376,7 +431,10 @@ mod tests {
     #[test]
     fn query_strings() {
         assert_eq!(
-            Query::parse(Some("action=deploy")).unwrap().action.as_deref(),
+            Query::parse(Some("action=deploy"))
+                .unwrap()
+                .action
+                .as_deref(),
             Some("deploy")
         );
         assert!(Query::parse(Some("watch")).unwrap().watch);

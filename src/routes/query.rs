@@ -122,7 +122,10 @@ pub async fn handle(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError
         Method::GET => get(app, c),
         Method::POST => define(app, c).await,
         Method::DELETE => remove(app, c).await,
-        _ => Err(ApiError::method_not_allowed(&c.path, "GET, HEAD, POST, DELETE")),
+        _ => Err(ApiError::method_not_allowed(
+            &c.path,
+            "GET, HEAD, POST, DELETE",
+        )),
     }
 }
 

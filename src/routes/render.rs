@@ -73,9 +73,8 @@ pub fn resource(
     report: &StateReport,
     actions: &[ActionRef],
 ) -> Resource {
-    let mut attributes = occi::Attributes::with_capacity(
-        inst.attributes.len() + report.attributes.len() + 4,
-    );
+    let mut attributes =
+        occi::Attributes::with_capacity(inst.attributes.len() + report.attributes.len() + 4);
     attributes.insert(CORE_ID, inst.id.as_str());
     for core in [CORE_TITLE, CORE_SUMMARY] {
         if let Some(v) = inst.attributes.get(core).and_then(value) {

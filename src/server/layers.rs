@@ -8,10 +8,13 @@
 //! 3. tracing: one span per request (method, path, request id, tenant),
 //!    one log line per response (status, latency);
 //! 4. panic catcher: a panicking handler answers 500 without internals;
-//! 5. body size limit: 413 when `Content-Length` is too large (a chunked
-//!    body is cut off while it is read, also 413);
-//! 6. request timeout: 503 when a request takes too long;
-//! 7. `Server: occi-so/x.y.z OCCI/1.2` on every response.
+//! 5. request timeout: 503 when a request takes too long;
+//! 6. `Server: occi-so/x.y.z OCCI/1.2` on every response.
+//!
+//! The body size limit (413) is applied where the body is read
+//! (`routes::App::handle`): an oversized body is read to the end (up to a
+//! cap) before the answer, so clients that send the whole body before
+//! reading see the 413 rather than a reset connection.
 
 use std::any::Any;
 use std::future::Future;
@@ -27,7 +30,6 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -122,7 +124,7 @@ pub fn stack<S>(
        + 'static
 where
     S: Service<
-            Request<tower_http::body::Limited<hyper::body::Incoming>>,
+            Request<hyper::body::Incoming>,
             Response = Response<Body>,
             Error = std::convert::Infallible,
         > + Clone
@@ -145,7 +147,6 @@ where
                 .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(RequestBodyLimitLayer::new(limits.max_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,

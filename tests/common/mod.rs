@@ -162,7 +162,10 @@ impl Server {
             }
             if Instant::now() > deadline {
                 let _ = c.kill();
-                panic!("occi-so did not exit within {within:?} of SIGTERM:\n{}", self.log());
+                panic!(
+                    "occi-so did not exit within {within:?} of SIGTERM:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -100,7 +100,10 @@ mod tests {
             ("b".to_string(), json!(true)),
             ("other".to_string(), json!("ignored")),
         ]);
-        let p = parameters(&attrs, &[("a", "pa"), ("n", "pn"), ("b", "pb"), ("missing", "pm")]);
+        let p = parameters(
+            &attrs,
+            &[("a", "pa"), ("n", "pn"), ("b", "pb"), ("missing", "pm")],
+        );
         assert_eq!(
             p,
             BTreeMap::from([

@@ -34,11 +34,7 @@ pub struct SampleService {
 impl SampleService {
     /// Loads and checks both templates.
     pub fn new() -> Result<Self, TemplateError> {
-        let passed: Vec<&str> = MAPPING
-            .iter()
-            .map(|(_, p)| *p)
-            .chain(["salt"])
-            .collect();
+        let passed: Vec<&str> = MAPPING.iter().map(|(_, p)| *p).chain(["salt"]).collect();
         let deployment = StackTemplate::load(
             "deployment.yaml",
             include_str!("../../../templates/sample/deployment.yaml"),

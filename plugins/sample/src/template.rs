@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn templates_must_declare_what_the_plugin_passes() {
-        let t = "heat_template_version: 2018-08-31\nparameters:\n  a: {type: string}\nresources: {}\n";
+        let t =
+            "heat_template_version: 2018-08-31\nparameters:\n  a: {type: string}\nresources: {}\n";
         let ok = StackTemplate::load("t.yaml", t, &["a"]).unwrap();
         assert!(ok.declares("a"));
         assert_eq!(
