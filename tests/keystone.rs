@@ -49,9 +49,19 @@ async fn keystone_tokens_are_validated_and_scoped_to_the_tenant() {
     let c = client();
     let base = url.trim_end_matches("/v3");
 
-    let a = call(&c, Method::GET, &s.url("/-/"), &[("X-Tenant-Name", "admin")], "").await;
+    let a = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Tenant-Name", "admin")],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 401);
-    assert_eq!(a.header("www-authenticate"), format!("Keystone uri=\"{base}\""));
+    assert_eq!(
+        a.header("www-authenticate"),
+        format!("Keystone uri=\"{base}\"")
+    );
 
     let ok = [("X-Auth-Token", token.as_str()), ("X-Tenant-Name", "admin")];
     let mut h = ok.to_vec();
@@ -59,8 +69,18 @@ async fn keystone_tokens_are_validated_and_scoped_to_the_tenant() {
         "Category",
         "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
     ));
-    assert_eq!(call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "").await.status, 201);
-    assert_eq!(call(&c, Method::GET, &s.url("/orchestrator/default"), &ok, "").await.status, 200);
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/orchestrator/default"), &ok, "")
+            .await
+            .status,
+        200
+    );
 
     // The token is not valid for another tenant.
     let other = [("X-Auth-Token", token.as_str()), ("X-Tenant-Name", "demo")];
@@ -69,12 +89,21 @@ async fn keystone_tokens_are_validated_and_scoped_to_the_tenant() {
     assert!(a.body.contains("scoped to project 'admin'"), "{}", a.body);
 
     // An invented token is refused.
-    let bad = [("X-Auth-Token", "gAAAAABinvented"), ("X-Tenant-Name", "admin")];
-    assert_eq!(call(&c, Method::GET, &s.url("/-/"), &bad, "").await.status, 401);
+    let bad = [
+        ("X-Auth-Token", "gAAAAABinvented"),
+        ("X-Tenant-Name", "admin"),
+    ];
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/-/"), &bad, "").await.status,
+        401
+    );
 
     // Validations are cached: many requests, one Keystone validation.
     for _ in 0..20 {
-        assert_eq!(call(&c, Method::GET, &s.url("/-/"), &ok, "").await.status, 200);
+        assert_eq!(
+            call(&c, Method::GET, &s.url("/-/"), &ok, "").await.status,
+            200
+        );
     }
     let validations = s.log().matches("keystone token validation").count();
     assert!(validations <= 3, "{validations} validations:\n{}", s.log());

@@ -30,7 +30,9 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -65,6 +67,21 @@ pub fn server_header() -> HeaderValue {
 
 /// `x-request-id`.
 pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// Request ids for requests without one: random UUIDs (v4) from the
+/// thread-local generator (no system call per request).
+#[derive(Clone, Copy, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut buf = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut buf))
+            .ok()
+            .map(RequestId::new)
+    }
+}
 
 fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Full<Bytes>> {
     let what = if let Some(s) = err.downcast_ref::<String>() {
@@ -134,7 +151,7 @@ where
 {
     let timeout = limits.request_timeout;
     ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(EdgeLayer { metrics, timeout })
         .layer(

@@ -57,9 +57,7 @@ fn builder() -> auto::Builder<TokioExecutor> {
     b.http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
-        // text/occi carries whole entities in headers.
-        .max_headers(1000);
+        .header_read_timeout(HEAD_TIMEOUT);
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256)
