@@ -26,6 +26,22 @@
 #   HEAT_DEBUG [false]           true = debug logging (+ tracebacks in API errors)
 #   HEAT_READY_TIMEOUT [180]     seconds to wait for the API to answer
 #
+# What this Heat can and cannot do (checked by backend/tests/openstack_local_heat.rs):
+# * noauth, but with a service catalog: the noauth middleware answers every
+#   request with etc/token.json (`[noauth] token_response`), a Keystone v3 token
+#   body whose catalog lists this Heat as `orchestration`. That makes the types
+#   that look for Heat in the catalog work for real: OS::Heat::SoftwareConfig,
+#   CloudConfig, MultipartMime, StructuredConfig, SoftwareComponent, and
+#   SoftwareDeployment / StructuredDeployment with `signal_transport: NO_SIGNAL`.
+# * Still impossible without a Keystone: OS::Heat::WaitConditionHandle and
+#   WaitCondition (and the AWS:: ones) fail at create ("public endpoint for
+#   identity service not found"): their handle creates a Keystone user. So do
+#   deployments with any other signal_transport, the default (CFN_SIGNAL)
+#   included; heat.conf cannot make NO_SIGNAL the default.
+# * Nova, Neutron, Cinder, ... resources are refused with 400 at create (not in
+#   the catalog). Map them to OS::Heat::None in the request's environment
+#   (OpenStackConfig::local_heat does this for every stack it creates).
+#
 # Network: pip talks to the package index; Heat itself only listens on
 # HEAT_BIND_HOST:HEAT_PORT and talks to nothing (fake:// in-memory RPC, sqlite).
 set -euo pipefail
@@ -96,6 +112,8 @@ write_config() {
 transport_url = fake://
 # 'trusts' (default) makes the engine call Keystone on every stack store
 deferred_auth_method = password
+# long-lived dev instances collect many stacks
+max_stacks_per_tenant = 10000
 convergence_engine = $HEAT_CONVERGENCE
 num_engine_workers = 1
 host = heat-local
@@ -116,6 +134,23 @@ api_paste_config = $ETC/api-paste.ini
 # want role:reader/member, so fall back to the deprecated rules
 enforce_new_defaults = false
 enforce_scope = false
+
+[noauth]
+# a token body with a catalog that lists this Heat, so resource types that
+# look for the orchestration service in the catalog are available
+token_response = $ETC/token.json
+EOF
+
+  cat >"$ETC/token.json" <<EOF
+{"token": {"methods": ["password"], "expires_at": "2999-12-31T00:00:00.000000Z",
+ "issued_at": "2000-01-01T00:00:00.000000Z", "is_domain": false,
+ "user": {"id": "admin", "name": "admin", "domain": {"id": "default", "name": "Default"}},
+ "project": {"id": "$HEAT_TENANT", "name": "$HEAT_TENANT", "domain": {"id": "default", "name": "Default"}},
+ "roles": [{"id": "admin", "name": "admin"}],
+ "catalog": [{"type": "orchestration", "name": "heat", "id": "heat-local", "endpoints": [
+   {"id": "heat-local-public", "interface": "public", "region": "RegionOne", "region_id": "RegionOne", "url": "$BASE_URL/v1/$HEAT_TENANT"},
+   {"id": "heat-local-internal", "interface": "internal", "region": "RegionOne", "region_id": "RegionOne", "url": "$BASE_URL/v1/$HEAT_TENANT"},
+   {"id": "heat-local-admin", "interface": "admin", "region": "RegionOne", "region_id": "RegionOne", "url": "$BASE_URL/v1/$HEAT_TENANT"}]}]}}
 EOF
 
   # same filter/app definitions as the api-paste.ini shipped with heat,
@@ -301,8 +336,14 @@ do_start() {
   fi
   ensure_venv
   write_config
-  "$HEAT_VENV/bin/heat-manage" --config-file "$ETC/heat.conf" db_sync \
-    >"$HEAT_HOME/db_sync.log" 2>&1 || { cat "$HEAT_HOME/db_sync.log" >&2; return 1; }
+  # db_sync takes ~3 s: skip it for a database this version already migrated
+  local stamp=$HEAT_HOME/heat.db.synced-$HEAT_VERSION
+  if [ ! -s "$HEAT_HOME/heat.db" ] || [ ! -f "$stamp" ]; then
+    rm -f "$HEAT_HOME"/heat.db.synced-*
+    "$HEAT_VENV/bin/heat-manage" --config-file "$ETC/heat.conf" db_sync \
+      >"$HEAT_HOME/db_sync.log" 2>&1 || { cat "$HEAT_HOME/db_sync.log" >&2; return 1; }
+    touch "$stamp"
+  fi
 
   local t0; t0=$(date +%s.%N)
   HEAT_BIND_HOST=$HEAT_BIND_HOST HEAT_PORT=$HEAT_PORT PYTHONWARNINGS=ignore \

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole occi-so test suite, on a fresh machine or a warm one:
-#   1. starts a real OpenStack Heat on a free loopback port (scripts/heat-local.sh;
-#      the first run installs it into a cached venv, ~2 min; later runs ~5 s),
+#   1. starts a real OpenStack Heat and a real Keystone on free loopback ports
+#      (scripts/heat-local.sh, scripts/keystone-local.sh; the first run installs
+#      them into cached venvs, ~2-3 min; later runs ~15 s),
 #   2. runs every unit, property, integration and doc test of the workspace
 #      (tests that need Heat get its URL from OCCI_SO_TEST_HEAT_URL and fail,
 #      rather than skip, when OCCI_SO_REQUIRE_HEAT=1 and it is missing),
-#   3. stops Heat again, whatever happened.
+#   3. stops both again, whatever happened.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p occi).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,12 +20,22 @@ export HEAT_PORT=${HEAT_PORT:-$(free_port)}
 mkdir -p "$HEAT_HOME"
 rm -f "$HEAT_HOME/heat.db"   # every run starts from an empty Heat
 
-stop_heat() { scripts/heat-local.sh stop >/dev/null 2>&1 || true; }
-trap stop_heat EXIT
+stop_services() {
+  scripts/heat-local.sh stop >/dev/null 2>&1 || true
+  scripts/keystone-local.sh stop >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
 scripts/heat-local.sh start
+# chosen once Heat holds its port, so the two can never collide
+export KEYSTONE_HOME=${KEYSTONE_HOME:-$PWD/target/keystone-test}
+export KEYSTONE_PORT=${KEYSTONE_PORT:-$(free_port)}
+export KEYSTONE_HEAT_ENDPOINT="http://127.0.0.1:$HEAT_PORT/v1/%(tenant_id)s"
+scripts/keystone-local.sh start
 
 export OCCI_SO_TEST_HEAT_URL="http://127.0.0.1:$HEAT_PORT/v1/admin"
 export OCCI_SO_REQUIRE_HEAT=1
+export OCCI_SO_TEST_KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
+export OCCI_SO_REQUIRE_KEYSTONE=1
 export OCCI_SO_SHARED=${OCCI_SO_SHARED:-$(cd .. && pwd)/shared}
 
 cargo test --workspace --all-targets "$@"

@@ -1,1 +1,15 @@
-//! Stack backends (work in progress: see issue 4).
+//! Stack backends of occi-so, behind the sdk's [`occi_so_sdk::StackBackend`]:
+//!
+//! * [`openstack`]: a real OpenStack Heat over its v1 REST API
+//!   (pass-through or Keystone v3 auth, catalog lookup, rustls).
+//! * [`poller`]: one shared poller per watched stack, for backends that
+//!   learn a stack's state by asking.
+//!
+//! The embedded engine (the zero-setup default) lives beside them in
+//! `embedded`.
+
+pub mod openstack;
+pub mod poller;
+
+pub use openstack::{AuthConfig, Interface, OpenStackBackend, OpenStackConfig, OpenStackStats};
+pub use poller::{PollConfig, PollerStats, StackPollers};

@@ -545,9 +545,18 @@ pub trait StackBackend: Send + Sync + 'static {
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) => {
-                    // The poller ended (stack gone or backend shutting down):
-                    // one direct read tells which.
-                    return self.get(creds, stack).await;
+                    // The poller ended (stack gone, engine unreachable, or
+                    // backend shutting down): one direct read tells which.
+                    let info = self.get(creds, stack).await?;
+                    if info.status.in_progress() {
+                        return Err(BackendError::Unavailable {
+                            message: format!(
+                                "stopped watching stack {} while it was {}",
+                                stack.name, info.status
+                            ),
+                        });
+                    }
+                    return Ok(info);
                 }
                 Err(_) => {
                     return Err(BackendError::Timeout {

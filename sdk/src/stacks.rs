@@ -207,10 +207,12 @@ impl Stacks {
                     let info = self.backend.get(&self.credentials, &stack).await?;
                     self.record_info(role, &stack, &info);
                     if info.status.in_progress() {
-                        return Err(BackendError::Internal(format!(
-                            "the watch on stack {} ended while it was {}",
-                            stack.name, info.status
-                        )));
+                        return Err(BackendError::Unavailable {
+                            message: format!(
+                                "stopped watching stack {} while it was {}",
+                                stack.name, info.status
+                            ),
+                        });
                     }
                     return Ok(info);
                 }

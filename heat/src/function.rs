@@ -1,0 +1,852 @@
+//! Intrinsic functions: which names each template version knows (exactly as
+//! Heat's per-version function tables), and the parsed form of a template
+//! snippet ([`Expr`]) with its function calls found and their argument
+//! shapes checked, as Heat does when it parses a template.
+
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Path};
+use crate::version::Version;
+
+/// An intrinsic function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Func {
+    GetParam,
+    GetResource,
+    GetAttr,
+    GetFile,
+    StrReplace,
+    StrReplaceStrict,
+    StrReplaceVstrict,
+    ListJoin,
+    StrSplit,
+    Repeat,
+    MapMerge,
+    MapReplace,
+    Digest,
+    Equals,
+    Not,
+    And,
+    Or,
+    If,
+    Contains,
+    Filter,
+    MakeUrl,
+    ListConcat,
+    ListConcatUnique,
+    Yaql,
+    ResourceFacade,
+    /// CFN `Ref` (2013-05-23 only): a resource if one has that name, else a parameter.
+    Ref,
+    FnGetAzs,
+    FnSelect,
+    FnJoin,
+    FnSplit,
+    FnReplace,
+    FnBase64,
+    FnMemberListToMap,
+    FnResourceFacade,
+}
+
+const ALL_FUNCS: &[(&str, Func)] = &[
+    ("get_param", Func::GetParam),
+    ("get_resource", Func::GetResource),
+    ("get_attr", Func::GetAttr),
+    ("get_file", Func::GetFile),
+    ("str_replace", Func::StrReplace),
+    ("str_replace_strict", Func::StrReplaceStrict),
+    ("str_replace_vstrict", Func::StrReplaceVstrict),
+    ("list_join", Func::ListJoin),
+    ("str_split", Func::StrSplit),
+    ("repeat", Func::Repeat),
+    ("map_merge", Func::MapMerge),
+    ("map_replace", Func::MapReplace),
+    ("digest", Func::Digest),
+    ("equals", Func::Equals),
+    ("not", Func::Not),
+    ("and", Func::And),
+    ("or", Func::Or),
+    ("if", Func::If),
+    ("contains", Func::Contains),
+    ("filter", Func::Filter),
+    ("make_url", Func::MakeUrl),
+    ("list_concat", Func::ListConcat),
+    ("list_concat_unique", Func::ListConcatUnique),
+    ("yaql", Func::Yaql),
+    ("resource_facade", Func::ResourceFacade),
+    ("Ref", Func::Ref),
+    ("Fn::GetAZs", Func::FnGetAzs),
+    ("Fn::Select", Func::FnSelect),
+    ("Fn::Join", Func::FnJoin),
+    ("Fn::Split", Func::FnSplit),
+    ("Fn::Replace", Func::FnReplace),
+    ("Fn::Base64", Func::FnBase64),
+    ("Fn::MemberListToMap", Func::FnMemberListToMap),
+    ("Fn::ResourceFacade", Func::FnResourceFacade),
+];
+
+/// The CFN-style functions HOT 2014-10-16 removed (Heat rejects them in
+/// later versions instead of treating them as data).
+const REMOVED_2014: &[&str] = &[
+    "Fn::GetAZs",
+    "Fn::Join",
+    "Fn::Split",
+    "Fn::Replace",
+    "Fn::Base64",
+    "Fn::MemberListToMap",
+    "Fn::ResourceFacade",
+    "Ref",
+];
+
+impl Func {
+    /// The function's name in templates.
+    pub fn name(self) -> &'static str {
+        ALL_FUNCS
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// The function with this template name, in any version.
+    pub fn from_name(name: &str) -> Option<Func> {
+        ALL_FUNCS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// The first version whose templates may call this function outside
+    /// conditions (`None` for condition-only functions and CFN ones).
+    pub fn since(self) -> Option<Version> {
+        use Func::*;
+        use Version as V;
+        Some(match self {
+            GetParam | GetResource | GetAttr | GetFile | StrReplace | ListJoin
+            | ResourceFacade => V::V2013_05_23,
+            Repeat | Digest => V::V2015_04_30,
+            StrSplit => V::V2015_10_15,
+            MapMerge => V::V2016_04_08,
+            Yaql | MapReplace | If => V::V2016_10_14,
+            Filter | StrReplaceStrict => V::V2017_02_24,
+            MakeUrl | ListConcat | StrReplaceVstrict | ListConcatUnique | Contains => {
+                V::V2017_09_01
+            }
+            Equals | Not | And | Or => return None,
+            Ref | FnGetAzs | FnSelect | FnJoin | FnSplit | FnReplace | FnBase64
+            | FnMemberListToMap | FnResourceFacade => return None,
+        })
+    }
+}
+
+/// What a function name means in one version and context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A function of this version.
+    Func(Func),
+    /// A function this version removed: Heat rejects it when validating.
+    Removed,
+    /// A function not allowed in conditions (Heat: "is invalid in this context").
+    Invalid,
+    /// Not a function here: the single-key mapping is plain data.
+    NotAFunction,
+}
+
+/// Where a snippet is parsed: most sections use the version's function
+/// table, conditions use the condition table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// Resources, outputs, `if` branches.
+    Normal,
+    /// The `conditions` section, resource/output `condition`, `if`'s first argument.
+    Condition,
+}
+
+/// What `name` means for `version` in `ctx`, exactly as Heat's function tables say.
+pub fn lookup(version: Version, ctx: Context, name: &str) -> Lookup {
+    let normal = normal_lookup(version, name);
+    match ctx {
+        Context::Normal => normal,
+        Context::Condition => {
+            if version < Version::V2016_10_14 {
+                return match normal {
+                    Lookup::Func(_) => Lookup::Invalid,
+                    other => other,
+                };
+            }
+            let cond = match name {
+                "get_param" => Some(Func::GetParam),
+                "equals" => Some(Func::Equals),
+                "not" => Some(Func::Not),
+                "and" => Some(Func::And),
+                "or" => Some(Func::Or),
+                "yaql" if version >= Version::V2017_09_01 => Some(Func::Yaql),
+                "contains" if version >= Version::V2017_09_01 => Some(Func::Contains),
+                _ => None,
+            };
+            match (cond, normal) {
+                (Some(f), _) => Lookup::Func(f),
+                (None, Lookup::Func(_)) => Lookup::Invalid,
+                (None, other) => other,
+            }
+        }
+    }
+}
+
+fn normal_lookup(version: Version, name: &str) -> Lookup {
+    let Some(f) = Func::from_name(name) else {
+        return Lookup::NotAFunction;
+    };
+    if version == Version::V2013_05_23 {
+        return match f {
+            Func::GetParam
+            | Func::GetResource
+            | Func::GetAttr
+            | Func::GetFile
+            | Func::StrReplace
+            | Func::ListJoin
+            | Func::ResourceFacade
+            | Func::Ref
+            | Func::FnGetAzs
+            | Func::FnSelect
+            | Func::FnJoin
+            | Func::FnSplit
+            | Func::FnReplace
+            | Func::FnBase64
+            | Func::FnMemberListToMap
+            | Func::FnResourceFacade => Lookup::Func(f),
+            _ => Lookup::NotAFunction,
+        };
+    }
+    if REMOVED_2014.contains(&name) {
+        return Lookup::Removed;
+    }
+    if f == Func::FnSelect {
+        return if version < Version::V2015_10_15 {
+            Lookup::Func(f)
+        } else {
+            Lookup::Removed
+        };
+    }
+    match f.since() {
+        Some(v) if v <= version => Lookup::Func(f),
+        _ => Lookup::NotAFunction,
+    }
+}
+
+/// A parsed template snippet: data with the function calls found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// Data with no function call inside.
+    Lit(Value),
+    /// A sequence holding at least one call.
+    List(Vec<Expr>),
+    /// A mapping holding at least one call (key order kept).
+    Map(Vec<(String, Expr)>),
+    /// A function call.
+    Call(Box<Call>),
+    /// A function this version removed (Heat rejects it when validating).
+    Removed(Box<Removed>),
+}
+
+/// One function call in a template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// Which function.
+    pub func: Func,
+    /// Its parsed arguments.
+    pub args: Expr,
+    /// Where the call is (the path of the mapping holding the function key).
+    pub path: Path,
+}
+
+/// A call of a function the template's version removed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Removed {
+    /// The function name as written.
+    pub name: String,
+    /// The raw arguments.
+    pub args: Value,
+    /// Where it is.
+    pub path: Path,
+}
+
+impl Expr {
+    /// True when this snippet contains no function call.
+    pub fn is_lit(&self) -> bool {
+        matches!(self, Expr::Lit(_))
+    }
+
+    /// The snippet as written in the template (function calls as
+    /// single-key mappings).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Expr::Lit(v) => v.clone(),
+            Expr::List(items) => Value::Array(items.iter().map(Expr::to_value).collect()),
+            Expr::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
+            Expr::Call(c) => {
+                let mut m = serde_json::Map::new();
+                m.insert(c.func.name().to_string(), c.args.to_value());
+                Value::Object(m)
+            }
+            Expr::Removed(r) => {
+                let mut m = serde_json::Map::new();
+                m.insert(r.name.clone(), r.args.clone());
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// Calls `f` on every call in this snippet, outermost first.
+    pub fn for_each_call<'a>(&'a self, f: &mut dyn FnMut(&'a Call)) {
+        match self {
+            Expr::Lit(_) | Expr::Removed(_) => {}
+            Expr::List(items) => items.iter().for_each(|e| e.for_each_call(f)),
+            Expr::Map(entries) => entries.iter().for_each(|(_, e)| e.for_each_call(f)),
+            Expr::Call(c) => {
+                f(c);
+                c.args.for_each_call(f);
+            }
+        }
+    }
+
+    /// The elements when this is a (literal or parsed) sequence.
+    pub fn as_list(&self) -> Option<Vec<Expr>> {
+        match self {
+            Expr::List(items) => Some(items.clone()),
+            Expr::Lit(Value::Array(items)) => Some(items.iter().cloned().map(Expr::Lit).collect()),
+            _ => None,
+        }
+    }
+
+    /// The entries when this is a (literal or parsed) mapping.
+    pub fn as_map(&self) -> Option<Vec<(String, Expr)>> {
+        match self {
+            Expr::Map(entries) => Some(entries.clone()),
+            Expr::Lit(Value::Object(m)) => Some(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Expr::Lit(v.clone())))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Looks up `key` when this is a mapping.
+    pub fn get(&self, key: &str) -> Option<Expr> {
+        match self {
+            Expr::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            Expr::Lit(Value::Object(m)) => m.get(key).cloned().map(Expr::Lit),
+            _ => None,
+        }
+    }
+
+    /// The literal string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Expr::Lit(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Parses snippets of one template: finds function calls, checks their
+/// argument shapes like Heat's function constructors, and collects the
+/// mistakes Heat would not catch but a careful user wants to hear about
+/// (strict findings).
+pub struct ExprParser<'a> {
+    /// The template's version.
+    pub version: Version,
+    /// Errors Heat reports when parsing.
+    pub errors: &'a mut Vec<Error>,
+    /// Strict findings: misspelt function names and functions of other
+    /// versions, which Heat silently treats as data.
+    pub strict: &'a mut Vec<Error>,
+}
+
+impl ExprParser<'_> {
+    /// Parses `v` found at `path`.
+    pub fn parse(&mut self, v: &Value, path: &Path, ctx: Context) -> Expr {
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1 {
+                    if let Some((name, args)) = m.iter().next() {
+                        match lookup(self.version, ctx, name) {
+                            Lookup::Func(func) => {
+                                let fpath = path.key(name.as_str());
+                                return self.call(func, args, fpath, ctx);
+                            }
+                            Lookup::Removed => {
+                                return Expr::Removed(Box::new(Removed {
+                                    name: name.clone(),
+                                    args: args.clone(),
+                                    path: path.key(name.as_str()),
+                                }));
+                            }
+                            Lookup::Invalid => {
+                                self.errors.push(Error::validation(
+                                    format!(
+                                        "{}: The function \"{name}\" is invalid in this context",
+                                        path.key(name.as_str())
+                                    ),
+                                    path.key(name.as_str()),
+                                ));
+                                return Expr::Lit(v.clone());
+                            }
+                            Lookup::NotAFunction => self.strict_check(name, path, ctx),
+                        }
+                    }
+                }
+                let mut entries = Vec::with_capacity(m.len());
+                let mut all_lit = true;
+                for (k, val) in m {
+                    let e = self.parse(val, &path.key(k.as_str()), ctx);
+                    all_lit &= e.is_lit();
+                    entries.push((k.clone(), e));
+                }
+                if all_lit {
+                    Expr::Lit(Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, e)| match e {
+                                Expr::Lit(v) => (k, v),
+                                _ => (k, Value::Null),
+                            })
+                            .collect(),
+                    ))
+                } else {
+                    Expr::Map(entries)
+                }
+            }
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut all_lit = true;
+                for (i, val) in items.iter().enumerate() {
+                    let e = self.parse(val, &path.index(i), ctx);
+                    all_lit &= e.is_lit();
+                    out.push(e);
+                }
+                if all_lit {
+                    Expr::Lit(Value::Array(
+                        out.into_iter()
+                            .map(|e| match e {
+                                Expr::Lit(v) => v,
+                                _ => Value::Null,
+                            })
+                            .collect(),
+                    ))
+                } else {
+                    Expr::List(out)
+                }
+            }
+            other => Expr::Lit(other.clone()),
+        }
+    }
+
+    fn call(&mut self, func: Func, args: &Value, path: Path, ctx: Context) -> Expr {
+        // `if` parses its first argument as a condition.
+        let parsed_args = if func == Func::If {
+            match args {
+                Value::Array(items) if !items.is_empty() => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, a) in items.iter().enumerate() {
+                        let c = if i == 0 { Context::Condition } else { Context::Normal };
+                        let c = if ctx == Context::Condition && i > 0 { ctx } else { c };
+                        out.push(self.parse(a, &path.index(i), c));
+                    }
+                    Expr::List(out)
+                }
+                other => self.parse(other, &path, ctx),
+            }
+        } else {
+            self.parse(args, &path, ctx)
+        };
+        if let Err(msg) = check_args(self.version, func, args) {
+            self.errors
+                .push(Error::validation(format!("{path}: {msg}"), path.clone()));
+        }
+        Expr::Call(Box::new(Call {
+            func,
+            args: parsed_args,
+            path,
+        }))
+    }
+
+    fn strict_check(&mut self, name: &str, path: &Path, ctx: Context) {
+        let here = path.key(name);
+        if let Some(f) = Func::from_name(name) {
+            let msg = match (f.since(), ctx) {
+                (Some(since), _) if since > self.version => format!(
+                    "{here}: \"{name}\" is not a function in heat_template_version {} (it was added in {}), so Heat takes this mapping as plain data",
+                    self.version, since
+                ),
+                (None, Context::Normal) if matches!(f, Func::Equals | Func::Not | Func::And | Func::Or) => format!(
+                    "{here}: \"{name}\" is a condition function, valid only in conditions; here Heat takes this mapping as plain data"
+                ),
+                _ => format!(
+                    "{here}: \"{name}\" is not a function in heat_template_version {}, so Heat takes this mapping as plain data",
+                    self.version
+                ),
+            };
+            self.strict.push(Error::validation(msg, here));
+            return;
+        }
+        if let Some(near) = nearest_function(self.version, ctx, name) {
+            self.strict.push(Error::validation(
+                format!(
+                    "{here}: unknown function \"{name}\" (did you mean \"{near}\"?); Heat takes this mapping as plain data"
+                ),
+                here,
+            ));
+        }
+    }
+}
+
+/// The function of this version and context whose name is a likely typo of `name`.
+fn nearest_function(version: Version, ctx: Context, name: &str) -> Option<&'static str> {
+    if name.len() < 3 || name.len() > 40 {
+        return None;
+    }
+    let mut best: Option<(usize, &'static str)> = None;
+    for (n, _) in ALL_FUNCS {
+        if !matches!(lookup(version, ctx, n), Lookup::Func(_)) {
+            continue;
+        }
+        let limit = if n.len() >= 8 { 2 } else { 1 };
+        let d = edit_distance(&name.to_ascii_lowercase(), n);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, n));
+        }
+    }
+    best.map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+fn is_seq(v: &Value) -> bool {
+    v.is_array()
+}
+
+/// Heat's constructor-time checks of a function's arguments (before any
+/// value is known). Returns Heat's message on failure.
+pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), String> {
+    let name = func.name();
+    match func {
+        Func::GetAttr => {
+            if version >= Version::V2015_10_15 {
+                match args {
+                    Value::Array(a) if a.is_empty() => Err(format!(
+                        "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
+                    )),
+                    Value::Null => Err(format!(
+                        "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
+                    )),
+                    Value::Array(_) => Ok(()),
+                    Value::String(s) if s.chars().count() <= 1 => Ok(()),
+                    _ => Err(format!("Argument to \"{name}\" must be a list")),
+                }
+            } else {
+                match args {
+                    Value::Array(a) if a.len() < 2 => Err(format!(
+                        "Arguments to \"{name}\" must be of the form [resource_name, attribute, (path), ...]"
+                    )),
+                    Value::Array(_) => Ok(()),
+                    _ => Err(format!("Argument to \"{name}\" must be a list")),
+                }
+            }
+        }
+        Func::StrReplace | Func::StrReplaceStrict | Func::StrReplaceVstrict => {
+            let Value::Object(m) = args else {
+                return Err(format!("Arguments to \"{name}\" must be a map"));
+            };
+            let (Some(params), Some(_)) = (m.get("params"), m.get("template")) else {
+                return Err(format!(
+                    "\"{name}\" syntax should be {name}:\n              template: This is var1 template var2\n              params:\n                var1: a\n                var2: string"
+                ));
+            };
+            if !(params.is_object() || is_single_call(params)) {
+                return Err(format!("\"{name}\" parameters must be a mapping"));
+            }
+            Ok(())
+        }
+        Func::FnReplace => {
+            let example = format!(
+                "{{\"{name}\": [ {{\"$var1\": \"foo\", \"%var2%\": \"bar\"}}, \"$var1 is %var2%\"]}}"
+            );
+            match args {
+                Value::Array(a) if a.len() == 2 => {
+                    if !(a[0].is_object() || is_single_call(&a[0])) {
+                        return Err(format!("\"{name}\" parameters must be a mapping"));
+                    }
+                    Ok(())
+                }
+                Value::String(_) | Value::Object(_) => Err(format!(
+                    "Incorrect arguments to \"{name}\" should be: {example}"
+                )),
+                _ => Err(format!("Incorrect arguments to \"{name}\" should be: {example}")),
+            }
+        }
+        Func::ListJoin | Func::FnJoin => {
+            let multiple = func == Func::ListJoin && version >= Version::V2015_10_15;
+            let example = if multiple {
+                format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"] ...]")
+            } else {
+                format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"]]")
+            };
+            match args {
+                Value::Array(a) if multiple && a.len() >= 2 => Ok(()),
+                Value::Array(a) if !multiple && a.len() == 2 => Ok(()),
+                _ => Err(format!("Incorrect arguments to \"{name}\" should be: {example}")),
+            }
+        }
+        Func::ResourceFacade | Func::FnResourceFacade => match args.as_str() {
+            Some("metadata" | "deletion_policy" | "update_policy") => Ok(()),
+            _ => Err(format!(
+                "Incorrect arguments to \"{name}\" should be one of: metadata, deletion_policy, update_policy"
+            )),
+        },
+        Func::Repeat => {
+            let Value::Object(m) = args else {
+                return Err(format!("Arguments to \"{name}\" must be a map"));
+            };
+            if !(m.contains_key("for_each") && m.contains_key("template")) {
+                return Err("\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']".into());
+            }
+            if version >= Version::V2017_09_01 {
+                if let Some(p) = m.get("permutations") {
+                    if !p.is_boolean() {
+                        return Err(format!(
+                            "\"permutations\" should be boolean type for {name} function."
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Func::StrSplit => match args {
+            Value::String(_) | Value::Object(_) => Err(format!(
+                "Incorrect arguments to \"{name}\" should be: \"{name}\" : [ \",\", \"apples,pears\", <index>]"
+            )),
+            _ => Ok(()),
+        },
+        Func::Yaql => {
+            let Value::Object(m) = args else {
+                return Err(format!("Arguments to \"{name}\" must be a map."));
+            };
+            if !m.contains_key("expression") || m.keys().any(|k| k != "expression" && k != "data") {
+                return Err(format!(
+                    "\"{name}\" syntax should be {name}:\n              expression: $.data.var1.sum()\n              data:\n                var1: [3, 2, 1]"
+                ));
+            }
+            Ok(())
+        }
+        Func::Equals => match args {
+            Value::Array(a) if a.len() == 2 => Ok(()),
+            _ => Err(format!(
+                "Arguments to \"{name}\" must be of the form: [value_1, value_2]"
+            )),
+        },
+        Func::If => {
+            let ok = match args {
+                Value::Array(a) => {
+                    if version >= Version::V2021_04_16 {
+                        (2..=3).contains(&a.len())
+                    } else {
+                        a.len() == 3
+                    }
+                }
+                _ => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Arguments to \"{name}\" must be of the form: [condition_name, value_if_true, value_if_false]"
+                ))
+            }
+        }
+        Func::Not => {
+            if args.is_null() {
+                Err(format!("Argument to \"{name}\" must be a condition"))
+            } else {
+                Ok(())
+            }
+        }
+        Func::And | Func::Or => match args {
+            Value::Array(a) if a.len() >= 2 => Ok(()),
+            Value::Array(_) => Err(format!(
+                "The minimum number of condition arguments to \"{name}\" is 2."
+            )),
+            _ => Err(format!(
+                "Arguments to \"{name}\" must be a list of conditions"
+            )),
+        },
+        Func::Filter => match args {
+            Value::Array(a) if a.len() == 2 => Ok(()),
+            Value::Array(a) => Err(format!(
+                "\"{name}\" expected 2 arguments of the form [values, sequence] but got {} arguments instead",
+                a.len()
+            )),
+            _ => Err(format!("Argument to \"{name}\" must be a list")),
+        },
+        Func::Contains => match args {
+            Value::Array(a) if a.len() == 2 => Ok(()),
+            Value::Array(a) if !a.is_empty() => Err(format!(
+                "Arguments to \"{name}\" must be of the form: [value1, [value1, value2]]"
+            )),
+            _ => Err(format!(
+                "Incorrect arguments to \"{name}\" should be: \"{name}\" : [ \"value1\", [ \"value1\", \"value2\"]]"
+            )),
+        },
+        Func::FnSelect => match args {
+            Value::Array(a) if a.len() == 2 => Ok(()),
+            _ => Err(format!(
+                "Arguments to \"{name}\" must be of the form [index, collection]"
+            )),
+        },
+        Func::FnSplit => match args {
+            Value::Array(a) if a.len() == 2 => Ok(()),
+            _ => Err(format!(
+                "Incorrect arguments to \"{name}\" should be: \"{name}\" : [ \",\", \"str1,str2\"]]"
+            )),
+        },
+        Func::FnMemberListToMap => match args {
+            Value::Array(a) if a.len() == 3 => {
+                if !a[0].is_string() {
+                    return Err(format!("{name} Key Name must be a string"));
+                }
+                if !a[1].is_string() {
+                    return Err(format!("{name} Value Name must be a string"));
+                }
+                Ok(())
+            }
+            _ => Err(format!(
+                "Wrong Arguments try: \"{{'{name}': ['Name', 'Value', ['.member.0.Name=key', '.member.0.Value=door']]}}\""
+            )),
+        },
+        Func::MakeUrl => {
+            // Heat checks these in validate(); the shape is known now.
+            let Value::Object(m) = args else {
+                if is_single_call(args) {
+                    return Ok(());
+                }
+                return Err(format!("The arguments to \"{name}\" must be a map"));
+            };
+            const KEYS: &[&str] = &[
+                "scheme", "username", "password", "host", "port", "path", "query", "fragment",
+            ];
+            let bad: Vec<&str> = m
+                .keys()
+                .filter(|k| !KEYS.contains(&k.as_str()))
+                .map(String::as_str)
+                .collect();
+            if !bad.is_empty() {
+                return Err(format!("Invalid arguments to \"{name}\": {}", bad.join(", ")));
+            }
+            Ok(())
+        }
+        _ => {
+            let _ = is_seq;
+            Ok(())
+        }
+    }
+}
+
+/// True for a single-key mapping whose key is some function's name.
+fn is_single_call(v: &Value) -> bool {
+    match v {
+        Value::Object(m) if m.len() == 1 => m
+            .keys()
+            .next()
+            .is_some_and(|k| Func::from_name(k).is_some()),
+        _ => false,
+    }
+}
+
+/// Heat's error for a removed function, raised when validating.
+pub fn removed_error(r: &Removed) -> Error {
+    Error::new(
+        ErrorKind::StackValidationFailed,
+        format!(
+            "{}: The template version is invalid: The function {} is not supported in this version of HOT.",
+            r.path, r.name
+        ),
+        r.path.clone(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_follow_heat() {
+        use Version as V;
+        assert_eq!(lookup(V::V2013_05_23, Context::Normal, "Fn::Join"), Lookup::Func(Func::FnJoin));
+        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Join"), Lookup::Removed);
+        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Select"), Lookup::Func(Func::FnSelect));
+        assert_eq!(lookup(V::V2015_10_15, Context::Normal, "Fn::Select"), Lookup::Removed);
+        assert_eq!(lookup(V::V2015_04_30, Context::Normal, "digest"), Lookup::Func(Func::Digest));
+        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "digest"), Lookup::NotAFunction);
+        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "if"), Lookup::Func(Func::If));
+        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "equals"), Lookup::NotAFunction);
+        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "equals"), Lookup::Func(Func::Equals));
+        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "get_attr"), Lookup::Invalid);
+        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "contains"), Lookup::NotAFunction);
+        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "contains"), Lookup::Func(Func::Contains));
+        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "Ref"), Lookup::Removed);
+        assert_eq!(lookup(V::V2017_02_24, Context::Normal, "make_url"), Lookup::NotAFunction);
+        assert_eq!(lookup(V::V2017_09_01, Context::Normal, "make_url"), Lookup::Func(Func::MakeUrl));
+    }
+
+    #[test]
+    fn typos_are_strict_findings() {
+        let mut errors = Vec::new();
+        let mut strict = Vec::new();
+        let mut p = ExprParser {
+            version: Version::V2015_04_30,
+            errors: &mut errors,
+            strict: &mut strict,
+        };
+        let v = serde_json::json!({"a": {"get_parm": "x"}, "b": {"map_merge": []}});
+        let e = p.parse(&v, &Path::root(), Context::Normal);
+        assert!(e.is_lit());
+        assert_eq!(strict.len(), 2, "{strict:?}");
+        assert!(strict[0].message.contains("did you mean \"get_param\""));
+        assert!(strict[1].message.contains("added in 2016-04-08"));
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_with_paths() {
+        let mut errors = Vec::new();
+        let mut strict = Vec::new();
+        let mut p = ExprParser {
+            version: Version::V2016_10_14,
+            errors: &mut errors,
+            strict: &mut strict,
+        };
+        let v = serde_json::json!({"name": {"str_replace": {"template": "x"}}});
+        p.parse(&v, &Path::keys(["resources", "r", "properties"]), Context::Normal);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]
+            .message
+            .starts_with("resources.r.properties.name.str_replace: \"str_replace\" syntax"));
+    }
+}

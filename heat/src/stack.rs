@@ -1,0 +1,1516 @@
+//! A template with its environment and `files` ([`StackTemplate`], parsed
+//! once), and that template given parameter values ([`StackDefinition`]):
+//! the enabled resources with their resolved types, the dependency graph,
+//! and evaluation of properties and outputs. Validation follows the order
+//! of Heat's own checks, so the first error is the one Heat reports.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::environment::{Environment, ResolvedType, ResourceRegistry};
+use crate::error::{Error, ErrorKind, Errors, Path};
+use crate::eval::{ConditionSet, Files, Out, ParamSlot, Resolver, Scope};
+use crate::function::{Call, Expr, Func};
+use crate::graph::Dependencies;
+use crate::parameter::ParameterSchema;
+use crate::pyfmt::py_str;
+use crate::resource_types::ResourceTypes;
+use crate::template::Template;
+use crate::yaml::Limits;
+
+/// Parameter values as Heat's API receives them (usually strings).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParameterValues(pub IndexMap<String, Value>);
+
+impl ParameterValues {
+    /// No values.
+    pub fn new() -> Self {
+        ParameterValues::default()
+    }
+    /// Sets one value.
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        self.0.insert(name.into(), value.into());
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ParameterValues {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        ParameterValues(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), Value::String(v.into())))
+                .collect(),
+        )
+    }
+}
+
+impl From<&BTreeMap<String, String>> for ParameterValues {
+    fn from(m: &BTreeMap<String, String>) -> Self {
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+/// What a stack knows about itself, for the pseudo parameters
+/// `OS::stack_name`, `OS::stack_id` and `OS::project_id`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StackIdentity {
+    /// The stack's name.
+    pub stack_name: Option<String>,
+    /// The stack's id.
+    pub stack_id: Option<String>,
+    /// The project (tenant) id.
+    pub project_id: Option<String>,
+}
+
+/// How strictly to validate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strictness {
+    /// Exactly Heat's verdicts (what the embedded engine must do).
+    Heat,
+    /// Heat's checks plus the mistakes Heat silently accepts: misspelt
+    /// function names, functions of another version used as data,
+    /// references to parameters or resources that do not exist anywhere.
+    #[default]
+    Strict,
+}
+
+/// Options for building a [`StackTemplate`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Document limits.
+    pub limits: Limits,
+    /// The resource types the target Heat implements.
+    pub types: ResourceTypes,
+    /// How strictly to validate.
+    pub strictness: Strictness,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            types: ResourceTypes::heat().clone(),
+            strictness: Strictness::Strict,
+        }
+    }
+}
+
+impl Options {
+    /// Heat's verdicts, all of a stock Heat's resource types.
+    pub fn heat() -> Self {
+        Options {
+            strictness: Strictness::Heat,
+            ..Options::default()
+        }
+    }
+}
+
+/// A template, its environment and `files`, parsed once and checked as
+/// far as possible without parameter values. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StackTemplate {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    template: Arc<Template>,
+    environment: Environment,
+    registry: ResourceRegistry,
+    files: Arc<Files>,
+    options: Arc<Options>,
+    /// Each resource's type after the registry, or Heat's error.
+    types: IndexMap<String, Result<ResolvedType, String>>,
+    /// Nested templates by `files` key (or their parse errors).
+    nested: BTreeMap<String, Result<StackTemplate, Errors>>,
+    depth: usize,
+}
+
+/// The deletion policy of a resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete the physical resource (default).
+    Delete,
+    /// Keep it.
+    Retain,
+    /// Snapshot it, then delete.
+    Snapshot,
+}
+
+impl DeletionPolicy {
+    /// The policy's name as Heat writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeletionPolicy::Delete => "Delete",
+            DeletionPolicy::Retain => "Retain",
+            DeletionPolicy::Snapshot => "Snapshot",
+        }
+    }
+}
+
+/// One enabled resource of a [`StackDefinition`].
+#[derive(Clone, Debug)]
+pub struct ResourceDefinition {
+    /// Its name.
+    pub name: String,
+    /// `type` as written.
+    pub type_name: String,
+    /// Its type after the environment's resource registry.
+    pub resolved_type: ResolvedType,
+    /// The nested template, for a nested-template type.
+    pub nested: Option<StackTemplate>,
+    /// `properties`, unevaluated (see [`StackDefinition::properties`]).
+    pub properties: Option<Expr>,
+    /// `metadata`, unevaluated.
+    pub metadata: Option<Expr>,
+    /// `depends_on` (enabled resources only).
+    pub depends_on: Vec<String>,
+    /// Every resource this one requires (explicit and implicit).
+    pub requires: Vec<String>,
+    /// `deletion_policy`.
+    pub deletion_policy: DeletionPolicy,
+    /// `update_policy`, unevaluated.
+    pub update_policy: Option<Expr>,
+    /// `description`.
+    pub description: Option<String>,
+    /// The condition that enabled it, if any (as written).
+    pub condition: Option<Value>,
+    /// `external_id`, evaluated.
+    pub external_id: Option<Value>,
+}
+
+/// An output's computed value.
+#[derive(Clone, Debug)]
+pub struct OutputValue {
+    /// Its name (`output_key`).
+    pub key: String,
+    /// Its description (Heat says `No description given` when none).
+    pub description: String,
+    /// Its value (`null` when its condition is false), or Heat's error.
+    pub value: Result<Value, Error>,
+}
+
+/// Heat's answer to `POST /validate`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidateReport {
+    /// The template's description.
+    pub description: String,
+    /// Each parameter's schema, as Heat lists it (hidden defaults masked).
+    pub parameters: Map<String, Value>,
+    /// `parameter_groups`, if any.
+    pub parameter_groups: Option<Value>,
+    /// The environment Heat used.
+    pub environment: Value,
+}
+
+impl ValidateReport {
+    /// The JSON body Heat's `POST /validate` answers.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("Description".into(), Value::String(self.description.clone()));
+        m.insert("Parameters".into(), Value::Object(self.parameters.clone()));
+        if let Some(g) = &self.parameter_groups {
+            m.insert("ParameterGroups".into(), g.clone());
+        }
+        m.insert("Environment".into(), self.environment.clone());
+        Value::Object(m)
+    }
+}
+
+const PSEUDO: &[&str] = &["OS::stack_id", "OS::stack_name", "OS::project_id"];
+
+impl StackTemplate {
+    /// Combines a parsed template with its environment and files.
+    /// Nested templates named by `type:` or the registry are parsed from
+    /// `files` now. Errors are only those that hold whatever the parameters.
+    pub fn new(
+        template: Template,
+        environment: Environment,
+        files: Files,
+        options: Options,
+    ) -> Result<StackTemplate, Errors> {
+        StackTemplate::build(Arc::new(template), environment, Arc::new(files), Arc::new(options), 0)
+    }
+
+    /// Parses a template text and combines it (the usual entry point).
+    pub fn parse(
+        text: &str,
+        environment: Environment,
+        files: Files,
+        options: Options,
+    ) -> Result<StackTemplate, Errors> {
+        let t = Template::parse_with(text, None, &options.limits)?;
+        StackTemplate::new(t, environment, files, options)
+    }
+
+    fn build(
+        template: Arc<Template>,
+        environment: Environment,
+        files: Arc<Files>,
+        options: Arc<Options>,
+        depth: usize,
+    ) -> Result<StackTemplate, Errors> {
+        let registry = environment.registry().map_err(Errors::from)?;
+        let mut types = IndexMap::new();
+        let mut nested = BTreeMap::new();
+        for (name, r) in &template.resources {
+            let resolved = registry.resolve(&r.type_name, Some(name), &options.types);
+            if let Ok(ResolvedType::Template(t)) = &resolved {
+                if !nested.contains_key(t) {
+                    let parsed = StackTemplate::nested(t, &environment, &files, &options, depth);
+                    nested.insert(t.clone(), parsed);
+                }
+            }
+            types.insert(name.clone(), resolved);
+        }
+        Ok(StackTemplate {
+            inner: Arc::new(Inner {
+                template,
+                environment,
+                registry,
+                files,
+                options,
+                types,
+                nested,
+                depth,
+            }),
+        })
+    }
+
+    fn nested(
+        name: &str,
+        environment: &Environment,
+        files: &Arc<Files>,
+        options: &Arc<Options>,
+        depth: usize,
+    ) -> Result<StackTemplate, Errors> {
+        if depth + 1 > options.limits.max_nested_depth {
+            return Err(Error::validation(
+                format!("Recursion depth exceeds {}.", options.limits.max_nested_depth),
+                Path::root(),
+            )
+            .into());
+        }
+        let Some(text) = files.get(name) else {
+            return Err(Error::validation(
+                format!("Could not fetch remote template \"{name}\": Invalid URL scheme"),
+                Path::root(),
+            )
+            .into());
+        };
+        let t = Template::parse_with(text, Some(name), &options.limits)?;
+        // The child environment: the parent's registry and parameter
+        // defaults, no parameters (they come from the resource's properties).
+        let mut child_env = environment.clone();
+        child_env.parameters = Map::new();
+        StackTemplate::build(Arc::new(t), child_env, files.clone(), options.clone(), depth + 1)
+    }
+
+    /// The template.
+    pub fn template(&self) -> &Template {
+        &self.inner.template
+    }
+
+    /// The environment.
+    pub fn environment(&self) -> &Environment {
+        &self.inner.environment
+    }
+
+    /// The `files` map.
+    pub fn files(&self) -> &Files {
+        &self.inner.files
+    }
+
+    /// The environment's resource registry, parsed.
+    pub fn registry(&self) -> &ResourceRegistry {
+        &self.inner.registry
+    }
+
+    /// How deep this template is nested (0 for a stack's own template).
+    pub fn nesting_depth(&self) -> usize {
+        self.inner.depth
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// A nested template by its `files` key.
+    pub fn nested_template(&self, name: &str) -> Option<&StackTemplate> {
+        self.inner.nested.get(name).and_then(|r| r.as_ref().ok())
+    }
+
+    /// Checks the template as Heat's `POST /validate` does: parameter
+    /// values are not checked (a required parameter without a value is
+    /// fine), but every parameter given must exist. With
+    /// [`Strictness::Strict`] the strict findings are errors too.
+    pub fn validate(&self, params: &ParameterValues) -> Result<ValidateReport, Errors> {
+        let identity = StackIdentity {
+            stack_name: Some("dummy".into()),
+            ..StackIdentity::default()
+        };
+        let def = self.instantiate(params, &identity, false)?;
+        let t = self.template();
+        let mut parameters = Map::new();
+        for (name, s) in &t.parameters {
+            let default = self
+                .inner
+                .environment
+                .parameter_defaults
+                .get(name)
+                .or(s.default.as_ref());
+            let mut info = s.validate_info(default);
+            if let Some(v) = def.user_values.get(name) {
+                if let Value::Object(m) = &mut info {
+                    let shown = if s.hidden {
+                        Value::String("******".into())
+                    } else {
+                        v.clone()
+                    };
+                    m.insert("Value".into(), shown);
+                }
+            }
+            parameters.insert(name.clone(), info);
+        }
+        let mut env = self.inner.environment.clone();
+        for (k, v) in &params.0 {
+            env.parameters.insert(k.clone(), v.clone());
+        }
+        let mut env_v = Map::new();
+        env_v.insert("parameters".into(), Value::Object(mask_hidden(t, &env.parameters)));
+        env_v.insert("resource_registry".into(), Value::Object(env.resource_registry.clone()));
+        env_v.insert(
+            "parameter_defaults".into(),
+            Value::Object(mask_hidden(t, &env.parameter_defaults)),
+        );
+        env_v.insert("event_sinks".into(), Value::Array(env.event_sinks.clone()));
+        Ok(ValidateReport {
+            description: t.description.clone().unwrap_or_default(),
+            parameters,
+            parameter_groups: t.parameter_groups_value(),
+            environment: Value::Object(env_v),
+        })
+    }
+
+    /// Checks the template with these parameter values as Heat does when
+    /// it creates a stack, and gives the stack's definition: enabled
+    /// resources, their types, the dependency graph, and evaluation.
+    pub fn define(
+        &self,
+        params: &ParameterValues,
+        identity: &StackIdentity,
+    ) -> Result<StackDefinition, Errors> {
+        self.instantiate(params, identity, true)
+    }
+
+    /// Renders the template with these parameter values: parameters,
+    /// conditions, `get_file` and pure functions resolved; `get_resource`
+    /// and `get_attr` (and what depends on them) left as calls; hidden
+    /// parameters left as `get_param` (their values never appear).
+    pub fn render(
+        &self,
+        params: &ParameterValues,
+        options: &RenderOptions,
+    ) -> Result<RenderedTemplate, Errors> {
+        let def = self.define(params, &StackIdentity::default())?;
+        def.render(options)
+    }
+
+    fn locate(&self, errors: &mut Errors) {
+        for e in &mut errors.0 {
+            if e.document.is_none() {
+                self.inner.template.source().locate(e);
+            }
+        }
+    }
+
+    fn instantiate(
+        &self,
+        params: &ParameterValues,
+        identity: &StackIdentity,
+        check_values: bool,
+    ) -> Result<StackDefinition, Errors> {
+        let mut errors = Errors::new();
+        let r = self.instantiate_inner(params, identity, check_values, &mut errors);
+        self.locate(&mut errors);
+        match r {
+            Some(def) if errors.is_empty() => Ok(def),
+            _ => {
+                if errors.is_empty() {
+                    errors.push(Error::validation("validation failed", Path::root()));
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    fn instantiate_inner(
+        &self,
+        params: &ParameterValues,
+        identity: &StackIdentity,
+        check_values: bool,
+        errors: &mut Errors,
+    ) -> Option<StackDefinition> {
+        let t = &self.inner.template;
+        let env = &self.inner.environment;
+        let strict = self.inner.options.strictness == Strictness::Strict;
+
+        // Parameters: user values are the environment's, overridden by the request's.
+        let mut user: IndexMap<String, Value> = env
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in &params.0 {
+            user.insert(k.clone(), v.clone());
+        }
+        for k in user.keys() {
+            if !t.parameters.contains_key(k) {
+                errors.push(Error::new(
+                    ErrorKind::UnknownUserParameter,
+                    format!("The Parameter ({k}) was not defined in template."),
+                    Path::keys(["parameters"]),
+                ));
+            }
+        }
+        let mut slots: HashMap<String, ParamSlot> = HashMap::new();
+        let pseudo = [
+            ("OS::stack_id", identity.stack_id.clone()),
+            ("OS::stack_name", identity.stack_name.clone()),
+            ("OS::project_id", identity.project_id.clone()),
+        ];
+        for (name, v) in pseudo {
+            slots.insert(
+                name.to_string(),
+                ParamSlot {
+                    value: v.map(Value::String).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::UserParameterMissing,
+                            format!("The Parameter ({name}) was not provided."),
+                            Path::root(),
+                        )
+                    }),
+                    hidden: false,
+                },
+            );
+        }
+        for (name, s) in &t.parameters {
+            let ppath = Path::keys(["parameters", name.as_str()]);
+            if let Err(e) = s.check(&ppath) {
+                errors.push(e);
+                continue;
+            }
+            let given = user.get(name);
+            let default = env.parameter_defaults.get(name).or(s.default.as_ref());
+            let raw = given.or(default);
+            let value = match raw {
+                None => Err(Error::new(
+                    ErrorKind::UserParameterMissing,
+                    format!("The Parameter ({name}) was not provided."),
+                    ppath.clone(),
+                )),
+                Some(raw) => {
+                    let coerced = if check_values {
+                        s.coerce(raw)
+                    } else {
+                        s.coerce_unchecked(raw)
+                    };
+                    coerced.map_err(|m| {
+                        // Heat would echo the value; a hidden one never is.
+                        let m = if s.hidden {
+                            let shown = py_str(raw);
+                            if shown.is_empty() { m } else { m.replace(&shown, "******") }
+                        } else {
+                            m
+                        };
+                        Error::validation(format!("Parameter '{name}' is invalid: {m}"), ppath.clone())
+                    })
+                }
+            };
+            if check_values {
+                if let Err(e) = &value {
+                    errors.push(e.clone());
+                }
+            }
+            slots.insert(
+                name.clone(),
+                ParamSlot {
+                    value,
+                    hidden: s.hidden,
+                },
+            );
+        }
+
+        // Conditions: each must be a boolean or a function.
+        for (name, c) in &t.conditions {
+            match c {
+                Expr::Lit(Value::Bool(_)) | Expr::Call(_) => {}
+                Expr::Removed(r) => errors.push(crate::function::removed_error(r)),
+                other => errors.push(Error::validation(
+                    format!(
+                        "Condition validation error: The definition of condition \"{name}\" is invalid: {}",
+                        py_str(&other.to_value())
+                    ),
+                    Path::keys(["conditions", name.as_str()]),
+                )),
+            }
+            check_removed(c, errors);
+        }
+
+        if strict {
+            for e in &t.strict_findings {
+                errors.push(e.clone());
+            }
+            self.strict_references(errors);
+        }
+
+        let cond_set = ConditionSet {
+            defs: &t.conditions,
+            cache: RefCell::new(HashMap::new()),
+        };
+        let all_names: Vec<String> = t.resources.keys().cloned().collect();
+
+        // Which resources are enabled.
+        let mut enabled: Vec<String> = Vec::new();
+        {
+            let yes = |_: &str| false;
+            let scope = Scope {
+                version: t.version,
+                params: &slots,
+                conditions: &cond_set,
+                files: &self.inner.files,
+                resources: &yes,
+                resolver: None,
+                rendering: false,
+            };
+            for (name, r) in &t.resources {
+                let on = match &r.condition {
+                    None => Ok(true),
+                    Some(c) => match scope.eval(c) {
+                        Ok(Out::Val(v)) => scope.is_enabled(Some(&v)).map_err(|mut e| {
+                            if e.path.is_root() {
+                                e.path = Path::keys(["resources", name.as_str(), "condition"]);
+                                e.message = format!("resources.{name}.condition: {}", e.message);
+                            }
+                            e
+                        }),
+                        Ok(_) => Ok(true),
+                        Err(e) => Err(e),
+                    },
+                };
+                match on {
+                    Ok(true) => enabled.push(name.clone()),
+                    Ok(false) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return None;
+        }
+
+        let is_enabled = |n: &str| enabled.iter().any(|e| e == n);
+        let scope = Scope {
+            version: t.version,
+            params: &slots,
+            conditions: &cond_set,
+            files: &self.inner.files,
+            resources: &is_enabled,
+            resolver: None,
+            rendering: true,
+        };
+
+        // Resource types and definitions.
+        let mut resources: IndexMap<String, ResourceDefinition> = IndexMap::new();
+        let mut graph = Dependencies::new(enabled.clone());
+        for name in &enabled {
+            let r = &t.resources[name];
+            let rpath = Path::keys(["resources", name.as_str()]);
+            let resolved = match &self.inner.types[name] {
+                Ok(rt) => rt.clone(),
+                Err(msg) => {
+                    errors.push(Error::validation(msg.clone(), rpath.key("type")));
+                    continue;
+                }
+            };
+            let nested = match &resolved {
+                ResolvedType::Template(tn) => match self.inner.nested.get(tn) {
+                    Some(Ok(st)) => Some(st.clone()),
+                    Some(Err(es)) => {
+                        for e in es.iter() {
+                            let mut e = e.clone();
+                            if e.document.is_none() {
+                                e.path = rpath.key("type");
+                                e.message = format!("resources.{name}: {}", e.message);
+                            }
+                            errors.push(e);
+                        }
+                        continue;
+                    }
+                    None => None,
+                },
+                ResolvedType::Builtin(_) => None,
+            };
+            let deletion_policy = match &r.deletion_policy {
+                None => DeletionPolicy::Delete,
+                Some(e) => match scope.eval_value(e) {
+                    Ok(Some(Value::String(p))) => match p.as_str() {
+                        "Delete" => DeletionPolicy::Delete,
+                        "Retain" => DeletionPolicy::Retain,
+                        "Snapshot" => DeletionPolicy::Snapshot,
+                        "delete" | "retain" | "snapshot" if t.version.has_lowercase_deletion_policies() => {
+                            match p.as_str() {
+                                "delete" => DeletionPolicy::Delete,
+                                "retain" => DeletionPolicy::Retain,
+                                _ => DeletionPolicy::Snapshot,
+                            }
+                        }
+                        _ => {
+                            errors.push(Error::validation(
+                                format!("Invalid deletion policy \"{p}\""),
+                                rpath.key("deletion_policy"),
+                            ));
+                            continue;
+                        }
+                    },
+                    Ok(Some(other)) => {
+                        errors.push(Error::validation(
+                            format!("Resource {name} deletion_policy type must be string ({})", py_str(&other)),
+                            rpath.key("deletion_policy"),
+                        ));
+                        continue;
+                    }
+                    Ok(None) => DeletionPolicy::Delete,
+                    Err(e) => {
+                        errors.push(e);
+                        continue;
+                    }
+                },
+            };
+            let external_id = match &r.external_id {
+                None => None,
+                Some(e) => match scope.eval_value(e) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push(e);
+                        None
+                    }
+                },
+            };
+            let depends_on: Vec<String> = r
+                .depends_on
+                .iter()
+                .filter(|d| is_enabled(d))
+                .cloned()
+                .collect();
+            resources.insert(
+                name.clone(),
+                ResourceDefinition {
+                    name: name.clone(),
+                    type_name: r.type_name.clone(),
+                    resolved_type: resolved,
+                    nested,
+                    properties: r.properties.clone(),
+                    metadata: r.metadata.clone(),
+                    depends_on,
+                    requires: Vec::new(),
+                    deletion_policy,
+                    update_policy: r.update_policy.clone(),
+                    description: r.description.clone(),
+                    condition: r.condition.as_ref().map(Expr::to_value),
+                    external_id,
+                },
+            );
+        }
+        if !errors.is_empty() {
+            return None;
+        }
+
+        // Dependencies: explicit depends_on, and get_resource/get_attr in
+        // properties and metadata (only `if` branches that are taken).
+        for name in &enabled {
+            let r = &t.resources[name];
+            let mut requires: Vec<String> = Vec::new();
+            for d in &r.depends_on {
+                if is_enabled(d) {
+                    requires.push(d.clone());
+                } else if !all_names.contains(d) {
+                    errors.push(Error::new(
+                        ErrorKind::InvalidTemplateReference,
+                        format!("The specified reference \"{d}\" (in {name}) is incorrect."),
+                        Path::keys(["resources", name.as_str(), "depends_on"]),
+                    ));
+                }
+            }
+            for (section, e) in [("Properties", &r.properties), ("Metadata", &r.metadata)] {
+                let Some(e) = e else { continue };
+                let mut refs = Vec::new();
+                collect_refs(&scope, e, &mut refs, errors);
+                for (target, call) in refs {
+                    if is_enabled(&target) {
+                        requires.push(target);
+                    } else {
+                        let rel = call
+                            .path
+                            .0
+                            .iter()
+                            .skip(3)
+                            .map(|s| match s {
+                                crate::error::Segment::Key(k) => format!(".{k}"),
+                                crate::error::Segment::Index(i) => format!("[{i}]"),
+                            })
+                            .collect::<String>();
+                        let rel = rel.trim_end_matches(&format!(".{}", call.func.name())).to_string();
+                        errors.push(Error::new(
+                            ErrorKind::InvalidTemplateReference,
+                            format!(
+                                "The specified reference \"{target}\" (in {name}.{section}{rel}) is incorrect."
+                            ),
+                            call.path.clone(),
+                        ));
+                    }
+                }
+            }
+            requires.sort();
+            requires.dedup();
+            for req in &requires {
+                graph.add(name, req);
+            }
+            if let Some(def) = resources.get_mut(name) {
+                def.requires = requires;
+            }
+        }
+        if !errors.is_empty() {
+            return None;
+        }
+        if let Some(cycle) = graph.find_cycle() {
+            errors.push(Error::new(
+                ErrorKind::CircularDependencyException,
+                format!("Circular Dependency Found: {}", cycle.join(" -> ")),
+                Path::keys(["resources", cycle[0].as_str()]),
+            ));
+            return None;
+        }
+
+        // Per resource, in creation order: removed functions, attribute
+        // names, property names; with values, the properties must evaluate.
+        let order: Vec<String> = graph
+            .create_order()
+            .unwrap_or_default()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let types = &self.inner.options.types;
+        for name in &order {
+            let r = &t.resources[name];
+            let def = &resources[name];
+            for e in [&r.properties, &r.metadata, &r.update_policy, &r.deletion_policy, &r.external_id]
+                .into_iter()
+                .flatten()
+            {
+                check_removed(e, errors);
+                self.check_attributes(&scope, e, &resources, errors);
+            }
+            let keys: Vec<String> = match &r.properties {
+                Some(Expr::Lit(Value::Object(props))) => props.keys().cloned().collect(),
+                Some(Expr::Map(entries)) => entries.iter().map(|(k, _)| k.clone()).collect(),
+                _ => Vec::new(),
+            };
+            self.check_property_names(name, def, &keys, types, errors);
+            if check_values {
+                if let (ResolvedType::Builtin(ty), Some(props)) = (&def.resolved_type, &r.properties) {
+                    if let Ok(Out::Val(Value::Object(values))) = scope.eval(props) {
+                        check_property_values(name, ty, &values, types, errors);
+                    }
+                } else if let (ResolvedType::Builtin(ty), None) = (&def.resolved_type, &r.properties) {
+                    check_property_values(name, ty, &Map::new(), types, errors);
+                }
+                for (section, e) in [("properties", &r.properties), ("metadata", &r.metadata)] {
+                    if let Some(e) = e {
+                        if let Err(mut err) = scope.eval(e) {
+                            if !err.message.starts_with("resources.") && !err.message.starts_with("The ") {
+                                err.message = format!("resources.{name}.{section}: {}", err.message);
+                            }
+                            errors.push(err);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Outputs.
+        let mut outputs: IndexMap<String, bool> = IndexMap::new();
+        for (name, o) in &t.outputs {
+            let on = match &o.condition {
+                None => Ok(true),
+                Some(c) => match scope.eval(c) {
+                    Ok(Out::Val(v)) => scope.is_enabled(Some(&v)).map_err(|mut e| {
+                        if e.path.is_root() {
+                            e.path = Path::keys(["outputs", name.as_str(), "condition"]);
+                            e.message = format!("outputs.{name}.condition: {}", e.message);
+                        }
+                        e
+                    }),
+                    Ok(_) => Ok(true),
+                    Err(e) => Err(e),
+                },
+            };
+            match on {
+                Ok(true) => {
+                    check_removed(&o.value, errors);
+                    let mut refs = Vec::new();
+                    collect_refs(&scope, &o.value, &mut refs, errors);
+                    for (target, call) in refs {
+                        if !is_enabled(&target) && call.func == Func::GetAttr {
+                            errors.push(Error::validation(
+                                format!(
+                                    "{}: The specified reference \"{target}\" (in unknown) is incorrect.",
+                                    call.path
+                                ),
+                                call.path.clone(),
+                            ));
+                        }
+                    }
+                    self.check_attributes(&scope, &o.value, &resources, errors);
+                    outputs.insert(name.clone(), true);
+                }
+                Ok(false) => {
+                    outputs.insert(name.clone(), false);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return None;
+        }
+
+        let conditions: HashMap<String, Option<bool>> = cond_set.cache.into_inner();
+        Some(StackDefinition {
+            template: self.clone(),
+            params: slots,
+            user_values: user,
+            identity: identity.clone(),
+            conditions,
+            resources,
+            outputs,
+            graph,
+        })
+    }
+
+    fn check_property_names(
+        &self,
+        name: &str,
+        def: &ResourceDefinition,
+        keys: &[String],
+        types: &ResourceTypes,
+        errors: &mut Errors,
+    ) {
+        for k in keys {
+            let known = match &def.resolved_type {
+                ResolvedType::Builtin(ty) => types.has_property(ty, k),
+                ResolvedType::Template(_) => def
+                    .nested
+                    .as_ref()
+                    .is_none_or(|n| n.template().parameters.contains_key(k)),
+            };
+            if !known {
+                errors.push(Error::validation(
+                    format!("Property error: resources.{name}.properties: Unknown Property {k}"),
+                    Path::keys(["resources", name, "properties", k.as_str()]),
+                ));
+            }
+        }
+    }
+
+    /// `get_attr` on an attribute the (known) type lacks.
+    fn check_attributes(
+        &self,
+        scope: &Scope<'_>,
+        e: &Expr,
+        resources: &IndexMap<String, ResourceDefinition>,
+        errors: &mut Errors,
+    ) {
+        let types = &self.inner.options.types;
+        let mut calls = Vec::new();
+        e.for_each_call(&mut |c| {
+            if c.func == Func::GetAttr {
+                calls.push(c.clone());
+            }
+        });
+        for c in calls {
+            let Some(items) = c.args.as_list() else { continue };
+            if items.len() < 2 {
+                continue;
+            }
+            let (Ok(Some(res)), Ok(Some(attr))) = (scope.eval_value(&items[0]), scope.eval_value(&items[1])) else {
+                continue;
+            };
+            let (res, attr) = (py_str(&res), py_str(&attr));
+            let Some(def) = resources.get(&res) else { continue };
+            let ok = match &def.resolved_type {
+                ResolvedType::Builtin(ty) => attr == "show" || types.has_attribute(ty, &attr),
+                ResolvedType::Template(_) => true,
+            };
+            if !ok {
+                errors.push(Error::new(
+                    ErrorKind::InvalidTemplateAttribute,
+                    format!("{}: The Referenced Attribute ({res} {attr}) is incorrect.", c.path),
+                    c.path.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Strict: parameters and resources referenced but defined nowhere
+    /// (Heat finds these only when it resolves them, or never in untaken
+    /// `if` branches).
+    fn strict_references(&self, errors: &mut Errors) {
+        let t = self.template();
+        let mut check = |e: &Expr| {
+            e.for_each_call(&mut |c: &Call| {
+                let first = match c.func {
+                    Func::GetParam => match &c.args {
+                        Expr::Lit(Value::String(s)) => Some(s.clone()),
+                        Expr::Lit(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
+                        _ => None,
+                    },
+                    Func::GetResource => c.args.as_str().map(String::from),
+                    Func::GetAttr => match &c.args {
+                        Expr::Lit(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
+                        Expr::List(items) => items.first().and_then(Expr::as_str).map(String::from),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(name) = first else { return };
+                let (kind, known) = match c.func {
+                    Func::GetParam => (
+                        "parameter",
+                        t.parameters.contains_key(&name) || PSEUDO.contains(&name.as_str()),
+                    ),
+                    _ => ("resource", t.resources.contains_key(&name)),
+                };
+                if !known {
+                    errors.push(Error::validation(
+                        format!("{}: {} refers to {kind} \"{name}\", which the template does not define", c.path, c.func.name()),
+                        c.path.clone(),
+                    ));
+                }
+            })
+        };
+        for r in t.resources.values() {
+            for e in [&r.properties, &r.metadata, &r.update_policy, &r.deletion_policy, &r.external_id]
+                .into_iter()
+                .flatten()
+            {
+                check(e);
+            }
+        }
+        for o in t.outputs.values() {
+            check(&o.value);
+        }
+        for c in t.conditions.values() {
+            check(c);
+        }
+    }
+}
+
+/// Heat's property checks at create: values of the property's type (only for types whose schema is known, and only
+/// for values known before the stack exists).
+fn check_property_values(
+    name: &str,
+    ty: &str,
+    values: &Map<String, Value>,
+    types: &ResourceTypes,
+    errors: &mut Errors,
+) {
+    if ty == "OS::Heat::None" {
+        return;
+    }
+    let Some(schema) = types.schema(ty).and_then(|s| s.properties.as_ref()) else {
+        return;
+    };
+    let prefix = format!("Property error: resources.{name}.properties");
+    for (key, prop) in schema {
+        let path = Path::keys(["resources", name, "properties", key.as_str()]);
+        // A missing required property is left to Heat: translation rules
+        // (deprecated names) may supply it under another name.
+        let v = match values.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(v) => v,
+        };
+        let problem = match (prop.ty.as_str(), v) {
+            ("integer", Value::Number(n)) if n.is_f64() => None,
+            ("integer", Value::Number(_) | Value::Bool(_)) => None,
+            ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
+            ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
+            ("number", v) if crate::parameter::str_to_num_ok(v) => None,
+            ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
+            ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
+            ("string", other) => Some(format!("Value must be a string; got {}", crate::pyfmt::py_repr(other))),
+            ("boolean", Value::Bool(_)) => None,
+            ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => None,
+            ("boolean", Value::String(s)) => Some(format!("\"{}\" is not a valid boolean", s.to_lowercase())),
+            ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
+            ("map", Value::Object(_)) => None,
+            ("map", Value::String(_) | Value::Array(_)) if prop.allow_conversion => None,
+            ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
+            ("list", Value::Array(_)) => None,
+            ("list", Value::String(_)) if prop.allow_conversion => None,
+            ("list", other) => Some(format!("\"{}\" is not a list", crate::pyfmt::py_repr(other))),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            errors.push(Error::validation(format!("{prefix}.{key}: {p}"), path));
+        }
+    }
+}
+
+fn mask_hidden(t: &Template, m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter()
+        .map(|(k, v)| {
+            let hidden = t.parameters.get(k).is_some_and(|s| s.hidden);
+            (
+                k.clone(),
+                if hidden {
+                    Value::String("******".into())
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect()
+}
+
+/// Removed functions anywhere in the snippet.
+fn check_removed(e: &Expr, errors: &mut Errors) {
+    match e {
+        Expr::Removed(r) => errors.push(crate::function::removed_error(r)),
+        Expr::List(items) => items.iter().for_each(|i| check_removed(i, errors)),
+        Expr::Map(entries) => entries.iter().for_each(|(_, i)| check_removed(i, errors)),
+        Expr::Call(c) => check_removed(&c.args, errors),
+        Expr::Lit(_) => {}
+    }
+}
+
+/// Resources referenced by `get_resource`, `get_attr` and `Ref` (to a
+/// resource), following only the `if` branches the conditions select.
+fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, errors: &mut Errors) {
+    match e {
+        Expr::Lit(_) | Expr::Removed(_) => {}
+        Expr::List(items) => items.iter().for_each(|i| collect_refs(scope, i, out, errors)),
+        Expr::Map(entries) => entries.iter().for_each(|(_, i)| collect_refs(scope, i, out, errors)),
+        Expr::Call(c) => match c.func {
+            Func::If => {
+                let items = c.args.as_list().unwrap_or_default();
+                let Some(cond) = items.first() else { return };
+                let b = match scope.eval(cond) {
+                    Ok(Out::Val(Value::Bool(b))) => Ok(b),
+                    Ok(Out::Val(v)) => scope.is_enabled(Some(&v)),
+                    Ok(_) => Ok(true),
+                    Err(e) => Err(e),
+                };
+                match b {
+                    Ok(true) => {
+                        if let Some(x) = items.get(1) {
+                            collect_refs(scope, x, out, errors)
+                        }
+                    }
+                    Ok(false) => {
+                        if let Some(x) = items.get(2) {
+                            collect_refs(scope, x, out, errors)
+                        }
+                    }
+                    Err(mut err) => {
+                        if err.path.is_root() {
+                            err.path = c.path.clone();
+                            err.message = format!("{}: {}", c.path, err.message);
+                        }
+                        errors.push(err)
+                    }
+                }
+            }
+            Func::GetResource | Func::GetAttr | Func::Ref => {
+                collect_refs(scope, &c.args, out, errors);
+                let name_expr = match c.func {
+                    Func::GetResource | Func::Ref => Some(c.args.clone()),
+                    _ => c.args.as_list().and_then(|l| l.first().cloned()).or_else(|| match &c.args {
+                        Expr::Lit(Value::String(_)) => Some(c.args.clone()),
+                        _ => None,
+                    }),
+                };
+                let Some(ne) = name_expr else { return };
+                match scope.eval_value(&ne) {
+                    Ok(Some(v)) => {
+                        let n = py_str(&v);
+                        if c.func == Func::Ref && !scope_has_resource(scope, &n) && scope.params.contains_key(&n) {
+                            return;
+                        }
+                        if c.func == Func::Ref && !scope_has_resource(scope, &n) {
+                            return;
+                        }
+                        out.push((n, (**c).clone()));
+                    }
+                    Ok(None) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+            _ => collect_refs(scope, &c.args, out, errors),
+        },
+    }
+}
+
+fn scope_has_resource(scope: &Scope<'_>, n: &str) -> bool {
+    (scope.resources)(n)
+}
+
+/// A template given parameter values: what a stack of it consists of, and
+/// the evaluation of its properties and outputs. Send + Sync; keep one per
+/// stack.
+#[derive(Clone, Debug)]
+pub struct StackDefinition {
+    template: StackTemplate,
+    params: HashMap<String, ParamSlot>,
+    user_values: IndexMap<String, Value>,
+    identity: StackIdentity,
+    conditions: HashMap<String, Option<bool>>,
+    resources: IndexMap<String, ResourceDefinition>,
+    outputs: IndexMap<String, bool>,
+    graph: Dependencies,
+}
+
+/// Options for rendering.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    /// Replace each resource's `type` by its type after the environment's
+    /// registry (nested templates by their `files` key).
+    pub apply_registry: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            apply_registry: true,
+        }
+    }
+}
+
+/// A rendered template, ready to send to Heat (with the hidden parameter
+/// values, passed separately so they never appear in the text).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedTemplate {
+    /// The template document.
+    pub template: Value,
+    /// Values of hidden parameters, to pass as stack parameters.
+    pub hidden_parameters: ParameterValues,
+    /// The `files` a Heat needs for it (nested templates).
+    pub files: Files,
+}
+
+impl RenderedTemplate {
+    /// The template as YAML.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(&self.template).unwrap_or_default()
+    }
+    /// The template as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.template).unwrap_or_default()
+    }
+}
+
+impl StackDefinition {
+    /// The stack template this definition came from.
+    pub fn stack_template(&self) -> &StackTemplate {
+        &self.template
+    }
+
+    /// The stack identity the pseudo parameters were taken from.
+    pub fn identity(&self) -> &StackIdentity {
+        &self.identity
+    }
+
+    /// The enabled resources, in template order.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceDefinition> {
+        self.resources.values()
+    }
+
+    /// One enabled resource.
+    pub fn resource(&self, name: &str) -> Option<&ResourceDefinition> {
+        self.resources.get(name)
+    }
+
+    /// The dependency graph of the enabled resources.
+    pub fn dependencies(&self) -> &Dependencies {
+        &self.graph
+    }
+
+    /// The stack's parameters as Heat shows them (strings; hidden ones as
+    /// `******`; the pseudo parameters included when known).
+    pub fn parameters(&self) -> IndexMap<String, String> {
+        let t = self.template.template();
+        let mut out = IndexMap::new();
+        for name in PSEUDO {
+            if let Some(ParamSlot { value: Ok(v), .. }) = self.params.get(*name) {
+                out.insert(name.to_string(), py_str(v));
+            }
+        }
+        for (name, s) in &t.parameters {
+            if let Some(ParamSlot { value: Ok(v), .. }) = self.params.get(name) {
+                out.insert(name.clone(), s.display(v));
+            }
+        }
+        out
+    }
+
+    /// A parameter's typed value (what `get_param` gives).
+    pub fn parameter_value(&self, name: &str) -> Option<&Value> {
+        self.params.get(name).and_then(|s| s.value.as_ref().ok())
+    }
+
+    /// The parameter schemas.
+    pub fn parameter_schemas(&self) -> impl Iterator<Item = &ParameterSchema> {
+        self.template.template().parameters.values()
+    }
+
+    /// Parameters marked `immutable` whose value differs in `new`
+    /// (Heat refuses such an update with `ImmutableParameterModified`).
+    pub fn immutable_changes(&self, new: &StackDefinition) -> Result<(), Error> {
+        let mut changed = Vec::new();
+        for (name, s) in &new.template.template().parameters {
+            if !s.immutable || !self.template.template().parameters.contains_key(name) {
+                continue;
+            }
+            if self.parameter_value(name) != new.parameter_value(name) {
+                changed.push(name.clone());
+            }
+        }
+        if changed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::ImmutableParameterModified,
+                format!(
+                    "The following parameters are immutable and may not be updated: {}",
+                    changed.join(", ")
+                ),
+                Path::keys(["parameters"]),
+            ))
+        }
+    }
+
+    fn scope<'a>(
+        &'a self,
+        conds: &'a ConditionSet<'a>,
+        enabled: &'a dyn Fn(&str) -> bool,
+        resolver: Option<&'a dyn Resolver>,
+    ) -> Scope<'a> {
+        Scope {
+            version: self.template.template().version,
+            params: &self.params,
+            conditions: conds,
+            files: self.template.files(),
+            resources: enabled,
+            resolver,
+            rendering: resolver.is_none(),
+        }
+    }
+
+    fn conditions(&self) -> ConditionSet<'_> {
+        ConditionSet {
+            defs: &self.template.template().conditions,
+            cache: RefCell::new(self.conditions.clone()),
+        }
+    }
+
+    fn eval_full(&self, e: &Expr, resolver: &dyn Resolver) -> Result<Value, Error> {
+        let conds = self.conditions();
+        let enabled = |n: &str| self.resources.contains_key(n);
+        let scope = self.scope(&conds, &enabled, Some(resolver));
+        let mut r = match scope.eval(e)? {
+            Out::Val(v) | Out::Res(v) => Ok(v),
+            Out::Omit => Ok(Value::Null),
+        };
+        if let Err(err) = &mut r {
+            self.template.template().source().locate(err);
+        }
+        r
+    }
+
+    /// A resource's properties, every function resolved (`get_resource`
+    /// and `get_attr` through `resolver`). Properties an `if` omits are absent.
+    pub fn properties(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
+        match self.resources.get(name).and_then(|r| r.properties.as_ref()) {
+            Some(e) => self.eval_full(e, resolver),
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+
+    /// A resource's metadata, resolved.
+    pub fn metadata(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
+        match self.resources.get(name).and_then(|r| r.metadata.as_ref()) {
+            Some(e) => self.eval_full(e, resolver),
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+
+    /// A resource's update policy, resolved.
+    pub fn update_policy(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
+        match self.resources.get(name).and_then(|r| r.update_policy.as_ref()) {
+            Some(e) => self.eval_full(e, resolver),
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+
+    /// The stack's outputs, resolved (a disabled output's value is `null`).
+    pub fn outputs(&self, resolver: &dyn Resolver) -> Vec<OutputValue> {
+        let t = self.template.template();
+        let mut out = Vec::new();
+        for (name, enabled) in &self.outputs {
+            let o = &t.outputs[name];
+            let value = if *enabled {
+                self.eval_full(&o.value, resolver)
+            } else {
+                Ok(Value::Null)
+            };
+            out.push(OutputValue {
+                key: name.clone(),
+                description: o.description.clone().unwrap_or_else(|| "No description given".into()),
+                value,
+            });
+        }
+        out
+    }
+
+    /// Renders the definition (see [`StackTemplate::render`]).
+    pub fn render(&self, options: &RenderOptions) -> Result<RenderedTemplate, Errors> {
+        let t = self.template.template();
+        let conds = self.conditions();
+        let enabled = |n: &str| self.resources.contains_key(n);
+        let scope = self.scope(&conds, &enabled, None);
+        let mut errors = Errors::new();
+        let mut eval = |e: &Expr| -> Option<Value> {
+            match scope.eval(e) {
+                Ok(Out::Val(v) | Out::Res(v)) => Some(v),
+                Ok(Out::Omit) => None,
+                Err(mut err) => {
+                    t.source().locate(&mut err);
+                    errors.push(err);
+                    None
+                }
+            }
+        };
+        let mut doc = Map::new();
+        doc.insert("heat_template_version".into(), Value::String(t.version_name.clone()));
+        if let Some(d) = &t.description {
+            doc.insert("description".into(), Value::String(d.clone()));
+        }
+        if let Some(g) = t.parameter_groups_value() {
+            doc.insert("parameter_groups".into(), g);
+        }
+        let mut hidden = ParameterValues::new();
+        if !t.parameters.is_empty() {
+            let raw_params = t.document.get("parameters").and_then(Value::as_object);
+            let mut params = Map::new();
+            for (name, s) in &t.parameters {
+                let mut decl = raw_params
+                    .and_then(|m| m.get(name))
+                    .cloned()
+                    .unwrap_or(Value::Object(Map::new()));
+                let raw = self
+                    .user_values
+                    .get(name)
+                    .or_else(|| self.template.environment().parameter_defaults.get(name))
+                    .cloned();
+                if let (Some(raw), Value::Object(m)) = (raw, &mut decl) {
+                    if s.hidden {
+                        if self.user_values.contains_key(name) {
+                            hidden.insert(name.clone(), raw);
+                        }
+                    } else {
+                        m.insert("default".into(), raw);
+                    }
+                }
+                params.insert(name.clone(), decl);
+            }
+            doc.insert("parameters".into(), Value::Object(params));
+        }
+        let mut res_doc = Map::new();
+        let mut files = Files::new();
+        for r in self.resources.values() {
+            let rt = &t.resources[&r.name];
+            let mut m = Map::new();
+            let ty = if options.apply_registry {
+                r.resolved_type.name().to_string()
+            } else {
+                r.type_name.clone()
+            };
+            if let ResolvedType::Template(tn) = &r.resolved_type {
+                if let Some(text) = self.template.files().get(tn) {
+                    files.insert(tn.clone(), text.clone());
+                }
+            }
+            m.insert("type".into(), Value::String(ty));
+            if let Some(e) = &rt.properties {
+                if let Some(v) = eval(e) {
+                    m.insert("properties".into(), v);
+                }
+            }
+            if let Some(e) = &rt.metadata {
+                if let Some(v) = eval(e) {
+                    m.insert("metadata".into(), v);
+                }
+            }
+            if !r.depends_on.is_empty() {
+                m.insert(
+                    "depends_on".into(),
+                    Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
+                );
+            }
+            if rt.deletion_policy.is_some() {
+                m.insert("deletion_policy".into(), Value::String(r.deletion_policy.name().into()));
+            }
+            if let Some(e) = &rt.update_policy {
+                if let Some(v) = eval(e) {
+                    m.insert("update_policy".into(), v);
+                }
+            }
+            if let Some(d) = &r.description {
+                m.insert("description".into(), Value::String(d.clone()));
+            }
+            if let Some(x) = &r.external_id {
+                m.insert("external_id".into(), x.clone());
+            }
+            res_doc.insert(r.name.clone(), Value::Object(m));
+        }
+        doc.insert("resources".into(), Value::Object(res_doc));
+        let mut out_doc = Map::new();
+        for (name, enabled) in &self.outputs {
+            if !enabled {
+                continue;
+            }
+            let o = &t.outputs[name];
+            let mut m = Map::new();
+            if let Some(d) = &o.description {
+                m.insert("description".into(), Value::String(d.clone()));
+            }
+            m.insert("value".into(), eval(&o.value).unwrap_or(Value::Null));
+            out_doc.insert(name.clone(), Value::Object(m));
+        }
+        if !out_doc.is_empty() {
+            doc.insert("outputs".into(), Value::Object(out_doc));
+        }
+        errors.into_result(RenderedTemplate {
+            template: Value::Object(doc),
+            hidden_parameters: hidden,
+            files,
+        })
+    }
+}
