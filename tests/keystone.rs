@@ -1,7 +1,8 @@
 //! `--auth keystone` against a REAL Keystone (`scripts/keystone-local.sh`;
 //! its v3 URL in `OCCI_SO_TEST_KEYSTONE_URL`, admin password in
 //! `OCCI_SO_TEST_KEYSTONE_PASSWORD`, default `occi-so-admin`). Skipped,
-//! with the reason printed, when no Keystone is configured.
+//! with the reason printed, when no Keystone is configured (a failure with
+//! `OCCI_SO_REQUIRE_KEYSTONE=1`).
 
 mod common;
 
@@ -17,6 +18,9 @@ fn keystone() -> Option<(String, String)> {
                 .unwrap_or_else(|_| "occi-so-admin".into()),
         )),
         _ => {
+            if std::env::var("OCCI_SO_REQUIRE_KEYSTONE").as_deref() == Ok("1") {
+                panic!("OCCI_SO_REQUIRE_KEYSTONE=1 but OCCI_SO_TEST_KEYSTONE_URL is not set");
+            }
             eprintln!("keystone tests skipped: OCCI_SO_TEST_KEYSTONE_URL is not set (scripts/keystone-local.sh starts one)");
             None
         }
