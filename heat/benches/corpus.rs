@@ -23,9 +23,14 @@ fn cases() -> Vec<common::Case> {
     all.into_iter()
         .filter(|c| {
             c.load_error.is_none()
-                && StackTemplate::parse(&c.text, c.environment.clone(), c.files.clone(), Options::heat())
-                    .and_then(|t| t.validate(&ParameterValues::new()))
-                    .is_ok()
+                && StackTemplate::parse(
+                    &c.text,
+                    c.environment.clone(),
+                    c.files.clone(),
+                    Options::heat(),
+                )
+                .and_then(|t| t.validate(&ParameterValues::new()))
+                .is_ok()
         })
         .collect()
 }
@@ -42,7 +47,8 @@ fn write_cases_for_python(cases: &[common::Case]) {
             })
         })
         .collect();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/heat-bench-cases.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/heat-bench-cases.json");
     let _ = std::fs::write(path, serde_json::to_string(&list).unwrap_or_default());
 }
 
@@ -55,7 +61,11 @@ fn bench(c: &mut Criterion) {
     let n = cases.len() as u64;
     let params: Vec<ParameterValues> = cases
         .iter()
-        .map(|c| Template::parse(&c.text).map(|t| common::sample_values(&t)).unwrap_or_default())
+        .map(|c| {
+            Template::parse(&c.text)
+                .map(|t| common::sample_values(&t))
+                .unwrap_or_default()
+        })
         .collect();
 
     let mut g = c.benchmark_group("corpus");
@@ -70,7 +80,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse+validate (as POST /validate)", |b| {
         b.iter(|| {
             for case in &cases {
-                let t = StackTemplate::parse(&case.text, case.environment.clone(), case.files.clone(), Options::heat());
+                let t = StackTemplate::parse(
+                    &case.text,
+                    case.environment.clone(),
+                    case.files.clone(),
+                    Options::heat(),
+                );
                 black_box(t.and_then(|t| t.validate(&ParameterValues::new())).ok());
             }
         })
@@ -78,7 +93,12 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse+validate+render", |b| {
         b.iter(|| {
             for (case, p) in cases.iter().zip(&params) {
-                let t = StackTemplate::parse(&case.text, case.environment.clone(), case.files.clone(), Options::heat());
+                let t = StackTemplate::parse(
+                    &case.text,
+                    case.environment.clone(),
+                    case.files.clone(),
+                    Options::heat(),
+                );
                 if let Ok(t) = t {
                     black_box(t.validate(&ParameterValues::new()).ok());
                     black_box(t.render(p, &RenderOptions::default()).ok());
@@ -90,7 +110,15 @@ fn bench(c: &mut Criterion) {
     // checked and the template rendered on every request.
     let parsed: Vec<StackTemplate> = cases
         .iter()
-        .filter_map(|c| StackTemplate::parse(&c.text, c.environment.clone(), c.files.clone(), Options::heat()).ok())
+        .filter_map(|c| {
+            StackTemplate::parse(
+                &c.text,
+                c.environment.clone(),
+                c.files.clone(),
+                Options::heat(),
+            )
+            .ok()
+        })
         .collect();
     g.bench_function("define+render (pre-parsed, per request)", |b| {
         b.iter(|| {

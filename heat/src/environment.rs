@@ -60,10 +60,13 @@ impl Environment {
             e.document = Some("environment".into());
             e
         })?;
-        let v = if v.is_null() { Value::Object(Map::new()) } else { v };
+        let v = if v.is_null() {
+            Value::Object(Map::new())
+        } else {
+            v
+        };
         Environment::from_value(&v)
     }
-
 
     /// Reads an already-decoded environment (as Heat's API receives it in
     /// a request body).
@@ -195,7 +198,9 @@ fn deep_update(old: &mut Map<String, Value>, new: &Map<String, Value>) {
     for (k, v) in new {
         match v {
             Value::Object(nm) => {
-                let entry = old.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
+                let entry = old
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !entry.is_object() {
                     *entry = Value::Object(Map::new());
                 }
@@ -301,9 +306,12 @@ impl ResourceRegistry {
         for (k, v) in m {
             let mut path = prefix.to_vec();
             path.push(k.clone());
-            let doc_path = Path::keys(std::iter::once("resource_registry".to_string()).chain(path.iter().cloned()));
+            let doc_path = Path::keys(
+                std::iter::once("resource_registry".to_string()).chain(path.iter().cloned()),
+            );
             if k == "hooks" {
-                let ok = str_list(v).is_some_and(|l| l.iter().all(|h| HOOK_TYPES.contains(&h.as_str())));
+                let ok =
+                    str_list(v).is_some_and(|l| l.iter().all(|h| HOOK_TYPES.contains(&h.as_str())));
                 if !ok {
                     let mut e = Error::new(
                         ErrorKind::InvalidBreakPointHook,
@@ -320,7 +328,8 @@ impl ResourceRegistry {
                 continue;
             }
             if k == "restricted_actions" {
-                let ok = str_list(v).is_some_and(|l| l.iter().all(|h| h == "update" || h == "replace"));
+                let ok =
+                    str_list(v).is_some_and(|l| l.iter().all(|h| h == "update" || h == "replace"));
                 if !ok {
                     let mut e = Error::new(
                         ErrorKind::InvalidRestrictedAction,
@@ -442,14 +451,20 @@ impl ResourceRegistry {
         // Candidates: (user entry?, path) sorted as Heat sorts ResourceInfo.
         let mut candidates: Vec<(bool, Vec<String>, Mapping)> = Vec::new();
         if is_template_name(ty) {
-            candidates.push((true, vec![ty.to_string()], Mapping::Template(ty.to_string())));
+            candidates.push((
+                true,
+                vec![ty.to_string()],
+                Mapping::Template(ty.to_string()),
+            ));
         }
         for e in &self.entries {
             let matches = match e.path.as_slice() {
                 [name] => {
                     if name == ty {
                         true
-                    } else if let (Some(stem), Mapping::Glob(target)) = (name.strip_suffix('*'), &e.mapping) {
+                    } else if let (Some(stem), Mapping::Glob(target)) =
+                        (name.strip_suffix('*'), &e.mapping)
+                    {
                         ty != target && ty.starts_with(stem)
                     } else {
                         false
@@ -489,7 +504,8 @@ impl ResourceRegistry {
                         Some(t) => format!("{t}{}", &ty[stem.len().min(ty.len())..]),
                         None => target.clone(),
                     };
-                    if let Some(r) = self.resolve_depth(&new_type, resource_name, known, depth + 1) {
+                    if let Some(r) = self.resolve_depth(&new_type, resource_name, known, depth + 1)
+                    {
                         return Some(r);
                     }
                 }
@@ -517,12 +533,30 @@ mod tests {
             "My::Thing": "thing.yaml",
             "resources": {"special": {"OS::Nova::Server": "OS::Heat::RandomString"}}
         }));
-        assert_eq!(r.resolve("OS::Nova::Server", Some("s"), known), Ok(ResolvedType::Builtin("OS::Heat::None".into())));
-        assert_eq!(r.resolve("OS::Nova::Server", Some("special"), known), Ok(ResolvedType::Builtin("OS::Heat::RandomString".into())));
-        assert_eq!(r.resolve("OS::Neutron::Port", None, known), Ok(ResolvedType::Builtin("OS::Heat::None".into())));
-        assert_eq!(r.resolve("My::Thing", None, known), Ok(ResolvedType::Template("thing.yaml".into())));
-        assert_eq!(r.resolve("./x.yaml", None, known), Ok(ResolvedType::Template("./x.yaml".into())));
-        assert_eq!(r.resolve("OS::Heat::Nope", None, known), Err("The Resource Type (OS::Heat::Nope) could not be found.".into()));
+        assert_eq!(
+            r.resolve("OS::Nova::Server", Some("s"), known),
+            Ok(ResolvedType::Builtin("OS::Heat::None".into()))
+        );
+        assert_eq!(
+            r.resolve("OS::Nova::Server", Some("special"), known),
+            Ok(ResolvedType::Builtin("OS::Heat::RandomString".into()))
+        );
+        assert_eq!(
+            r.resolve("OS::Neutron::Port", None, known),
+            Ok(ResolvedType::Builtin("OS::Heat::None".into()))
+        );
+        assert_eq!(
+            r.resolve("My::Thing", None, known),
+            Ok(ResolvedType::Template("thing.yaml".into()))
+        );
+        assert_eq!(
+            r.resolve("./x.yaml", None, known),
+            Ok(ResolvedType::Template("./x.yaml".into()))
+        );
+        assert_eq!(
+            r.resolve("OS::Heat::Nope", None, known),
+            Err("The Resource Type (OS::Heat::Nope) could not be found.".into())
+        );
         let looped = reg(json!({"A::B": "C::D", "C::D": "A::B"}));
         assert!(looped.resolve("A::B", None, known).is_err());
     }
@@ -531,14 +565,24 @@ mod tests {
     fn glob_prefix_rewrite() {
         let known = ResourceTypes::heat();
         let r = reg(json!({"Old::*": "OS::Heat::*"}));
-        assert_eq!(r.resolve("Old::None", None, known), Ok(ResolvedType::Builtin("OS::Heat::None".into())));
+        assert_eq!(
+            r.resolve("Old::None", None, known),
+            Ok(ResolvedType::Builtin("OS::Heat::None".into()))
+        );
     }
 
     #[test]
     fn parse_rejects_bad_sections_and_hooks() {
-        assert!(Environment::parse("parameters: {a: 1}\nfoo: {}\n").unwrap_err().message.contains("wrong section \"foo\""));
-        assert!(Environment::parse("parameters:\n").unwrap_err().message.contains("empty section"));
-        let e = Environment::parse("resource_registry: {resources: {x: {hooks: pre-nothing}}}").unwrap_err();
+        assert!(Environment::parse("parameters: {a: 1}\nfoo: {}\n")
+            .unwrap_err()
+            .message
+            .contains("wrong section \"foo\""));
+        assert!(Environment::parse("parameters:\n")
+            .unwrap_err()
+            .message
+            .contains("empty section"));
+        let e = Environment::parse("resource_registry: {resources: {x: {hooks: pre-nothing}}}")
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidBreakPointHook);
     }
 
@@ -550,6 +594,9 @@ mod tests {
         assert_eq!(a.parameters, *json!({"a": 1, "b": 3}).as_object().unwrap());
         assert_eq!(a.resource_registry.len(), 3);
         assert_eq!(a.event_sinks.len(), 2);
-        assert_eq!(a.registry().unwrap().hooks[0].hooks, vec!["pre-create".to_string()]);
+        assert_eq!(
+            a.registry().unwrap().hooks[0].hooks,
+            vec!["pre-create".to_string()]
+        );
     }
 }

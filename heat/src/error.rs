@@ -329,7 +329,10 @@ mod tests {
         let p = Path::keys(["resources", "server", "properties", "networks"])
             .index(0)
             .key("port");
-        assert_eq!(p.to_string(), "resources.server.properties.networks[0].port");
+        assert_eq!(
+            p.to_string(),
+            "resources.server.properties.networks[0].port"
+        );
     }
 
     #[test]

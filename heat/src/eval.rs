@@ -224,7 +224,10 @@ impl Scope<'_> {
         let v = match c.func {
             Func::GetResource => match self.resolver {
                 Some(r) => {
-                    let n = args.as_str().map(String::from).unwrap_or_else(|| py_str(&args));
+                    let n = args
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| py_str(&args));
                     r.resource_id(&n)
                 }
                 None => return Ok(self.residual(c, args)),
@@ -246,7 +249,9 @@ impl Scope<'_> {
                         None => {
                             return Err(Error::new(
                                 ErrorKind::InvalidTemplateReference,
-                                format!("The specified reference \"{n}\" (in unknown) is incorrect."),
+                                format!(
+                                    "The specified reference \"{n}\" (in unknown) is incorrect."
+                                ),
                                 c.path.clone(),
                             ))
                         }
@@ -275,7 +280,8 @@ impl Scope<'_> {
                 let allow_empty = c.func != Func::StrReplaceVstrict;
                 let tmpl = args.get("template").cloned().unwrap_or(Value::Null);
                 let params = args.get("params").cloned().unwrap_or(Value::Null);
-                str_replace(name, &tmpl, &params, json, strict, allow_empty).map_err(|m| err(c, m))?
+                str_replace(name, &tmpl, &params, json, strict, allow_empty)
+                    .map_err(|m| err(c, m))?
             }
             Func::FnReplace => {
                 let a = args.as_array().cloned().unwrap_or_default();
@@ -327,7 +333,10 @@ impl Scope<'_> {
             Func::Not => Value::Bool(!self.condition_value(&args, c)?),
             Func::And | Func::Or => {
                 let Value::Array(items) = &args else {
-                    return Err(err(c, format!("Arguments to \"{name}\" must be a list of conditions")));
+                    return Err(err(
+                        c,
+                        format!("Arguments to \"{name}\" must be a list of conditions"),
+                    ));
                 };
                 let mut acc = c.func == Func::And;
                 for item in items {
@@ -345,7 +354,10 @@ impl Scope<'_> {
             }
             Func::Contains => {
                 let a = args.as_array().cloned().unwrap_or_default();
-                let (value, seq) = (a.first().cloned().unwrap_or(Value::Null), a.get(1).cloned().unwrap_or(Value::Null));
+                let (value, seq) = (
+                    a.first().cloned().unwrap_or(Value::Null),
+                    a.get(1).cloned().unwrap_or(Value::Null),
+                );
                 match &seq {
                     Value::Array(items) => Value::Bool(items.iter().any(|i| py_eq(i, &value))),
                     Value::String(s) => match &value {
@@ -353,11 +365,19 @@ impl Scope<'_> {
                         other => {
                             return Err(err(
                                 c,
-                                format!("'in <string>' requires string as left operand, not {}", type_name(other)),
+                                format!(
+                                    "'in <string>' requires string as left operand, not {}",
+                                    type_name(other)
+                                ),
                             ))
                         }
                     },
-                    _ => return Err(err(c, format!("Second argument to \"{name}\" should be a sequence."))),
+                    _ => {
+                        return Err(err(
+                            c,
+                            format!("Second argument to \"{name}\" should be a sequence."),
+                        ))
+                    }
                 }
             }
             Func::Filter => filter(name, &args).map_err(|m| err(c, m))?,
@@ -389,7 +409,12 @@ impl Scope<'_> {
                 }
             }
             Func::FnGetAzs => match self.resolver {
-                Some(r) => Value::Array(r.availability_zones().into_iter().map(Value::String).collect()),
+                Some(r) => Value::Array(
+                    r.availability_zones()
+                        .into_iter()
+                        .map(Value::String)
+                        .collect(),
+                ),
                 None => return Ok(self.residual(c, args)),
             },
             Func::FnSelect => fn_select(name, &args).map_err(|m| err(c, m))?,
@@ -410,19 +435,38 @@ impl Scope<'_> {
             Err(res) => return Ok(self.residual(c, res)),
         };
         let (pname, path): (Value, Vec<Value>) = match &args {
-            Value::Null => return Err(err(c, format!("Function \"{name_fn}\" must have arguments"))),
+            Value::Null => {
+                return Err(err(
+                    c,
+                    format!("Function \"{name_fn}\" must have arguments"),
+                ))
+            }
             Value::String(s) if s.is_empty() => {
-                return Err(err(c, format!("Function \"{name_fn}\" must have arguments")))
+                return Err(err(
+                    c,
+                    format!("Function \"{name_fn}\" must have arguments"),
+                ))
             }
             Value::Array(a) if a.is_empty() => {
-                return Err(err(c, format!("Function \"{name_fn}\" must have arguments")))
+                return Err(err(
+                    c,
+                    format!("Function \"{name_fn}\" must have arguments"),
+                ))
             }
             Value::String(_) => (args.clone(), Vec::new()),
             Value::Array(a) => (a[0].clone(), a[1..].to_vec()),
-            _ => return Err(err(c, format!("Argument to \"{name_fn}\" must be string or list"))),
+            _ => {
+                return Err(err(
+                    c,
+                    format!("Argument to \"{name_fn}\" must be string or list"),
+                ))
+            }
         };
         let Value::String(pname) = pname else {
-            return Err(err(c, format!("Parameter name in \"{name_fn}\" must be string")));
+            return Err(err(
+                c,
+                format!("Parameter name in \"{name_fn}\" must be string"),
+            ));
         };
         let slot = match self.params.get(&pname) {
             Some(s) => s,
@@ -439,7 +483,11 @@ impl Scope<'_> {
         }
         let value = match &slot.value {
             Ok(v) => v.clone(),
-            Err(e) if self.rendering && e.kind == ErrorKind::UserParameterMissing && pname.starts_with("OS::") => {
+            Err(e)
+                if self.rendering
+                    && e.kind == ErrorKind::UserParameterMissing
+                    && pname.starts_with("OS::") =>
+            {
                 return Ok(self.residual(c, args));
             }
             Err(e) => {
@@ -482,7 +530,12 @@ impl Scope<'_> {
         let cv = match self.eval(cond)? {
             Out::Val(v) => v,
             Out::Omit => Value::Null,
-            Out::Res(_) => return Err(err(c, "the condition of \"if\" cannot be decided before the stack exists")),
+            Out::Res(_) => {
+                return Err(err(
+                    c,
+                    "the condition of \"if\" cannot be decided before the stack exists",
+                ))
+            }
         };
         let b = self.condition_value(&cv, c)?;
         let branch = if b { items.get(1) } else { items.get(2) };
@@ -522,12 +575,17 @@ impl Scope<'_> {
             return match state {
                 Some(b) => Ok(*b),
                 None => Err(Error::validation(
-                    format!("Condition validation error: Circular definition for condition \"{name}\""),
+                    format!(
+                        "Condition validation error: Circular definition for condition \"{name}\""
+                    ),
                     Path::keys(["conditions", name.as_str()]),
                 )),
             };
         }
-        self.conditions.cache.borrow_mut().insert(name.clone(), None);
+        self.conditions
+            .cache
+            .borrow_mut()
+            .insert(name.clone(), None);
         let def = &self.conditions.defs[&name];
         let cond_scope = Scope {
             rendering: false,
@@ -602,7 +660,10 @@ pub(crate) fn select_attr_path(mut v: Value, path: &[Value]) -> Value {
     for key in path {
         let next = match (&v, key) {
             (Value::Object(m), Value::String(k)) => m.get(k).cloned(),
-            (Value::Array(a), Value::Number(n)) => n.as_i64().and_then(|i| py_index(a.len(), i)).map(|i| a[i].clone()),
+            (Value::Array(a), Value::Number(n)) => n
+                .as_i64()
+                .and_then(|i| py_index(a.len(), i))
+                .map(|i| a[i].clone()),
             (Value::String(s), Value::Number(n)) => {
                 let chars: Vec<char> = s.chars().collect();
                 n.as_i64()
@@ -715,11 +776,21 @@ fn str_replace(
         }
         Ok(out)
     }
-    let result = replace(vec![template.clone()], &keys, &values, &mut unreplaced, strict)?;
+    let result = replace(
+        vec![template.clone()],
+        &keys,
+        &values,
+        &mut unreplaced,
+        strict,
+    )?;
     if strict && !unreplaced.is_empty() {
         return Err(format!(
             "The following params were not found in the template: {}",
-            unreplaced.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",")
+            unreplaced
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         ));
     }
     Ok(Value::String(result.into_iter().next().unwrap_or_default()))
@@ -761,7 +832,12 @@ fn list_join(name: &str, args: &Value, multiple: bool) -> Result<Value, String> 
                     truncated_repr(other)
                 ))
             }
-            other => return Err(format!("Items to join must be strings not {}", truncated_repr(other))),
+            other => {
+                return Err(format!(
+                    "Items to join must be strings not {}",
+                    truncated_repr(other)
+                ))
+            }
         });
     }
     Ok(Value::String(parts.join(&delim)))
@@ -770,15 +846,24 @@ fn list_join(name: &str, args: &Value, multiple: bool) -> Result<Value, String> 
 fn str_split(name: &str, args: &Value) -> Result<Value, String> {
     let example = format!("\"{name}\" : [ \",\", \"apples,pears\", <index>]");
     let Value::Array(a) = args else {
-        return Err(format!("Incorrect arguments to \"{name}\" should be: {example}"));
+        return Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        ));
     };
     if a.len() < 2 {
-        return Err(format!("Incorrect arguments to \"{name}\" should be: {example}"));
+        return Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        ));
     }
     let s = match &a[1] {
         Value::Null => return Ok(Value::Null),
         Value::String(s) => s.clone(),
-        other => return Err(format!("'{}' object has no attribute 'split'", type_name(other))),
+        other => {
+            return Err(format!(
+                "'{}' object has no attribute 'split'",
+                type_name(other)
+            ))
+        }
     };
     let delim = match &a[0] {
         Value::Null => None,
@@ -794,7 +879,9 @@ fn str_split(name: &str, args: &Value) -> Result<Value, String> {
             _ => None,
         };
         let Some(i) = i else {
-            return Err(format!("Incorrect index to \"{name}\" should be: {example}"));
+            return Err(format!(
+                "Incorrect index to \"{name}\" should be: {example}"
+            ));
         };
         return match py_index(parts.len(), i) {
             Some(j) => Ok(Value::String(parts[j].clone())),
@@ -812,12 +899,16 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
     let for_each = args.get("for_each").cloned().unwrap_or(Value::Null);
     let template = args.get("template").cloned().unwrap_or(Value::Null);
     let nested = if version >= Version::V2017_09_01 {
-        args.get("permutations").and_then(Value::as_bool).unwrap_or(true)
+        args.get("permutations")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
     } else {
         true
     };
     let Value::Object(fe) = for_each else {
-        return Err(format!("The \"for_each\" argument to \"{name}\" must contain a map"));
+        return Err(format!(
+            "The \"for_each\" argument to \"{name}\" must contain a map"
+        ));
     };
     if fe.is_empty() {
         return Err("not enough values to unpack (expected 2, got 0)".into());
@@ -871,7 +962,9 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
         acc
     } else {
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
-        (0..n).map(|i| lists.iter().map(|l| l[i].clone()).collect()).collect()
+        (0..n)
+            .map(|i| lists.iter().map(|l| l[i].clone()).collect())
+            .collect()
     };
     let mut out = Vec::with_capacity(combos.len());
     for combo in combos {
@@ -903,7 +996,9 @@ fn do_replacement(keys: &[String], values: &[String], t: &Value) -> Value {
             }
             Value::String(s)
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| do_replacement(keys, values, x)).collect()),
+        Value::Array(a) => {
+            Value::Array(a.iter().map(|x| do_replacement(keys, values, x)).collect())
+        }
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
@@ -964,15 +1059,21 @@ fn map_replace(name: &str, args: &Value) -> Result<Value, String> {
         }
     };
     let Value::Array(a) = args else {
-        return Err(format!("Incorrect arguments to \"{name}\" should be: {example}"));
+        return Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        ));
     };
     if a.len() != 2 {
-        return Err(format!("Incorrect arguments to \"{name}\" should be: {example}"));
+        return Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        ));
     }
     let in_map = ensure_map(&a[0])?;
     let repl = ensure_map(&a[1])?;
     if repl.keys().any(|k| k != "keys" && k != "values") {
-        return Err(format!("Incorrect arguments to \"{name}\" should be: {example}"));
+        return Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        ));
     }
     let keys = ensure_map(repl.get("keys").unwrap_or(&Value::Null))?;
     let values = ensure_map(repl.get("values").unwrap_or(&Value::Null))?;
@@ -983,10 +1084,14 @@ fn map_replace(name: &str, args: &Value) -> Result<Value, String> {
             Some(nk) => {
                 let nk = py_str(nk);
                 if in_map.contains_key(&nk) && &nk != k {
-                    return Err(format!("key replacement {nk} collides with a key in the input map"));
+                    return Err(format!(
+                        "key replacement {nk} collides with a key in the input map"
+                    ));
                 }
                 if out.contains_key(&nk) {
-                    return Err(format!("key replacement {nk} collides with a key in the output map"));
+                    return Err(format!(
+                        "key replacement {nk} collides with a key in the output map"
+                    ));
                 }
                 nk
             }
@@ -1007,11 +1112,15 @@ fn digest(name: &str, args: &Value) -> Result<Value, String> {
     use sha3::{Sha3_224, Sha3_256, Sha3_384, Sha3_512};
     let ok = matches!(args, Value::Array(a) if a.iter().all(Value::is_string));
     if !ok {
-        return Err(format!("Argument to function \"{name}\" must be a list of strings"));
+        return Err(format!(
+            "Argument to function \"{name}\" must be a list of strings"
+        ));
     }
     let a = args.as_array().cloned().unwrap_or_default();
     if a.len() != 2 {
-        return Err(format!("Function \"{name}\" usage: [\"<algorithm>\", \"<value>\"]"));
+        return Err(format!(
+            "Function \"{name}\" usage: [\"<algorithm>\", \"<value>\"]"
+        ));
     }
     let alg = a[0].as_str().unwrap_or_default().to_lowercase();
     let value = a[1].as_str().unwrap_or_default();
@@ -1065,7 +1174,10 @@ fn filter(name: &str, args: &Value) -> Result<Value, String> {
         return Err(format!("\"{name}\" filters a list of values"));
     };
     Ok(Value::Array(
-        items.into_iter().filter(|i| !vals.iter().any(|v| py_eq(v, i))).collect(),
+        items
+            .into_iter()
+            .filter(|i| !vals.iter().any(|v| py_eq(v, i)))
+            .collect(),
     ))
 }
 
@@ -1172,12 +1284,16 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     let Value::Object(m) = args else {
         return Err(format!("The arguments to \"{name}\" must be a map"));
     };
-    for key in ["scheme", "username", "password", "host", "port", "path", "query", "fragment"] {
+    for key in [
+        "scheme", "username", "password", "host", "port", "path", "query", "fragment",
+    ] {
         let Some(v) = m.get(key) else { continue };
         match key {
             "query" => {
                 if !v.is_object() {
-                    return Err(format!("The \"{key}\" argument to \"{name}\" must be a map"));
+                    return Err(format!(
+                        "The \"{key}\" argument to \"{name}\" must be a map"
+                    ));
                 }
                 break;
             }
@@ -1200,7 +1316,9 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
             }
             _ => {
                 if !v.is_string() {
-                    return Err(format!("The \"{key}\" argument to \"{name}\" must be a string"));
+                    return Err(format!(
+                        "The \"{key}\" argument to \"{name}\" must be a string"
+                    ));
                 }
             }
         }
@@ -1253,7 +1371,9 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
         "git", "git+ssh", "ws", "wss",
     ];
     let mut url = path;
-    if !netloc.is_empty() || (!scheme.is_empty() && USES_NETLOC.contains(&scheme.as_str()) && !url.starts_with("//")) {
+    if !netloc.is_empty()
+        || (!scheme.is_empty() && USES_NETLOC.contains(&scheme.as_str()) && !url.starts_with("//"))
+    {
         if !url.is_empty() && !url.starts_with('/') {
             url = format!("/{url}");
         }
@@ -1307,25 +1427,59 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r, json!("X $a"));
-        let r = str_replace("str_replace", &json!("v=$v"), &json!({"$v": {"b": 1, "a": [2]}}), true, false, true).unwrap();
+        let r = str_replace(
+            "str_replace",
+            &json!("v=$v"),
+            &json!({"$v": {"b": 1, "a": [2]}}),
+            true,
+            false,
+            true,
+        )
+        .unwrap();
         assert_eq!(r, json!("v={\"a\": [2], \"b\": 1}"));
-        let e = str_replace("str_replace_strict", &json!("x"), &json!({"$v": "1"}), true, true, true).unwrap_err();
+        let e = str_replace(
+            "str_replace_strict",
+            &json!("x"),
+            &json!({"$v": "1"}),
+            true,
+            true,
+            true,
+        )
+        .unwrap_err();
         assert_eq!(e, "The following params were not found in the template: $v");
-        let e = str_replace("str_replace_vstrict", &json!("$v"), &json!({"$v": ""}), true, true, false).unwrap_err();
+        let e = str_replace(
+            "str_replace_vstrict",
+            &json!("$v"),
+            &json!({"$v": ""}),
+            true,
+            true,
+            false,
+        )
+        .unwrap_err();
         assert!(e.contains("has an undefined or empty value for param $v"));
     }
 
     #[test]
     fn list_join_versions() {
-        assert_eq!(list_join("list_join", &json!([",", ["a", "b"], ["c"]]), true).unwrap(), json!("a,b,c"));
-        assert_eq!(list_join("list_join", &json!([",", ["a", {"k": 1}]]), true).unwrap(), json!("a,{\"k\": 1}"));
+        assert_eq!(
+            list_join("list_join", &json!([",", ["a", "b"], ["c"]]), true).unwrap(),
+            json!("a,b,c")
+        );
+        assert_eq!(
+            list_join("list_join", &json!([",", ["a", {"k": 1}]]), true).unwrap(),
+            json!("a,{\"k\": 1}")
+        );
         assert!(list_join("list_join", &json!([",", ["a", 1]]), true).is_err());
         assert!(list_join("list_join", &json!([",", ["a", {"k": 1}]]), false).is_err());
     }
 
     #[test]
     fn repeat_nested_and_zip() {
-        let r = repeat(Version::V2017_09_01, &json!({"template": "%a%-%b%", "for_each": {"%a%": ["1", "2"], "%b%": ["x", "y"]}})).unwrap();
+        let r = repeat(
+            Version::V2017_09_01,
+            &json!({"template": "%a%-%b%", "for_each": {"%a%": ["1", "2"], "%b%": ["x", "y"]}}),
+        )
+        .unwrap();
         assert_eq!(r, json!(["1-x", "1-y", "2-x", "2-y"]));
         let r = repeat(Version::V2017_09_01, &json!({"template": {"k%a%": "%b%"}, "for_each": {"%a%": ["1", "2"], "%b%": ["x", "y"]}, "permutations": false})).unwrap();
         assert_eq!(r, json!([{"k1": "x"}, {"k2": "y"}]));
@@ -1333,31 +1487,65 @@ mod tests {
 
     #[test]
     fn map_functions() {
-        assert_eq!(map_merge("map_merge", &json!([{"a": 1, "b": 2}, null, {"a": 3}])).unwrap(), json!({"a": 3, "b": 2}));
         assert_eq!(
-            map_replace("map_replace", &json!([{"k1": "v1", "k2": "v2"}, {"keys": {"k1": "K1"}, "values": {"v2": "V2"}}])).unwrap(),
+            map_merge("map_merge", &json!([{"a": 1, "b": 2}, null, {"a": 3}])).unwrap(),
+            json!({"a": 3, "b": 2})
+        );
+        assert_eq!(
+            map_replace(
+                "map_replace",
+                &json!([{"k1": "v1", "k2": "v2"}, {"keys": {"k1": "K1"}, "values": {"v2": "V2"}}])
+            )
+            .unwrap(),
             json!({"K1": "v1", "k2": "V2"})
         );
-        assert!(map_replace("map_replace", &json!([{"a": 1, "b": 2}, {"keys": {"a": "b"}}])).is_err());
+        assert!(map_replace(
+            "map_replace",
+            &json!([{"a": 1, "b": 2}, {"keys": {"a": "b"}}])
+        )
+        .is_err());
     }
 
     #[test]
     fn digest_and_split_and_url() {
-        assert_eq!(digest("digest", &json!(["sha256", "abc"])).unwrap(), json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
-        assert_eq!(digest("digest", &json!(["MD5", "abc"])).unwrap(), json!("900150983cd24fb0d6963f7d28e17f72"));
-        assert_eq!(str_split("str_split", &json!([",", "a,b,c", 1])).unwrap(), json!("b"));
-        assert!(str_split("str_split", &json!([",", "a,b,c", 5])).unwrap_err().contains("between 0 and 2"));
+        assert_eq!(
+            digest("digest", &json!(["sha256", "abc"])).unwrap(),
+            json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            digest("digest", &json!(["MD5", "abc"])).unwrap(),
+            json!("900150983cd24fb0d6963f7d28e17f72")
+        );
+        assert_eq!(
+            str_split("str_split", &json!([",", "a,b,c", 1])).unwrap(),
+            json!("b")
+        );
+        assert!(str_split("str_split", &json!([",", "a,b,c", 5]))
+            .unwrap_err()
+            .contains("between 0 and 2"));
         assert_eq!(
             make_url("make_url", &json!({"scheme": "https", "host": "example.com", "port": 8443, "path": "/a b", "query": {"x": "1 2", "y": "a/b"}, "fragment": "f"})).unwrap(),
             json!("https://example.com:8443/a%20b?x=1+2&y=a/b#f")
         );
-        assert_eq!(make_url("make_url", &json!({"scheme": "http", "host": "::1"})).unwrap(), json!("http://[::1]"));
+        assert_eq!(
+            make_url("make_url", &json!({"scheme": "http", "host": "::1"})).unwrap(),
+            json!("http://[::1]")
+        );
     }
 
     #[test]
     fn get_param_paths() {
-        assert_eq!(select_param_path(json!({"a": [1, 2]}), &[json!("a"), json!("1")]), json!(2));
-        assert_eq!(select_param_path(json!({"a": [1, 2]}), &[json!("b")]), json!(""));
-        assert_eq!(select_attr_path(json!({"a": [1, 2]}), &[json!("a"), json!("1")]), Value::Null);
+        assert_eq!(
+            select_param_path(json!({"a": [1, 2]}), &[json!("a"), json!("1")]),
+            json!(2)
+        );
+        assert_eq!(
+            select_param_path(json!({"a": [1, 2]}), &[json!("b")]),
+            json!("")
+        );
+        assert_eq!(
+            select_attr_path(json!({"a": [1, 2]}), &[json!("a"), json!("1")]),
+            Value::Null
+        );
     }
 }

@@ -33,7 +33,12 @@ pub fn file_url(path: &std::path::Path) -> String {
 
 fn has_scheme(s: &str) -> bool {
     match s.find("://") {
-        Some(i) => s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) && i > 0,
+        Some(i) => {
+            s[..i]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && i > 0
+        }
         None => false,
     }
 }
@@ -83,9 +88,13 @@ fn is_template_ref(s: &str) -> bool {
 fn is_template(text: &str) -> Option<Value> {
     let v = yaml::load(text, &Limits::default()).ok()?;
     let m = v.as_object()?;
-    let has_version = ["heat_template_version", "HeatTemplateFormatVersion", "AWSTemplateFormatVersion"]
-        .iter()
-        .any(|k| m.contains_key(*k));
+    let has_version = [
+        "heat_template_version",
+        "HeatTemplateFormatVersion",
+        "AWSTemplateFormatVersion",
+    ]
+    .iter()
+    .any(|k| m.contains_key(*k));
     has_version.then_some(v)
 }
 
@@ -170,8 +179,8 @@ fn rewrite_nested(
                     let literal = item.as_str().unwrap_or_default().to_string();
                     let url = join(&base, &literal);
                     if !files.contains_key(&url) {
-                        let content = read(&url)
-                            .map_err(|m| io_error(&url, &m, doc_url, Path::root()))?;
+                        let content =
+                            read(&url).map_err(|m| io_error(&url, &m, doc_url, Path::root()))?;
                         let stored = load_nested(&url, content, read, files, depth + 1)?;
                         files.insert(url.clone(), stored);
                     }
@@ -246,7 +255,12 @@ pub fn gather_environment_files(
                     let url = join(&format!("{}/", base.trim_end_matches('/')), s);
                     if !files.contains_key(&url) {
                         let content = read(&url).map_err(|msg| {
-                            io_error(&url, &msg, env_url, Path::keys(["resource_registry", k.as_str()]))
+                            io_error(
+                                &url,
+                                &msg,
+                                env_url,
+                                Path::keys(["resource_registry", k.as_str()]),
+                            )
                         })?;
                         let stored = load_nested(&url, content, read, files, 0)?;
                         files.insert(url.clone(), stored);
@@ -293,6 +307,9 @@ mod tests {
         assert_eq!(files["scripts/run.sh"], "echo run");
         assert_eq!(files["file:///t/sub/a.sh"], "echo a");
         let nested: Value = serde_json::from_str(&files["sub/nested.yaml"]).unwrap();
-        assert_eq!(nested["resources"]["x"]["properties"]["config"]["get_file"], "file:///t/sub/a.sh");
+        assert_eq!(
+            nested["resources"]["x"]["properties"]["config"]["get_file"],
+            "file:///t/sub/a.sh"
+        );
     }
 }

@@ -120,8 +120,9 @@ impl Func {
         use Func::*;
         use Version as V;
         Some(match self {
-            GetParam | GetResource | GetAttr | GetFile | StrReplace | ListJoin
-            | ResourceFacade => V::V2013_05_23,
+            GetParam | GetResource | GetAttr | GetFile | StrReplace | ListJoin | ResourceFacade => {
+                V::V2013_05_23
+            }
             Repeat | Digest => V::V2015_04_30,
             StrSplit => V::V2015_10_15,
             MapMerge => V::V2016_04_08,
@@ -338,7 +339,10 @@ impl Expr {
     /// Looks up `key` when this is a mapping.
     pub fn get(&self, key: &str) -> Option<Expr> {
         match self {
-            Expr::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
+            Expr::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
             Expr::Lit(Value::Object(m)) => m.get(key).cloned().map(Expr::Lit),
             _ => None,
         }
@@ -453,8 +457,16 @@ impl ExprParser<'_> {
                 Value::Array(items) if !items.is_empty() => {
                     let mut out = Vec::with_capacity(items.len());
                     for (i, a) in items.iter().enumerate() {
-                        let c = if i == 0 { Context::Condition } else { Context::Normal };
-                        let c = if ctx == Context::Condition && i > 0 { ctx } else { c };
+                        let c = if i == 0 {
+                            Context::Condition
+                        } else {
+                            Context::Normal
+                        };
+                        let c = if ctx == Context::Condition && i > 0 {
+                            ctx
+                        } else {
+                            c
+                        };
                         out.push(self.parse(a, &path.index(i), c));
                     }
                     Expr::List(out)
@@ -799,21 +811,66 @@ mod tests {
     #[test]
     fn tables_follow_heat() {
         use Version as V;
-        assert_eq!(lookup(V::V2013_05_23, Context::Normal, "Fn::Join"), Lookup::Func(Func::FnJoin));
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Join"), Lookup::Removed);
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "Fn::Select"), Lookup::Func(Func::FnSelect));
-        assert_eq!(lookup(V::V2015_10_15, Context::Normal, "Fn::Select"), Lookup::Removed);
-        assert_eq!(lookup(V::V2015_04_30, Context::Normal, "digest"), Lookup::Func(Func::Digest));
-        assert_eq!(lookup(V::V2014_10_16, Context::Normal, "digest"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "if"), Lookup::Func(Func::If));
-        assert_eq!(lookup(V::V2016_10_14, Context::Normal, "equals"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "equals"), Lookup::Func(Func::Equals));
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "get_attr"), Lookup::Invalid);
-        assert_eq!(lookup(V::V2016_10_14, Context::Condition, "contains"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "contains"), Lookup::Func(Func::Contains));
-        assert_eq!(lookup(V::V2017_09_01, Context::Condition, "Ref"), Lookup::Removed);
-        assert_eq!(lookup(V::V2017_02_24, Context::Normal, "make_url"), Lookup::NotAFunction);
-        assert_eq!(lookup(V::V2017_09_01, Context::Normal, "make_url"), Lookup::Func(Func::MakeUrl));
+        assert_eq!(
+            lookup(V::V2013_05_23, Context::Normal, "Fn::Join"),
+            Lookup::Func(Func::FnJoin)
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "Fn::Join"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "Fn::Select"),
+            Lookup::Func(Func::FnSelect)
+        );
+        assert_eq!(
+            lookup(V::V2015_10_15, Context::Normal, "Fn::Select"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2015_04_30, Context::Normal, "digest"),
+            Lookup::Func(Func::Digest)
+        );
+        assert_eq!(
+            lookup(V::V2014_10_16, Context::Normal, "digest"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Normal, "if"),
+            Lookup::Func(Func::If)
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Normal, "equals"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "equals"),
+            Lookup::Func(Func::Equals)
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "get_attr"),
+            Lookup::Invalid
+        );
+        assert_eq!(
+            lookup(V::V2016_10_14, Context::Condition, "contains"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Condition, "contains"),
+            Lookup::Func(Func::Contains)
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Condition, "Ref"),
+            Lookup::Removed
+        );
+        assert_eq!(
+            lookup(V::V2017_02_24, Context::Normal, "make_url"),
+            Lookup::NotAFunction
+        );
+        assert_eq!(
+            lookup(V::V2017_09_01, Context::Normal, "make_url"),
+            Lookup::Func(Func::MakeUrl)
+        );
     }
 
     #[test]
@@ -843,7 +900,11 @@ mod tests {
             strict: &mut strict,
         };
         let v = serde_json::json!({"name": {"str_replace": {"template": "x"}}});
-        p.parse(&v, &Path::keys(["resources", "r", "properties"]), Context::Normal);
+        p.parse(
+            &v,
+            &Path::keys(["resources", "r", "properties"]),
+            Context::Normal,
+        );
         assert_eq!(errors.len(), 1);
         assert!(errors[0]
             .message

@@ -41,7 +41,10 @@ impl Dependencies {
     /// What `name` requires (is created after).
     pub fn requires(&self, name: &str) -> Vec<&str> {
         match self.index(name) {
-            Some(i) => self.requires[i].iter().map(|j| self.names[*j].as_str()).collect(),
+            Some(i) => self.requires[i]
+                .iter()
+                .map(|j| self.names[*j].as_str())
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -72,7 +75,8 @@ impl Dependencies {
                 continue;
             }
             // Iterative DFS with explicit child iterators.
-            let mut iters: Vec<(usize, Vec<usize>)> = vec![(start, self.requires[start].iter().copied().collect())];
+            let mut iters: Vec<(usize, Vec<usize>)> =
+                vec![(start, self.requires[start].iter().copied().collect())];
             state[start] = 1;
             stack.push(start);
             while let Some((node, children)) = iters.last_mut() {
@@ -86,8 +90,10 @@ impl Dependencies {
                         }
                         1 => {
                             let pos = stack.iter().position(|x| *x == child).unwrap_or(0);
-                            let mut cycle: Vec<String> =
-                                stack[pos..].iter().map(|i| self.names[*i].clone()).collect();
+                            let mut cycle: Vec<String> = stack[pos..]
+                                .iter()
+                                .map(|i| self.names[*i].clone())
+                                .collect();
                             cycle.push(self.names[child].clone());
                             return Some(cycle);
                         }
@@ -136,10 +142,7 @@ impl Dependencies {
         let mut remaining = n;
         while remaining > 0 {
             let level: Vec<usize> = (0..n)
-                .filter(|i| {
-                    !done[*i]
-                        && (0..n).all(|j| !self.requires[j].contains(i) || done[j])
-                })
+                .filter(|i| !done[*i] && (0..n).all(|j| !self.requires[j].contains(i) || done[j]))
                 .collect();
             if level.is_empty() {
                 return None;
@@ -155,12 +158,14 @@ impl Dependencies {
 
     /// One creation order (levels flattened).
     pub fn create_order(&self) -> Option<Vec<&str>> {
-        self.create_levels().map(|l| l.into_iter().flatten().collect())
+        self.create_levels()
+            .map(|l| l.into_iter().flatten().collect())
     }
 
     /// One deletion order (levels flattened).
     pub fn delete_order(&self) -> Option<Vec<&str>> {
-        self.delete_levels().map(|l| l.into_iter().flatten().collect())
+        self.delete_levels()
+            .map(|l| l.into_iter().flatten().collect())
     }
 }
 
@@ -179,10 +184,22 @@ mod tests {
     #[test]
     fn levels_and_orders() {
         // server needs port and volume; port needs net.
-        let d = graph(&["server", "port", "net", "volume"], &[("server", "port"), ("server", "volume"), ("port", "net")]);
-        assert_eq!(d.create_levels().unwrap(), vec![vec!["net", "volume"], vec!["port"], vec!["server"]]);
-        assert_eq!(d.delete_levels().unwrap(), vec![vec!["server"], vec!["port", "volume"], vec!["net"]]);
-        assert_eq!(d.create_order().unwrap(), ["net", "volume", "port", "server"]);
+        let d = graph(
+            &["server", "port", "net", "volume"],
+            &[("server", "port"), ("server", "volume"), ("port", "net")],
+        );
+        assert_eq!(
+            d.create_levels().unwrap(),
+            vec![vec!["net", "volume"], vec!["port"], vec!["server"]]
+        );
+        assert_eq!(
+            d.delete_levels().unwrap(),
+            vec![vec!["server"], vec!["port", "volume"], vec!["net"]]
+        );
+        assert_eq!(
+            d.create_order().unwrap(),
+            ["net", "volume", "port", "server"]
+        );
         assert_eq!(d.required_by("port"), ["server"]);
         assert!(d.find_cycle().is_none());
     }

@@ -98,7 +98,7 @@ pub use graph::Dependencies;
 pub use parameter::{ParamType, ParameterSchema};
 pub use resource_types::{PropertySchema, ResourceTypes, TypeSchema};
 pub use stack::{
-    DeletionPolicy, OutputValue, Options, ParameterValues, RenderOptions, RenderedTemplate,
+    DeletionPolicy, Options, OutputValue, ParameterValues, RenderOptions, RenderedTemplate,
     ResourceDefinition, StackDefinition, StackIdentity, StackTemplate, Strictness, ValidateReport,
 };
 pub use template::Template;

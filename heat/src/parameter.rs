@@ -129,9 +129,7 @@ impl Constraint {
             ConstraintKind::Length { .. } => {
                 matches!(ty, T::String | T::CommaDelimitedList | T::Json)
             }
-            ConstraintKind::AllowedValues(_) | ConstraintKind::CustomConstraint(_) => {
-                ty != T::Json
-            }
+            ConstraintKind::AllowedValues(_) | ConstraintKind::CustomConstraint(_) => ty != T::Json,
             ConstraintKind::AllowedPattern { .. } => ty == T::String,
         }
     }
@@ -336,14 +334,25 @@ impl Num {
     }
     fn py_mod(&self, o: &Num) -> Num {
         match (self, o) {
-            (Num::Int(a), Num::Int(b)) if *b != 0 => Num::Int(a.rem_euclid(*b) + if *b < 0 && a.rem_euclid(*b) != 0 { *b } else { 0 }),
+            (Num::Int(a), Num::Int(b)) if *b != 0 => Num::Int(
+                a.rem_euclid(*b)
+                    + if *b < 0 && a.rem_euclid(*b) != 0 {
+                        *b
+                    } else {
+                        0
+                    },
+            ),
             _ => {
                 let (a, b) = (self.f(), o.f());
                 if b == 0.0 {
                     return Num::Float(f64::NAN);
                 }
                 let r = a % b;
-                Num::Float(if r != 0.0 && (r < 0.0) != (b < 0.0) { r + b } else { r })
+                Num::Float(if r != 0.0 && (r < 0.0) != (b < 0.0) {
+                    r + b
+                } else {
+                    r
+                })
             }
         }
     }
@@ -355,10 +364,14 @@ impl Num {
                 } else if let Ok(v) = u64::try_from(i) {
                     Value::Number(v.into())
                 } else {
-                    Number::from_f64(i as f64).map(Value::Number).unwrap_or(Value::Null)
+                    Number::from_f64(i as f64)
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null)
                 }
             }
-            Num::Float(f) => Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+            Num::Float(f) => Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
         }
     }
 }
@@ -438,7 +451,11 @@ fn py_float(s: &str) -> Option<f64> {
         return None;
     }
     let clean: String = t.chars().filter(|c| *c != '_').collect();
-    if clean.is_empty() || !clean.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
+    if clean.is_empty()
+        || !clean
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+    {
         return None;
     }
     clean.parse::<f64>().ok()
@@ -447,13 +464,19 @@ fn py_float(s: &str) -> Option<f64> {
 /// Heat's `Schema.to_schema_type` for a parameter's type.
 fn to_schema_type(v: &Value, ty: ParamType) -> Result<Value, String> {
     match ty {
-        ParamType::Number => str_to_num(v)
-            .map(Num::to_value)
-            .map_err(|_| format!("Value \"{}\" is invalid for data type \"Number\".", py_str(v))),
+        ParamType::Number => str_to_num(v).map(Num::to_value).map_err(|_| {
+            format!(
+                "Value \"{}\" is invalid for data type \"Number\".",
+                py_str(v)
+            )
+        }),
         ParamType::String => Ok(Value::String(py_str(v))),
-        ParamType::Boolean => bool_from_string(v)
-            .map(Value::Bool)
-            .map_err(|_| format!("Value \"{}\" is invalid for data type \"Boolean\".", py_str(v))),
+        ParamType::Boolean => bool_from_string(v).map(Value::Bool).map_err(|_| {
+            format!(
+                "Value \"{}\" is invalid for data type \"Boolean\".",
+                py_str(v)
+            )
+        }),
         _ => Ok(v.clone()),
     }
 }
@@ -546,7 +569,12 @@ fn get_num(v: &Value) -> Result<Number, String> {
     }
 }
 
-fn check_keys(m: &Map<String, Value>, allowed: &[&str], entity: &str, path: &Path) -> Result<(), Error> {
+fn check_keys(
+    m: &Map<String, Value>,
+    allowed: &[&str],
+    entity: &str,
+    path: &Path,
+) -> Result<(), Error> {
     for k in m.keys() {
         if !allowed.contains(&k.as_str()) {
             return Err(schema_err(
@@ -565,7 +593,10 @@ impl ParameterSchema {
     pub fn parse(name: &str, v: &Value, version: Version, path: &Path) -> Result<Self, Error> {
         let entity = format!("parameter ({name})");
         let Value::Object(m) = v else {
-            return Err(schema_err(format!("Invalid {entity}, expected a mapping"), path.clone()));
+            return Err(schema_err(
+                format!("Invalid {entity}, expected a mapping"),
+                path.clone(),
+            ));
         };
         let mut keys = vec![
             "type",
@@ -602,7 +633,11 @@ impl ParameterSchema {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
                 for (i, c) in items.iter().enumerate() {
-                    constraints.push(parse_constraint(c, version, &path.key("constraints").index(i))?);
+                    constraints.push(parse_constraint(
+                        c,
+                        version,
+                        &path.key("constraints").index(i),
+                    )?);
                 }
             }
             Some(_) => {
@@ -643,7 +678,10 @@ impl ParameterSchema {
     /// aside). Messages are prefixed `Parameter 'x' is invalid:`.
     pub fn check(&self, path: &Path) -> Result<(), Error> {
         let wrap = |msg: String| {
-            schema_err(format!("Parameter '{}' is invalid: {msg}", self.name), path.clone())
+            schema_err(
+                format!("Parameter '{}' is invalid: {msg}", self.name),
+                path.clone(),
+            )
         };
         for c in &self.constraints {
             if !c.valid_for(self.ty) {
@@ -768,7 +806,10 @@ impl ParameterSchema {
             "Label".into(),
             Value::String(self.label.clone().unwrap_or_else(|| self.name.clone())),
         );
-        m.insert("NoEcho".into(), Value::String(if self.hidden { "true" } else { "false" }.into()));
+        m.insert(
+            "NoEcho".into(),
+            Value::String(if self.hidden { "true" } else { "false" }.into()),
+        );
         for c in &self.constraints {
             match &c.kind {
                 ConstraintKind::Length { min, max } => {
@@ -811,9 +852,13 @@ impl ParameterSchema {
 
 fn parse_list(raw: &Value) -> Result<Value, String> {
     match raw {
-        Value::Array(a) => Ok(Value::Array(a.iter().map(|x| Value::String(py_str(x))).collect())),
+        Value::Array(a) => Ok(Value::Array(
+            a.iter().map(|x| Value::String(py_str(x))).collect(),
+        )),
         Value::String(s) if s.is_empty() => Ok(Value::Array(Vec::new())),
-        Value::String(s) => Ok(Value::Array(s.split(',').map(|x| Value::String(x.into())).collect())),
+        Value::String(s) => Ok(Value::Array(
+            s.split(',').map(|x| Value::String(x.into())).collect(),
+        )),
         other => Err(format!(
             "Value must be a comma-delimited list string: '{}' object has no attribute 'split'",
             py_type_name(other)
@@ -842,7 +887,10 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
         "custom_constraint",
     ];
     let Value::Object(m) = c else {
-        return Err(schema_err("Invalid parameter constraints, expected a mapping", path.clone()));
+        return Err(schema_err(
+            "Invalid parameter constraints, expected a mapping",
+            path.clone(),
+        ));
     };
     check_keys(m, KEYS, "parameter constraints", path)?;
     let description = m.get("description").map(py_str);
@@ -867,7 +915,12 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
         let Value::Object(r) = &m["modulo"] else {
             return Err(e("Invalid modulo constraint, expected a mapping".into()));
         };
-        check_keys(r, &["step", "offset"], "modulo constraint", &path.key("modulo"))?;
+        check_keys(
+            r,
+            &["step", "offset"],
+            "modulo constraint",
+            &path.key("modulo"),
+        )?;
         let step = match r.get("step") {
             None | Some(Value::Null) => None,
             Some(v) => Some(get_num(v).map_err(e)?),
@@ -889,10 +942,14 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
             return Err(e("step cannot be 0.".into()));
         }
         if o.abs() >= s.abs() {
-            return Err(e("offset must be smaller (by absolute value) than step.".into()));
+            return Err(e(
+                "offset must be smaller (by absolute value) than step.".into()
+            ));
         }
         if s * o < 0.0 {
-            return Err(e("step and offset must be both positive or both negative.".into()));
+            return Err(e(
+                "step and offset must be both positive or both negative.".into()
+            ));
         }
         ConstraintKind::Modulo { step, offset }
     } else if m.contains_key("range") {
@@ -948,8 +1005,12 @@ mod tests {
 
     #[test]
     fn number_range_message_like_heat() {
-        let s = schema(json!({"type": "number", "constraints": [{"range": {"min": 4, "max": 64}}]}));
-        assert_eq!(s.coerce(&json!("2")).unwrap_err(), "2 is out of range (min: 4, max: 64)");
+        let s =
+            schema(json!({"type": "number", "constraints": [{"range": {"min": 4, "max": 64}}]}));
+        assert_eq!(
+            s.coerce(&json!("2")).unwrap_err(),
+            "2 is out of range (min: 4, max: 64)"
+        );
         assert_eq!(s.coerce(&json!("12")).unwrap(), json!(12));
         assert_eq!(s.coerce(&json!("12.5")).unwrap(), json!(12.5));
         assert_eq!(
@@ -960,12 +1021,16 @@ mod tests {
 
     #[test]
     fn allowed_values_message_like_heat() {
-        let s = schema(json!({"type": "string", "constraints": [{"allowed_values": ["m1.small", "m1.large"]}]}));
+        let s = schema(
+            json!({"type": "string", "constraints": [{"allowed_values": ["m1.small", "m1.large"]}]}),
+        );
         assert_eq!(
             s.coerce(&json!("m1.huge")).unwrap_err(),
             "\"m1.huge\" is not an allowed value [\"m1.small\", \"m1.large\"]"
         );
-        let d = schema(json!({"type": "string", "constraints": [{"allowed_values": ["a"], "description": "pick a"}]}));
+        let d = schema(
+            json!({"type": "string", "constraints": [{"allowed_values": ["a"], "description": "pick a"}]}),
+        );
         assert_eq!(d.coerce(&json!("b")).unwrap_err(), "pick a");
     }
 
@@ -981,26 +1046,53 @@ mod tests {
 
     #[test]
     fn lists_booleans_json() {
-        let s = schema(json!({"type": "comma_delimited_list", "constraints": [{"length": {"max": 2}}]}));
+        let s = schema(
+            json!({"type": "comma_delimited_list", "constraints": [{"length": {"max": 2}}]}),
+        );
         assert_eq!(s.coerce(&json!("a,b")).unwrap(), json!(["a", "b"]));
-        assert_eq!(s.coerce(&json!("a,b,c")).unwrap_err(), "length (3) is out of range (min: None, max: 2)");
+        assert_eq!(
+            s.coerce(&json!("a,b,c")).unwrap_err(),
+            "length (3) is out of range (min: None, max: 2)"
+        );
         let b = schema(json!({"type": "boolean"}));
         assert_eq!(b.coerce(&json!("yes")).unwrap(), json!(true));
-        assert!(b.coerce(&json!("maybe")).unwrap_err().starts_with("Unrecognized value 'maybe'"));
+        assert!(b
+            .coerce(&json!("maybe"))
+            .unwrap_err()
+            .starts_with("Unrecognized value 'maybe'"));
         let j = schema(json!({"type": "json"}));
         assert_eq!(j.coerce(&json!("{\"a\": 1}")).unwrap(), json!({"a": 1}));
-        assert!(j.coerce(&json!("{")).unwrap_err().starts_with("Value must be valid JSON"));
+        assert!(j
+            .coerce(&json!("{"))
+            .unwrap_err()
+            .starts_with("Value must be valid JSON"));
     }
 
     #[test]
     fn schema_errors_like_heat() {
-        let e = ParameterSchema::parse("p", &json!({"type": "string", "foo": 1}), Version::V2015_04_30, &Path::root()).unwrap_err();
+        let e = ParameterSchema::parse(
+            "p",
+            &json!({"type": "string", "foo": 1}),
+            Version::V2015_04_30,
+            &Path::root(),
+        )
+        .unwrap_err();
         assert_eq!(e.message, "Invalid key 'foo' for parameter (p)");
-        let e = ParameterSchema::parse("p", &json!({"type": "strin"}), Version::V2015_04_30, &Path::root()).unwrap_err();
+        let e = ParameterSchema::parse(
+            "p",
+            &json!({"type": "strin"}),
+            Version::V2015_04_30,
+            &Path::root(),
+        )
+        .unwrap_err();
         assert_eq!(e.message, "Invalid type (strin)");
         let s = schema(json!({"type": "string", "constraints": [{"range": {"min": 1}}]}));
-        assert_eq!(s.check(&Path::root()).unwrap_err().message, "Parameter 'p' is invalid: Range constraint invalid for string");
-        let s = schema(json!({"type": "number", "default": 3, "constraints": [{"range": {"min": 4}}]}));
+        assert_eq!(
+            s.check(&Path::root()).unwrap_err().message,
+            "Parameter 'p' is invalid: Range constraint invalid for string"
+        );
+        let s =
+            schema(json!({"type": "number", "default": 3, "constraints": [{"range": {"min": 4}}]}));
         assert_eq!(
             s.check(&Path::root()).unwrap_err().message,
             "Parameter 'p' is invalid: Invalid default 3 (3 is out of range (min: 4, max: None))"
@@ -1016,8 +1108,13 @@ mod tests {
 
     #[test]
     fn modulo() {
-        let s = schema(json!({"type": "number", "constraints": [{"modulo": {"step": 2, "offset": 1}}]}));
+        let s = schema(
+            json!({"type": "number", "constraints": [{"modulo": {"step": 2, "offset": 1}}]}),
+        );
         assert!(s.coerce(&json!("7")).is_ok());
-        assert_eq!(s.coerce(&json!("8")).unwrap_err(), "8 is not a multiple of 2 with an offset of 1");
+        assert_eq!(
+            s.coerce(&json!("8")).unwrap_err(),
+            "8 is not a multiple of 2 with an offset of 1"
+        );
     }
 }

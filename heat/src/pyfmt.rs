@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(py_repr(&json!(["a", 1, true, null, {"k": 2.5}])), "['a', 1, True, None, {'k': 2.5}]");
+        assert_eq!(
+            py_repr(&json!(["a", 1, true, null, {"k": 2.5}])),
+            "['a', 1, True, None, {'k': 2.5}]"
+        );
         assert_eq!(py_str(&json!("plain")), "plain");
         assert_eq!(py_repr(&json!("it's")), "\"it's\"");
         assert_eq!(py_float(4.0), "4.0");
@@ -197,6 +200,9 @@ mod tests {
 
     #[test]
     fn json_like_python() {
-        assert_eq!(py_json(&json!({"b": [1, "x"], "a": "é"}), true), "{\"a\": \"\\u00e9\", \"b\": [1, \"x\"]}");
+        assert_eq!(
+            py_json(&json!({"b": [1, "x"], "a": "é"}), true),
+            "{\"a\": \"\\u00e9\", \"b\": [1, \"x\"]}"
+        );
     }
 }

@@ -214,7 +214,10 @@ impl ValidateReport {
     /// The JSON body Heat's `POST /validate` answers.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
-        m.insert("Description".into(), Value::String(self.description.clone()));
+        m.insert(
+            "Description".into(),
+            Value::String(self.description.clone()),
+        );
         m.insert("Parameters".into(), Value::Object(self.parameters.clone()));
         if let Some(g) = &self.parameter_groups {
             m.insert("ParameterGroups".into(), g.clone());
@@ -236,7 +239,13 @@ impl StackTemplate {
         files: Files,
         options: Options,
     ) -> Result<StackTemplate, Errors> {
-        StackTemplate::build(Arc::new(template), environment, Arc::new(files), Arc::new(options), 0)
+        StackTemplate::build(
+            Arc::new(template),
+            environment,
+            Arc::new(files),
+            Arc::new(options),
+            0,
+        )
     }
 
     /// Parses a template text and combines it (the usual entry point).
@@ -293,7 +302,10 @@ impl StackTemplate {
     ) -> Result<StackTemplate, Errors> {
         if depth + 1 > options.limits.max_nested_depth {
             return Err(Error::validation(
-                format!("Recursion depth exceeds {}.", options.limits.max_nested_depth),
+                format!(
+                    "Recursion depth exceeds {}.",
+                    options.limits.max_nested_depth
+                ),
                 Path::root(),
             )
             .into());
@@ -310,7 +322,13 @@ impl StackTemplate {
         // defaults, no parameters (they come from the resource's properties).
         let mut child_env = environment.clone();
         child_env.parameters = Map::new();
-        StackTemplate::build(Arc::new(t), child_env, files.clone(), options.clone(), depth + 1)
+        StackTemplate::build(
+            Arc::new(t),
+            child_env,
+            files.clone(),
+            options.clone(),
+            depth + 1,
+        )
     }
 
     /// The template.
@@ -385,8 +403,14 @@ impl StackTemplate {
             env.parameters.insert(k.clone(), v.clone());
         }
         let mut env_v = Map::new();
-        env_v.insert("parameters".into(), Value::Object(mask_hidden(t, &env.parameters)));
-        env_v.insert("resource_registry".into(), Value::Object(env.resource_registry.clone()));
+        env_v.insert(
+            "parameters".into(),
+            Value::Object(mask_hidden(t, &env.parameters)),
+        );
+        env_v.insert(
+            "resource_registry".into(),
+            Value::Object(env.resource_registry.clone()),
+        );
         env_v.insert(
             "parameter_defaults".into(),
             Value::Object(mask_hidden(t, &env.parameter_defaults)),
@@ -527,11 +551,18 @@ impl StackTemplate {
                         // Heat would echo the value; a hidden one never is.
                         let m = if s.hidden {
                             let shown = py_str(raw);
-                            if shown.is_empty() { m } else { m.replace(&shown, "******") }
+                            if shown.is_empty() {
+                                m
+                            } else {
+                                m.replace(&shown, "******")
+                            }
                         } else {
                             m
                         };
-                        Error::validation(format!("Parameter '{name}' is invalid: {m}"), ppath.clone())
+                        Error::validation(
+                            format!("Parameter '{name}' is invalid: {m}"),
+                            ppath.clone(),
+                        )
                     })
                 }
             };
@@ -666,7 +697,9 @@ impl StackTemplate {
                         "Delete" => DeletionPolicy::Delete,
                         "Retain" => DeletionPolicy::Retain,
                         "Snapshot" => DeletionPolicy::Snapshot,
-                        "delete" | "retain" | "snapshot" if t.version.has_lowercase_deletion_policies() => {
+                        "delete" | "retain" | "snapshot"
+                            if t.version.has_lowercase_deletion_policies() =>
+                        {
                             match p.as_str() {
                                 "delete" => DeletionPolicy::Delete,
                                 "retain" => DeletionPolicy::Retain,
@@ -683,7 +716,10 @@ impl StackTemplate {
                     },
                     Ok(Some(other)) => {
                         errors.push(Error::validation(
-                            format!("Resource {name} deletion_policy type must be string ({})", py_str(&other)),
+                            format!(
+                                "Resource {name} deletion_policy type must be string ({})",
+                                py_str(&other)
+                            ),
                             rpath.key("deletion_policy"),
                         ));
                         continue;
@@ -768,7 +804,9 @@ impl StackTemplate {
                                 crate::error::Segment::Index(i) => format!("[{i}]"),
                             })
                             .collect::<String>();
-                        let rel = rel.trim_end_matches(&format!(".{}", call.func.name())).to_string();
+                        let rel = rel
+                            .trim_end_matches(&format!(".{}", call.func.name()))
+                            .to_string();
                         errors.push(Error::new(
                             ErrorKind::InvalidTemplateReference,
                             format!(
@@ -812,9 +850,15 @@ impl StackTemplate {
         for name in &order {
             let r = &t.resources[name];
             let def = &resources[name];
-            for e in [&r.properties, &r.metadata, &r.update_policy, &r.deletion_policy, &r.external_id]
-                .into_iter()
-                .flatten()
+            for e in [
+                &r.properties,
+                &r.metadata,
+                &r.update_policy,
+                &r.deletion_policy,
+                &r.external_id,
+            ]
+            .into_iter()
+            .flatten()
             {
                 check_removed(e, errors);
                 self.check_attributes(&scope, e, &resources, errors);
@@ -826,18 +870,25 @@ impl StackTemplate {
             };
             self.check_property_names(name, def, &keys, types, errors);
             if check_values {
-                if let (ResolvedType::Builtin(ty), Some(props)) = (&def.resolved_type, &r.properties) {
+                if let (ResolvedType::Builtin(ty), Some(props)) =
+                    (&def.resolved_type, &r.properties)
+                {
                     if let Ok(Out::Val(Value::Object(values))) = scope.eval(props) {
                         check_property_values(name, ty, &values, types, errors);
                     }
-                } else if let (ResolvedType::Builtin(ty), None) = (&def.resolved_type, &r.properties) {
+                } else if let (ResolvedType::Builtin(ty), None) =
+                    (&def.resolved_type, &r.properties)
+                {
                     check_property_values(name, ty, &Map::new(), types, errors);
                 }
                 for (section, e) in [("properties", &r.properties), ("metadata", &r.metadata)] {
                     if let Some(e) = e {
                         if let Err(mut err) = scope.eval(e) {
-                            if !err.message.starts_with("resources.") && !err.message.starts_with("The ") {
-                                err.message = format!("resources.{name}.{section}: {}", err.message);
+                            if !err.message.starts_with("resources.")
+                                && !err.message.starts_with("The ")
+                            {
+                                err.message =
+                                    format!("resources.{name}.{section}: {}", err.message);
                             }
                             errors.push(err);
                         }
@@ -946,15 +997,21 @@ impl StackTemplate {
             }
         });
         for c in calls {
-            let Some(items) = c.args.as_list() else { continue };
+            let Some(items) = c.args.as_list() else {
+                continue;
+            };
             if items.len() < 2 {
                 continue;
             }
-            let (Ok(Some(res)), Ok(Some(attr))) = (scope.eval_value(&items[0]), scope.eval_value(&items[1])) else {
+            let (Ok(Some(res)), Ok(Some(attr))) =
+                (scope.eval_value(&items[0]), scope.eval_value(&items[1]))
+            else {
                 continue;
             };
             let (res, attr) = (py_str(&res), py_str(&attr));
-            let Some(def) = resources.get(&res) else { continue };
+            let Some(def) = resources.get(&res) else {
+                continue;
+            };
             let ok = match &def.resolved_type {
                 ResolvedType::Builtin(ty) => attr == "show" || types.has_attribute(ty, &attr),
                 ResolvedType::Template(_) => true,
@@ -962,7 +1019,10 @@ impl StackTemplate {
             if !ok {
                 errors.push(Error::new(
                     ErrorKind::InvalidTemplateAttribute,
-                    format!("{}: The Referenced Attribute ({res} {attr}) is incorrect.", c.path),
+                    format!(
+                        "{}: The Referenced Attribute ({res} {attr}) is incorrect.",
+                        c.path
+                    ),
                     c.path.clone(),
                 ));
             }
@@ -1007,9 +1067,15 @@ impl StackTemplate {
             })
         };
         for r in t.resources.values() {
-            for e in [&r.properties, &r.metadata, &r.update_policy, &r.deletion_policy, &r.external_id]
-                .into_iter()
-                .flatten()
+            for e in [
+                &r.properties,
+                &r.metadata,
+                &r.update_policy,
+                &r.deletion_policy,
+                &r.external_id,
+            ]
+            .into_iter()
+            .flatten()
             {
                 check(e);
             }
@@ -1053,19 +1119,33 @@ fn check_property_values(
             ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
             ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
             ("number", v) if crate::parameter::str_to_num_ok(v) => None,
-            ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
+            ("number", Value::String(s)) => {
+                Some(format!("could not convert string to float: '{s}'"))
+            }
             ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
-            ("string", other) => Some(format!("Value must be a string; got {}", crate::pyfmt::py_repr(other))),
+            ("string", other) => Some(format!(
+                "Value must be a string; got {}",
+                crate::pyfmt::py_repr(other)
+            )),
             ("boolean", Value::Bool(_)) => None,
-            ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => None,
-            ("boolean", Value::String(s)) => Some(format!("\"{}\" is not a valid boolean", s.to_lowercase())),
+            ("boolean", Value::String(s))
+                if matches!(s.to_lowercase().as_str(), "true" | "false") =>
+            {
+                None
+            }
+            ("boolean", Value::String(s)) => {
+                Some(format!("\"{}\" is not a valid boolean", s.to_lowercase()))
+            }
             ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
             ("map", Value::Object(_)) => None,
             ("map", Value::String(_) | Value::Array(_)) if prop.allow_conversion => None,
             ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
             ("list", Value::Array(_)) => None,
             ("list", Value::String(_)) if prop.allow_conversion => None,
-            ("list", other) => Some(format!("\"{}\" is not a list", crate::pyfmt::py_repr(other))),
+            ("list", other) => Some(format!(
+                "\"{}\" is not a list",
+                crate::pyfmt::py_repr(other)
+            )),
             _ => None,
         };
         if let Some(p) = problem {
@@ -1106,8 +1186,12 @@ fn check_removed(e: &Expr, errors: &mut Errors) {
 fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, errors: &mut Errors) {
     match e {
         Expr::Lit(_) | Expr::Removed(_) => {}
-        Expr::List(items) => items.iter().for_each(|i| collect_refs(scope, i, out, errors)),
-        Expr::Map(entries) => entries.iter().for_each(|(_, i)| collect_refs(scope, i, out, errors)),
+        Expr::List(items) => items
+            .iter()
+            .for_each(|i| collect_refs(scope, i, out, errors)),
+        Expr::Map(entries) => entries
+            .iter()
+            .for_each(|(_, i)| collect_refs(scope, i, out, errors)),
         Expr::Call(c) => match c.func {
             Func::If => {
                 let items = c.args.as_list().unwrap_or_default();
@@ -1142,16 +1226,23 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
                 collect_refs(scope, &c.args, out, errors);
                 let name_expr = match c.func {
                     Func::GetResource | Func::Ref => Some(c.args.clone()),
-                    _ => c.args.as_list().and_then(|l| l.first().cloned()).or_else(|| match &c.args {
-                        Expr::Lit(Value::String(_)) => Some(c.args.clone()),
-                        _ => None,
-                    }),
+                    _ => c
+                        .args
+                        .as_list()
+                        .and_then(|l| l.first().cloned())
+                        .or_else(|| match &c.args {
+                            Expr::Lit(Value::String(_)) => Some(c.args.clone()),
+                            _ => None,
+                        }),
                 };
                 let Some(ne) = name_expr else { return };
                 match scope.eval_value(&ne) {
                     Ok(Some(v)) => {
                         let n = py_str(&v);
-                        if c.func == Func::Ref && !scope_has_resource(scope, &n) && scope.params.contains_key(&n) {
+                        if c.func == Func::Ref
+                            && !scope_has_resource(scope, &n)
+                            && scope.params.contains_key(&n)
+                        {
                             return;
                         }
                         if c.func == Func::Ref && !scope_has_resource(scope, &n) {
@@ -1363,7 +1454,11 @@ impl StackDefinition {
 
     /// A resource's update policy, resolved.
     pub fn update_policy(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.update_policy.as_ref()) {
+        match self
+            .resources
+            .get(name)
+            .and_then(|r| r.update_policy.as_ref())
+        {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1382,7 +1477,10 @@ impl StackDefinition {
             };
             out.push(OutputValue {
                 key: name.clone(),
-                description: o.description.clone().unwrap_or_else(|| "No description given".into()),
+                description: o
+                    .description
+                    .clone()
+                    .unwrap_or_else(|| "No description given".into()),
                 value,
             });
         }
@@ -1408,7 +1506,10 @@ impl StackDefinition {
             }
         };
         let mut doc = Map::new();
-        doc.insert("heat_template_version".into(), Value::String(t.version_name.clone()));
+        doc.insert(
+            "heat_template_version".into(),
+            Value::String(t.version_name.clone()),
+        );
         if let Some(d) = &t.description {
             doc.insert("description".into(), Value::String(d.clone()));
         }
@@ -1475,7 +1576,10 @@ impl StackDefinition {
                 );
             }
             if rt.deletion_policy.is_some() {
-                m.insert("deletion_policy".into(), Value::String(r.deletion_policy.name().into()));
+                m.insert(
+                    "deletion_policy".into(),
+                    Value::String(r.deletion_policy.name().into()),
+                );
             }
             if let Some(e) = &rt.update_policy {
                 if let Some(v) = eval(e) {

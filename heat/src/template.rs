@@ -146,7 +146,11 @@ impl Template {
                 return Err(e.into());
             }
         };
-        let doc = if doc.is_null() { Value::Object(Map::new()) } else { doc };
+        let doc = if doc.is_null() {
+            Value::Object(Map::new())
+        } else {
+            doc
+        };
         Template::from_document(doc, source, limits)
     }
 
@@ -168,9 +172,15 @@ impl Template {
             e.into()
         };
         let Value::Object(top) = &doc else {
-            return Err(fail(bad_request("The template is not a JSON object or YAML mapping.")));
+            return Err(fail(bad_request(
+                "The template is not a JSON object or YAML mapping.",
+            )));
         };
-        let version_keys = ["heat_template_version", "HeatTemplateFormatVersion", "AWSTemplateFormatVersion"];
+        let version_keys = [
+            "heat_template_version",
+            "HeatTemplateFormatVersion",
+            "AWSTemplateFormatVersion",
+        ];
         if !version_keys.iter().any(|k| top.contains_key(*k)) {
             return Err(fail(bad_request("Template format version not found.")));
         }
@@ -182,7 +192,10 @@ impl Template {
         if present.len() > 1 {
             return Err(fail(Error::new(
                 ErrorKind::InvalidTemplateVersion,
-                format!("The template version is invalid: Ambiguous versions ({})", present.join(", ")),
+                format!(
+                    "The template version is invalid: Ambiguous versions ({})",
+                    present.join(", ")
+                ),
                 Path::root(),
             )));
         }
@@ -294,7 +307,9 @@ impl Template {
                     for k in m.keys() {
                         if !res_keys.contains(&k.as_str()) {
                             errors.push(Error::validation(
-                                format!("\"{k}\" is not a valid keyword inside a resource definition"),
+                                format!(
+                                    "\"{k}\" is not a valid keyword inside a resource definition"
+                                ),
                                 path.key(k.as_str()),
                             ));
                         }
@@ -332,7 +347,10 @@ impl Template {
                 )),
             }
             if name.contains('/') {
-                errors.push(Error::validation("Resource name may not contain \"/\"", path.clone()));
+                errors.push(Error::validation(
+                    "Resource name may not contain \"/\"",
+                    path.clone(),
+                ));
             }
         }
 
@@ -392,7 +410,11 @@ impl Template {
             let update_policy = field(&mut parser, "update_policy", Context::Normal);
             let external_id = field(&mut parser, "external_id", Context::Normal);
             let condition = field(&mut parser, "condition", Context::Condition);
-            for (key, e) in [("properties", &properties), ("metadata", &metadata), ("update_policy", &update_policy)] {
+            for (key, e) in [
+                ("properties", &properties),
+                ("metadata", &metadata),
+                ("update_policy", &update_policy),
+            ] {
                 if let Some(Expr::Lit(v)) = e {
                     if !(v.is_object() || v.is_null()) {
                         parser.errors.push(Error::validation(
@@ -452,7 +474,11 @@ impl Template {
                 name.clone(),
                 ResourceTemplate {
                     name: name.clone(),
-                    type_name: m.get("type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    type_name: m
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     properties,
                     metadata,
                     depends_on,
@@ -529,9 +555,16 @@ impl Template {
         }
 
         // Names shared by a parameter and a resource.
-        let dups: Vec<&String> = parameters.keys().filter(|p| resources.contains_key(*p)).collect();
+        let dups: Vec<&String> = parameters
+            .keys()
+            .filter(|p| resources.contains_key(*p))
+            .collect();
         if !dups.is_empty() {
-            let names = dups.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", ");
+            let names = dups
+                .iter()
+                .map(|d| format!("'{d}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
             errors.push(Error::validation(
                 format!("Duplicate names {{{names}}}"),
                 Path::keys(["resources", dups[0].as_str()]),
@@ -568,7 +601,9 @@ impl Template {
     }
 
     fn check_parameter_groups(&self, errors: &mut Vec<Error>) {
-        let Some(groups) = &self.parameter_groups else { return };
+        let Some(groups) = &self.parameter_groups else {
+            return;
+        };
         if groups.is_null() {
             return;
         }
@@ -643,7 +678,10 @@ impl Template {
             })
         };
         for r in self.resources.values() {
-            for e in [&r.properties, &r.metadata, &r.update_policy].into_iter().flatten() {
+            for e in [&r.properties, &r.metadata, &r.update_policy]
+                .into_iter()
+                .flatten()
+            {
                 visit(e);
             }
         }
@@ -706,8 +744,16 @@ mod tests {
         )
         .unwrap_err();
         let msgs: Vec<String> = e.iter().map(|e| e.to_string()).collect();
-        assert!(msgs.iter().any(|m| m == "line 6:1: foo: The template section is invalid: foo"), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("5:5") && m.contains("\"propertes\" is not a valid keyword")), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m == "line 6:1: foo: The template section is invalid: foo"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("5:5") && m.contains("\"propertes\" is not a valid keyword")),
+            "{msgs:?}"
+        );
     }
 
     #[test]

@@ -110,7 +110,10 @@ fn check_flow_depth(text: &str, limits: &Limits) -> Result<(), Error> {
             ),
             Path::root(),
         );
-        e.position = Some(Position { line, column: col + 1 });
+        e.position = Some(Position {
+            line,
+            column: col + 1,
+        });
         e
     };
     let mut depth = 0usize;
@@ -134,10 +137,18 @@ fn check_flow_depth(text: &str, limits: &Limits) -> Result<(), Error> {
                 // flow collections it could also take minutes: refuse.
                 let mut err = Error::new(
                     ErrorKind::HttpBadRequest,
-                    format!("Error parsing template: {} at line {} column {}", e.info(), m.line(), m.col() + 1),
+                    format!(
+                        "Error parsing template: {} at line {} column {}",
+                        e.info(),
+                        m.line(),
+                        m.col() + 1
+                    ),
                     Path::root(),
                 );
-                err.position = Some(Position { line: m.line(), column: m.col() + 1 });
+                err.position = Some(Position {
+                    line: m.line(),
+                    column: m.col() + 1,
+                });
                 return Err(err);
             }
         }
@@ -160,7 +171,10 @@ fn yaml_error(e: serde_yaml::Error, limits: &Limits) -> Error {
             .next()
             .unwrap_or("")
             .to_string();
-        (ErrorKind::RequestLimitExceeded, format!("Request limit exceeded: {msg}"))
+        (
+            ErrorKind::RequestLimitExceeded,
+            format!("Request limit exceeded: {msg}"),
+        )
     } else if text.contains("recursion limit exceeded") {
         (
             ErrorKind::RequestLimitExceeded,
@@ -178,7 +192,10 @@ fn yaml_error(e: serde_yaml::Error, limits: &Limits) -> Error {
             ),
         )
     } else {
-        (ErrorKind::HttpBadRequest, format!("Error parsing template: {text}"))
+        (
+            ErrorKind::HttpBadRequest,
+            format!("Error parsing template: {text}"),
+        )
     };
     let mut err = Error::new(kind, message, Path::root());
     err.position = position;
@@ -390,8 +407,13 @@ impl PositionIndex {
         // A stack of open collections: for a mapping, whether the next
         // scalar is a key and the current key; for a sequence, the index.
         enum Frame {
-            Map { expect_key: bool, key: Option<String> },
-            Seq { next: usize },
+            Map {
+                expect_key: bool,
+                key: Option<String>,
+            },
+            Seq {
+                next: usize,
+            },
         }
         let mut stack: Vec<(Frame, String)> = Vec::new();
         // Key events: a mapping key that is a collection is not supported
@@ -430,7 +452,16 @@ impl PositionIndex {
                 continue;
             }
             // Is this event a key (in a mapping awaiting a key)?
-            let is_key = matches!(stack.last(), Some((Frame::Map { expect_key: true, .. }, _)));
+            let is_key = matches!(
+                stack.last(),
+                Some((
+                    Frame::Map {
+                        expect_key: true,
+                        ..
+                    },
+                    _
+                ))
+            );
             if is_key {
                 match ev {
                     Event::Scalar(s, ..) => {
@@ -581,7 +612,9 @@ mod tests {
         };
         let e = load("a: 0123456789", &limits).unwrap_err();
         assert_eq!(e.kind, ErrorKind::RequestLimitExceeded);
-        assert!(e.message.contains("exceeds maximum allowed size (10 bytes)"));
+        assert!(e
+            .message
+            .contains("exceeds maximum allowed size (10 bytes)"));
     }
 
     #[test]
@@ -617,9 +650,21 @@ mod tests {
             .index(0)
             .key("port")
             .key("get_resource");
-        assert_eq!(idx.find(&p), Some(Position { line: 7, column: 18 }));
+        assert_eq!(
+            idx.find(&p),
+            Some(Position {
+                line: 7,
+                column: 18
+            })
+        );
         let p = Path::keys(["resources", "server", "properties", "networks"]).index(1);
-        assert_eq!(idx.find(&p), Some(Position { line: 8, column: 11 }));
+        assert_eq!(
+            idx.find(&p),
+            Some(Position {
+                line: 8,
+                column: 11
+            })
+        );
         let p = Path::keys(["resources", "nope"]);
         assert_eq!(idx.find(&p), Some(Position { line: 2, column: 1 }));
     }

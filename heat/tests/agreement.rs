@@ -21,7 +21,10 @@ use common::sample_values;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use heat::{Environment, Files, Options, ParameterValues, ResourceTypes, StackIdentity, StackTemplate, Template};
+use heat::{
+    Environment, Files, Options, ParameterValues, ResourceTypes, StackIdentity, StackTemplate,
+    Template,
+};
 use serde_json::{json, Map, Value};
 
 struct Heat {
@@ -62,9 +65,17 @@ impl Heat {
             .unwrap_or_else(|e| panic!("Heat at {url} does not answer: {e}"));
         let available = types["resource_types"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
-        Some(Heat { url, client, available })
+        Some(Heat {
+            url,
+            client,
+            available,
+        })
     }
 
     fn post(&self, path: &str, body: &Value) -> Verdict {
@@ -99,7 +110,10 @@ impl Heat {
                             )),
                             None,
                         ),
-                        other => (Verdict::Undecided(format!("HTTP {other}: {}", v["error"]["type"])), None),
+                        other => (
+                            Verdict::Undecided(format!("HTTP {other}: {}", v["error"]["type"])),
+                            None,
+                        ),
                     };
                 }
                 Err(e) if attempt < 2 => {
@@ -144,7 +158,10 @@ fn with_env(mut c: Case, env: Value) -> Case {
 }
 
 fn with_files(mut c: Case, files: &[(&str, &str)]) -> Case {
-    c.files = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    c.files = files
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     c
 }
 
@@ -155,19 +172,46 @@ const R: &str = "resources:\n  r: {type: OS::Heat::RandomString}\n";
 fn synthetic_cases() -> Vec<Case> {
     let mut v = Vec::new();
     for version in heat::Version::accepted_names() {
-        v.push(case(&format!("version {version}"), &format!("heat_template_version: {version}\n{R}")));
+        v.push(case(
+            &format!("version {version}"),
+            &format!("heat_template_version: {version}\n{R}"),
+        ));
     }
-    v.push(case("version unknown", &format!("heat_template_version: 2016-10-15\n{R}")));
-    v.push(case("version release name unknown", &format!("heat_template_version: xena\n{R}")));
+    v.push(case(
+        "version unknown",
+        &format!("heat_template_version: 2016-10-15\n{R}"),
+    ));
+    v.push(case(
+        "version release name unknown",
+        &format!("heat_template_version: xena\n{R}"),
+    ));
     v.push(case("version missing", R));
     v.push(case("not a mapping", "- a\n- b\n"));
-    v.push(case("yaml syntax error", "heat_template_version: 2015-04-30\nresources: [\n"));
-    v.push(case("invalid section", &format!("heat_template_version: 2015-04-30\n{R}foo: {{}}\n")));
-    v.push(case("conditions before newton", &format!("heat_template_version: 2016-04-08\nconditions: {{}}\n{R}")));
-    v.push(case("conditions from newton", &format!("heat_template_version: 2016-10-14\nconditions: {{c: true}}\n{R}")));
-    v.push(case("resource without type", "heat_template_version: 2015-04-30\nresources:\n  r: {properties: {}}\n"));
+    v.push(case(
+        "yaml syntax error",
+        "heat_template_version: 2015-04-30\nresources: [\n",
+    ));
+    v.push(case(
+        "invalid section",
+        &format!("heat_template_version: 2015-04-30\n{R}foo: {{}}\n"),
+    ));
+    v.push(case(
+        "conditions before newton",
+        &format!("heat_template_version: 2016-04-08\nconditions: {{}}\n{R}"),
+    ));
+    v.push(case(
+        "conditions from newton",
+        &format!("heat_template_version: 2016-10-14\nconditions: {{c: true}}\n{R}"),
+    ));
+    v.push(case(
+        "resource without type",
+        "heat_template_version: 2015-04-30\nresources:\n  r: {properties: {}}\n",
+    ));
     v.push(case("resource bad keyword", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::None, propertes: {}}\n"));
-    v.push(case("resource unknown type", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::Nope}\n"));
+    v.push(case(
+        "resource unknown type",
+        "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::Nope}\n",
+    ));
     v.push(case("resource condition key before newton", "heat_template_version: 2016-04-08\nresources:\n  r: {type: OS::Heat::None, condition: true}\n"));
     v.push(case("unknown property", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::RandomString, properties: {lenght: 5}}\n"));
     v.push(case("properties not a map", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::RandomString, properties: [1]}\n"));
@@ -178,8 +222,18 @@ fn synthetic_cases() -> Vec<Case> {
     v.push(case("get_attr unknown resource in output", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{get_attr: [nope, value]}}}}\n")));
     v.push(case("get_attr unknown attribute", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{get_attr: [r, nope]}}}}\n")));
     v.push(case("get_attr known attribute", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{get_attr: [r, value]}}}}\n")));
-    v.push(case("get_attr all attributes 2015-10-15", &format!("heat_template_version: 2015-10-15\n{R}outputs:\n  o: {{value: {{get_attr: [r]}}}}\n")));
-    v.push(case("get_attr one argument 2015-04-30", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{get_attr: [r]}}}}\n")));
+    v.push(case(
+        "get_attr all attributes 2015-10-15",
+        &format!(
+            "heat_template_version: 2015-10-15\n{R}outputs:\n  o: {{value: {{get_attr: [r]}}}}\n"
+        ),
+    ));
+    v.push(case(
+        "get_attr one argument 2015-04-30",
+        &format!(
+            "heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{get_attr: [r]}}}}\n"
+        ),
+    ));
     v.push(case("Fn::Join in 2013-05-23", &format!("heat_template_version: 2013-05-23\n{R}outputs:\n  o: {{value: {{'Fn::Join': [',', [a, b]]}}}}\n")));
     v.push(case("Fn::Join removed in 2014-10-16", &format!("heat_template_version: 2014-10-16\n{R}outputs:\n  o: {{value: {{'Fn::Join': [',', [a, b]]}}}}\n")));
     v.push(case("Fn::Select in 2015-04-30", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: {{'Fn::Select': [0, [a, b]]}}}}\n")));
@@ -204,11 +258,24 @@ fn synthetic_cases() -> Vec<Case> {
     v.push(case("if two arguments before wallaby", "heat_template_version: 2018-08-31\nconditions: {c: false}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {if: [c, a]}}}\n"));
     v.push(case("if two arguments wallaby", "heat_template_version: 2021-04-16\nconditions: {c: false}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {if: [c, a]}}}\n"));
     v.push(case("condition with get_attr", &format!("heat_template_version: 2016-10-14\nconditions:\n  c: {{equals: [{{get_attr: [r, value]}}, x]}}\n{R}")));
-    v.push(case("condition not boolean", &format!("heat_template_version: 2016-10-14\nconditions:\n  c: yes please\n{R}")));
+    v.push(case(
+        "condition not boolean",
+        &format!("heat_template_version: 2016-10-14\nconditions:\n  c: yes please\n{R}"),
+    ));
     v.push(case("condition circular", "heat_template_version: 2016-10-14\nconditions:\n  a: {not: b}\n  b: {not: a}\nresources:\n  r: {type: OS::Heat::None, condition: a}\n"));
     v.push(case("resource condition unknown", "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Heat::None, condition: nope}\n"));
-    v.push(case("contains in conditions newton", &format!("heat_template_version: 2016-10-14\nconditions:\n  c: {{contains: [a, [a, b]]}}\n{R}")));
-    v.push(case("contains in conditions pike", &format!("heat_template_version: 2017-09-01\nconditions:\n  c: {{contains: [a, [a, b]]}}\n{R}")));
+    v.push(case(
+        "contains in conditions newton",
+        &format!(
+            "heat_template_version: 2016-10-14\nconditions:\n  c: {{contains: [a, [a, b]]}}\n{R}"
+        ),
+    ));
+    v.push(case(
+        "contains in conditions pike",
+        &format!(
+            "heat_template_version: 2017-09-01\nconditions:\n  c: {{contains: [a, [a, b]]}}\n{R}"
+        ),
+    ));
     v.push(case("condition on a param without value", "heat_template_version: 2016-10-14\nparameters:\n  env: {type: string}\nconditions:\n  prod: {equals: [{get_param: env}, prod]}\nresources:\n  r: {type: OS::Heat::None, condition: prod}\n"));
     v.push(with_params(
         case("condition on a param with value", "heat_template_version: 2016-10-14\nparameters:\n  env: {type: string}\nconditions:\n  prod: {equals: [{get_param: env}, prod]}\nresources:\n  r: {type: OS::Heat::None, condition: prod}\n"),
@@ -220,23 +287,50 @@ fn synthetic_cases() -> Vec<Case> {
     v.push(case("deletion policy invalid", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::None, deletion_policy: Keep}\n"));
     v.push(case("deletion policy lowercase before newton", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::None, deletion_policy: retain}\n"));
     v.push(case("deletion policy lowercase newton", "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Heat::None, deletion_policy: retain}\n"));
-    v.push(case("output without value", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{description: x}}\n")));
-    v.push(case("output bad key", &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: 1, condition: true}}\n")));
+    v.push(case(
+        "output without value",
+        &format!("heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{description: x}}\n"),
+    ));
+    v.push(case(
+        "output bad key",
+        &format!(
+            "heat_template_version: 2015-04-30\n{R}outputs:\n  o: {{value: 1, condition: true}}\n"
+        ),
+    ));
     v.push(case("duplicate parameter and resource", "heat_template_version: 2015-04-30\nparameters:\n  r: {type: string, default: x}\nresources:\n  r: {type: OS::Heat::None}\n"));
-    v.push(case("parameter bad type", &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{type: strin}}\n{R}")));
+    v.push(case(
+        "parameter bad type",
+        &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{type: strin}}\n{R}"),
+    ));
     v.push(case("parameter bad key", &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{type: string, defualt: x}}\n{R}")));
-    v.push(case("parameter missing type", &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{default: x}}\n{R}")));
+    v.push(case(
+        "parameter missing type",
+        &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{default: x}}\n{R}"),
+    ));
     v.push(case("parameter range on string", &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{type: string, constraints: [{{range: {{min: 1}}}}]}}\n{R}")));
     v.push(case("parameter default violates", &format!("heat_template_version: 2015-04-30\nparameters:\n  p: {{type: number, default: 3, constraints: [{{range: {{min: 4}}}}]}}\n{R}")));
     v.push(case("parameter modulo before ocata", &format!("heat_template_version: 2016-10-14\nparameters:\n  p: {{type: number, constraints: [{{modulo: {{step: 2, offset: 1}}}}]}}\n{R}")));
     v.push(case("parameter modulo ocata", &format!("heat_template_version: 2017-02-24\nparameters:\n  p: {{type: number, constraints: [{{modulo: {{step: 2, offset: 1}}}}]}}\n{R}")));
-    v.push(case("parameter tags before queens", &format!("heat_template_version: 2017-09-01\nparameters:\n  p: {{type: string, tags: [a]}}\n{R}")));
-    v.push(case("parameter tags queens", &format!("heat_template_version: 2018-03-02\nparameters:\n  p: {{type: string, tags: [a]}}\n{R}")));
+    v.push(case(
+        "parameter tags before queens",
+        &format!(
+            "heat_template_version: 2017-09-01\nparameters:\n  p: {{type: string, tags: [a]}}\n{R}"
+        ),
+    ));
+    v.push(case(
+        "parameter tags queens",
+        &format!(
+            "heat_template_version: 2018-03-02\nparameters:\n  p: {{type: string, tags: [a]}}\n{R}"
+        ),
+    ));
     v.push(case("parameter group unknown parameter", &format!("heat_template_version: 2015-04-30\nparameter_groups:\n  - label: g\n    parameters: [nope]\n{R}")));
     let constrained = "heat_template_version: 2015-04-30\nparameters:\n  flavor:\n    type: string\n    constraints: [{allowed_values: [m1.small, m1.large]}]\n  count:\n    type: number\n    constraints: [{range: {min: 1, max: 5}}]\n  name:\n    type: string\n    constraints: [{length: {min: 2, max: 8}}, {allowed_pattern: '[a-z]+'}]\n  enabled: {type: boolean, default: true}\n  data: {type: json, default: {}}\n  list: {type: comma_delimited_list, default: 'a,b'}\n  secret: {type: string, hidden: true, default: s3cret}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: name}}}\n";
     v.push(case("constraints, no values", constrained));
     let good = json!({"flavor": "m1.small", "count": "3", "name": "abc"});
-    v.push(with_params(case("constraints, good values", constrained), good.clone()));
+    v.push(with_params(
+        case("constraints, good values", constrained),
+        good.clone(),
+    ));
     let mut bad_sets = vec![
         ("flavor not allowed", json!({"flavor": "m1.huge"})),
         ("count out of range", json!({"count": "9"})),
@@ -252,19 +346,31 @@ fn synthetic_cases() -> Vec<Case> {
         for (k, val) in over.as_object().cloned().unwrap_or_default() {
             p.insert(k, val);
         }
-        v.push(with_params(case(&format!("constraints, {label}"), constrained), Value::Object(p)));
+        v.push(with_params(
+            case(&format!("constraints, {label}"), constrained),
+            Value::Object(p),
+        ));
     }
-    v.push(with_params(case("constraints, required missing", constrained), json!({"flavor": "m1.small"})));
+    v.push(with_params(
+        case("constraints, required missing", constrained),
+        json!({"flavor": "m1.small"}),
+    ));
     v.push(with_env(
         case("registry alias to None", "heat_template_version: 2015-04-30\nresources:\n  s: {type: OS::Nova::Server, properties: {flavor: x, image: y}}\n"),
         json!({"resource_registry": {"OS::Nova::Server": "OS::Heat::None"}}),
     ));
     v.push(with_env(
-        case("registry alias to unknown", "heat_template_version: 2015-04-30\nresources:\n  s: {type: My::Server}\n"),
+        case(
+            "registry alias to unknown",
+            "heat_template_version: 2015-04-30\nresources:\n  s: {type: My::Server}\n",
+        ),
         json!({"resource_registry": {"My::Server": "OS::Heat::Nope"}}),
     ));
     v.push(with_env(
-        case("registry per-resource mapping", "heat_template_version: 2015-04-30\nresources:\n  s: {type: My::Server}\n"),
+        case(
+            "registry per-resource mapping",
+            "heat_template_version: 2015-04-30\nresources:\n  s: {type: My::Server}\n",
+        ),
         json!({"resource_registry": {"resources": {"s": {"My::Server": "OS::Heat::None"}}}}),
     ));
     v.push(with_env(
@@ -284,14 +390,29 @@ fn synthetic_cases() -> Vec<Case> {
         case("nested template unknown property", "heat_template_version: 2015-04-30\nresources:\n  n: {type: nested.yaml, properties: {sise: 3}}\n"),
         &[("nested.yaml", nested)],
     ));
-    v.push(case("nested template missing from files", "heat_template_version: 2015-04-30\nresources:\n  n: {type: nested.yaml}\n"));
+    v.push(case(
+        "nested template missing from files",
+        "heat_template_version: 2015-04-30\nresources:\n  n: {type: nested.yaml}\n",
+    ));
     v.push(with_files(
-        with_env(case("registry to nested template", "heat_template_version: 2015-04-30\nresources:\n  n: {type: My::Nested}\n"), json!({"resource_registry": {"My::Nested": "nested.yaml"}})),
+        with_env(
+            case(
+                "registry to nested template",
+                "heat_template_version: 2015-04-30\nresources:\n  n: {type: My::Nested}\n",
+            ),
+            json!({"resource_registry": {"My::Nested": "nested.yaml"}}),
+        ),
         &[("nested.yaml", nested)],
     ));
     v.push(with_files(
-        case("nested template broken", "heat_template_version: 2015-04-30\nresources:\n  n: {type: nested.yaml}\n"),
-        &[("nested.yaml", "heat_template_version: 2015-04-30\nresources:\n  x: {type: OS::Heat::Nope}\n")],
+        case(
+            "nested template broken",
+            "heat_template_version: 2015-04-30\nresources:\n  n: {type: nested.yaml}\n",
+        ),
+        &[(
+            "nested.yaml",
+            "heat_template_version: 2015-04-30\nresources:\n  x: {type: OS::Heat::Nope}\n",
+        )],
     ));
     v.push(with_files(
         case("get_file", "heat_template_version: 2015-04-30\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_file: a.txt}}}\n"),
@@ -300,8 +421,14 @@ fn synthetic_cases() -> Vec<Case> {
     v.push(case("get_file missing", "heat_template_version: 2015-04-30\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_file: a.txt}}}\n"));
     v.push(case("get_param undefined", "heat_template_version: 2015-04-30\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: nope}}}\n"));
     v.push(case("hidden parameter default", "heat_template_version: 2015-04-30\nparameters:\n  pw: {type: string, hidden: true, default: x}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: pw}}}\n"));
-    v.push(case("resource name with slash", "heat_template_version: 2015-04-30\nresources:\n  a/b: {type: OS::Heat::None}\n"));
-    v.push(case("empty resources", "heat_template_version: 2015-04-30\nresources: {}\n"));
+    v.push(case(
+        "resource name with slash",
+        "heat_template_version: 2015-04-30\nresources:\n  a/b: {type: OS::Heat::None}\n",
+    ));
+    v.push(case(
+        "empty resources",
+        "heat_template_version: 2015-04-30\nresources: {}\n",
+    ));
     v.push(case("external_id newton", "heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::None, external_id: abc}\n"));
     v
 }
@@ -392,7 +519,11 @@ fn ours(c: &Case, with_values: bool) -> Verdict {
         Ok(e) => e,
         Err(e) => return Verdict::Reject(e.to_string()),
     };
-    let params = c.params.clone().map(|m| ParameterValues(m.into_iter().collect())).unwrap_or_default();
+    let params = c
+        .params
+        .clone()
+        .map(|m| ParameterValues(m.into_iter().collect()))
+        .unwrap_or_default();
     let st = match StackTemplate::parse(&c.template, env, c.files.clone(), Options::heat()) {
         Ok(st) => st,
         Err(e) => return Verdict::Reject(e.to_string()),
@@ -447,23 +578,37 @@ fn verdicts_agree_with_real_heat() {
     let mut undecided = Vec::new();
     let mut n = 0;
     for c in &cases {
-        let modes: &[bool] = if c.params.is_some() { &[false, true] } else { &[false] };
+        let modes: &[bool] = if c.params.is_some() {
+            &[false, true]
+        } else {
+            &[false]
+        };
         for &with_values in modes {
             n += 1;
             let theirs = heat_verdict(&heat, c, with_values, n);
             let mine = ours(c, with_values);
-            let label = if with_values { "stacks (create)" } else { "validate" };
+            let label = if with_values {
+                "stacks (create)"
+            } else {
+                "validate"
+            };
             if let Verdict::Undecided(why) = &theirs {
                 undecided.push(format!("[{label}] {}: {why} (ours: {mine:?})", c.name));
                 continue;
             }
             let entry = results.entry(label).or_default();
             entry.1 += 1;
-            let agree = matches!((&theirs, &mine), (Verdict::Accept, Verdict::Accept) | (Verdict::Reject(_), Verdict::Reject(_)));
+            let agree = matches!(
+                (&theirs, &mine),
+                (Verdict::Accept, Verdict::Accept) | (Verdict::Reject(_), Verdict::Reject(_))
+            );
             if agree {
                 entry.0 += 1;
             } else {
-                disagreements.push(format!("[{label}] {}:\n    heat: {theirs:?}\n    ours: {mine:?}", c.name));
+                disagreements.push(format!(
+                    "[{label}] {}:\n    heat: {theirs:?}\n    ours: {mine:?}",
+                    c.name
+                ));
             }
         }
     }
@@ -481,5 +626,10 @@ fn verdicts_agree_with_real_heat() {
     for u in &undecided {
         println!("    {u}");
     }
-    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
 }

@@ -6,7 +6,9 @@
 mod common;
 
 use common::sample_values;
-use heat::{Options, ParameterValues, RenderOptions, StackIdentity, StackTemplate, Strictness, Template};
+use heat::{
+    Options, ParameterValues, RenderOptions, StackIdentity, StackTemplate, Strictness, Template,
+};
 
 /// Templates a stock Heat 27 itself rejects, and why (checked against the
 /// real Heat by the agreement test).
@@ -35,7 +37,12 @@ fn corpus_templates_validate_and_render() {
         return;
     };
     let cases = common::corpus_cases(&root);
-    assert!(cases.len() > 50, "only {} corpus templates found under {}", cases.len(), root.display());
+    assert!(
+        cases.len() > 50,
+        "only {} corpus templates found under {}",
+        cases.len(),
+        root.display()
+    );
     let mut failures = Vec::new();
     let mut strict_notes = Vec::new();
     let (mut accepted, mut rendered) = (0, 0);
@@ -46,7 +53,12 @@ fn corpus_templates_validate_and_render() {
             continue;
         }
         let expected_reject = HEAT_REJECTS.iter().find(|(n, _)| *n == case.name);
-        let built = StackTemplate::parse(&case.text, case.environment.clone(), case.files.clone(), Options::heat());
+        let built = StackTemplate::parse(
+            &case.text,
+            case.environment.clone(),
+            case.files.clone(),
+            Options::heat(),
+        );
         let verdict = built.and_then(|st| st.validate(&ParameterValues::new()).map(|_| st));
         match (verdict, expected_reject) {
             (Ok(st), None) => {
@@ -58,24 +70,35 @@ fn corpus_templates_validate_and_render() {
                         // The rendered template is itself a valid template.
                         let again = Template::from_value(r.template.clone(), None);
                         if let Err(e) = again {
-                            failures.push(format!("{}: rendered template does not parse: {e}", case.name));
+                            failures.push(format!(
+                                "{}: rendered template does not parse: {e}",
+                                case.name
+                            ));
                         }
                     }
                     Err(_) if HEAT_REJECTS_AT_CREATE.iter().any(|(n, _)| *n == case.name) => {}
-                    Err(e) => failures.push(format!("{}: render failed with {params:?}: {e}", case.name)),
+                    Err(e) => {
+                        failures.push(format!("{}: render failed with {params:?}: {e}", case.name))
+                    }
                 }
                 let strict = StackTemplate::parse(
                     &case.text,
                     case.environment.clone(),
                     case.files.clone(),
-                    Options { strictness: Strictness::Strict, ..Options::default() },
+                    Options {
+                        strictness: Strictness::Strict,
+                        ..Options::default()
+                    },
                 )
                 .and_then(|s| s.define(&params, &StackIdentity::default()).map(|_| ()));
                 if let Err(e) = strict {
                     strict_notes.push(format!("{}: {e}", case.name));
                 }
             }
-            (Ok(_), Some((_, why))) => failures.push(format!("{}: accepted, but Heat rejects it ({why})", case.name)),
+            (Ok(_), Some((_, why))) => failures.push(format!(
+                "{}: accepted, but Heat rejects it ({why})",
+                case.name
+            )),
             (Err(e), None) => failures.push(format!("{}: rejected: {e}", case.name)),
             (Err(_), Some(_)) => {}
         }
@@ -92,5 +115,10 @@ fn corpus_templates_validate_and_render() {
     for n in &strict_notes {
         println!("strict finding: {n}");
     }
-    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} corpus failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -84,7 +84,11 @@ fn validate(args: &TemplateArgs) -> ExitCode {
     let result = if args.parameters.is_empty() {
         tmpl.validate(&params).map(|r| {
             let n = r.parameters.len();
-            format!("{}: valid ({n} parameter{})", args.file.display(), if n == 1 { "" } else { "s" })
+            format!(
+                "{}: valid ({n} parameter{})",
+                args.file.display(),
+                if n == 1 { "" } else { "s" }
+            )
         })
     } else {
         tmpl.define(&params, &StackIdentity::default()).map(|d| {
@@ -179,14 +183,16 @@ fn load(args: &TemplateArgs) -> Result<(StackTemplate, ParameterValues), Errors>
             Errors::from(e)
         })?;
         let url = file_url(&absolute(env_path));
-        gather_environment_files(&mut env, &url, &mut read_url, &mut files).map_err(Errors::from)?;
+        gather_environment_files(&mut env, &url, &mut read_url, &mut files)
+            .map_err(Errors::from)?;
         environment.merge(&env);
     }
     let text = read_limited(&args.file, &limits)?;
     let name = args.file.display().to_string();
     let template = heat::Template::parse_with(&text, Some(&name), &limits)?;
     let url = file_url(&absolute(&args.file));
-    gather_template_files(&template.document, &url, &mut read_url, &mut files).map_err(Errors::from)?;
+    gather_template_files(&template.document, &url, &mut read_url, &mut files)
+        .map_err(Errors::from)?;
     let options = Options {
         limits,
         strictness: if args.heat_compatible {
@@ -239,7 +245,10 @@ mod tests {
         TemplateArgs {
             file,
             environments: envs,
-            parameters: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            parameters: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             heat_compatible: false,
         }
     }
@@ -260,12 +269,18 @@ mod tests {
         let (tmpl, params) = load(&a).unwrap();
         tmpl.validate(&params).unwrap();
         let r = tmpl.render(&params, &RenderOptions::default()).unwrap();
-        assert_eq!(r.template["resources"]["cfg"]["properties"]["value"], "#!/bin/sh\necho hi\n");
+        assert_eq!(
+            r.template["resources"]["cfg"]["properties"]["value"],
+            "#!/bin/sh\necho hi\n"
+        );
         assert_eq!(r.template["resources"]["sub"]["properties"]["size"], 4);
         assert_eq!(r.template["resources"]["sub"]["type"], "./lib/sub.yaml");
         let nested = tmpl.files()["./lib/sub.yaml"].clone();
         assert!(nested.contains("file://"), "{nested}");
-        assert!(r.template["resources"]["alias"]["type"].as_str().unwrap().ends_with("/t/lib/sub.yaml"));
+        assert!(r.template["resources"]["alias"]["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/t/lib/sub.yaml"));
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -281,7 +296,10 @@ mod tests {
         let text = errs.to_string();
         assert!(text.contains("t.yaml:7:"), "{text}");
         assert!(text.contains("did you mean \"get_param\""), "{text}");
-        assert!(text.contains("t.yaml:3:3: parameters.flavor: Parameter 'flavor' is invalid"), "{text}");
+        assert!(
+            text.contains("t.yaml:3:3: parameters.flavor: Parameter 'flavor' is invalid"),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    AttributeSpec, AttributeType, Attributes, KindSpec, LifecycleCtx, Orchestrator, PluginError,
-    PluginInfo, PluginSource, StackSpec, StackUpdate,
+    AttributeSpec, AttributeType, Attributes, KindSpec, LifecycleCtx, Operation, Orchestrator,
+    PluginError, PluginInfo, PluginSource, StackSpec, StackUpdate,
 };
 
 use crate::template::{StackTemplate, TemplateError};
@@ -71,6 +71,15 @@ fn info() -> PluginInfo {
 impl Orchestrator for SampleDatabase {
     fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
+        if matches!(op, Operation::Design | Operation::Update(_)) {
+            self.template
+                .check(&parameters(attributes, MAPPING))
+                .map_err(PluginError::Invalid)?;
+        }
+        Ok(())
     }
 
     async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec, LifecycleCtx, Orchestrator,
-    Phase, PluginError, PluginInfo, PluginSource, StackSpec, StackUpdate,
+    ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec, LifecycleCtx, Operation,
+    Orchestrator, Phase, PluginError, PluginInfo, PluginSource, StackSpec, StackUpdate,
 };
 
 use crate::template::{StackTemplate, TemplateError};
@@ -111,6 +111,18 @@ impl Orchestrator for SampleService {
         &self.info
     }
 
+    /// The attributes, as parameters, must suit both templates (a 400
+    /// now rather than a failed stack later).
+    async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
+        if matches!(op, Operation::Design | Operation::Update(_)) {
+            let params = parameters(attributes, MAPPING);
+            for t in [&self.deployment, &self.provisioning] {
+                t.check(&params).map_err(PluginError::Invalid)?;
+            }
+        }
+        Ok(())
+    }
+
     async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         // A failed earlier attempt left its stack: start over cleanly.
         let failed = ctx
@@ -199,6 +211,17 @@ mod tests {
         assert_eq!(spec.parameters["maas_endpoint"], "160.85.4.50");
         assert_eq!(spec.parameters.len(), 3);
         assert!(spec.name.is_empty(), "Stacks names the stack per instance");
+    }
+
+    #[tokio::test]
+    async fn values_heat_would_refuse_are_refused_before_any_stack() {
+        let s = SampleService::new().unwrap();
+        let ok = Attributes::from([("sample.length".to_string(), json!(20))]);
+        s.validate(&Operation::Design, &ok).await.unwrap();
+        let bad = Attributes::from([("sample.length".to_string(), json!(100))]);
+        let e = s.validate(&Operation::Design, &bad).await.unwrap_err();
+        assert!(e.to_string().contains("Parameter 'name_length' is invalid"), "{e}");
+        s.validate(&Operation::Deploy, &bad).await.unwrap();
     }
 
     #[test]
