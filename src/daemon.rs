@@ -127,6 +127,13 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             "operations interrupted by the last stop are marked failed; their stacks are kept"
         );
     }
+    let followed = lifecycle.settle_stacks();
+    if followed > 0 {
+        tracing::info!(
+            stacks = followed,
+            "following stacks left in progress by the last stop"
+        );
+    }
 
     // HTTP.
     let auth = Authenticator::new(&settings.auth).map_err(|e| setup(&e))?;

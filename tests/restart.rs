@@ -1,6 +1,7 @@
 //! A crash at any point loses at most the in-flight request: SIGKILL in
 //! the middle of a deploy, restart, and the instance and its stack id are
-//! still there; deploying again finishes with the same stack.
+//! still there, the stack's state is followed until it settles, and
+//! deploying again finishes with the same stack.
 
 mod common;
 
@@ -64,6 +65,12 @@ async fn sigkill_mid_deploy_keeps_the_instance_and_its_stack() {
         .unwrap()
         .contains("interrupted"));
     assert_eq!(g.actions(), ["deploy"], "deploy can be retried");
+    // The stack left in progress is followed until it settles.
+    let g = wait_for(&c, &url, &mcn("crash"), Duration::from_secs(60), |g| {
+        g.attribute("occi.mcn.stack.state").as_deref() == Some("CREATE_COMPLETE")
+    })
+    .await;
+    assert!(g.attribute("mcn.endpoint.sample").is_some(), "{}", g.body);
 
     // Retrying deploy adopts the stack instead of creating a second one.
     let a = call(

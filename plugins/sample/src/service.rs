@@ -220,7 +220,10 @@ mod tests {
         s.validate(&Operation::Design, &ok).await.unwrap();
         let bad = Attributes::from([("sample.length".to_string(), json!(100))]);
         let e = s.validate(&Operation::Design, &bad).await.unwrap_err();
-        assert!(e.to_string().contains("Parameter 'name_length' is invalid"), "{e}");
+        assert!(
+            e.to_string().contains("Parameter 'name_length' is invalid"),
+            "{e}"
+        );
         s.validate(&Operation::Deploy, &bad).await.unwrap();
     }
 
