@@ -43,7 +43,7 @@ pub fn init_logging(settings: &Settings) -> Result<(), String> {
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .try_init(),
         LogFormat::Pretty => builder
             .with_ansi(std::io::stderr().is_terminal())
