@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use reqwest::Method;
 
-const ORCH: &str = "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"";
+const ORCH: &str =
+    "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"";
 
 async fn initialised(c: &reqwest::Client, s: &Server) -> String {
     let mut h = mcn("i");

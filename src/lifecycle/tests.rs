@@ -548,7 +548,7 @@ async fn stacks_left_in_progress_by_a_restart_are_followed_until_they_settle() {
     let stack = backend.create(&creds(), &spec()).await.unwrap();
     let mut stale = info(&stack, "CREATE_IN_PROGRESS");
     stale.outputs.clear();
-    store
+    let (_, durable) = store
         .update(&key(), |i| {
             i.stacks.push(StackRecord {
                 role: "main".into(),
@@ -559,6 +559,7 @@ async fn stacks_left_in_progress_by_a_restart_are_followed_until_they_settle() {
             Ok::<(), ()>(())
         })
         .unwrap();
+    durable.wait().await.unwrap();
     assert_eq!(lc.settle_stacks(), 1);
     for _ in 0..200 {
         let i = lc.get(&key()).unwrap();
