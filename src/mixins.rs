@@ -119,18 +119,27 @@ impl Mixins {
             .cloned()
     }
 
-    /// Adds the mixins (the caller has checked for clashes) and saves.
+    /// Adds the mixins and saves. The caller has checked them against
+    /// the provider's categories; a clash with the tenant's own mixins
+    /// (say two concurrent definitions) is checked again here, under the
+    /// write lock: `Ok(Some(id))` names the clash and nothing is added.
     pub async fn define(
         self: &Arc<Self>,
         tenant: &str,
         mixins: Vec<UserMixin>,
-    ) -> Result<(), MixinFileError> {
+    ) -> Result<Option<String>, MixinFileError> {
         let _w = self.write.lock().await;
-        self.by_tenant
-            .entry(tenant.to_string())
-            .or_default()
-            .extend(mixins);
-        self.save().await
+        {
+            let mut mine = self.by_tenant.entry(tenant.to_string()).or_default();
+            if let Some(clash) = mixins.iter().find(|m| {
+                mine.iter()
+                    .any(|x| x.id() == m.id() || x.location == m.location)
+            }) {
+                return Ok(Some(clash.id()));
+            }
+            mine.extend(mixins);
+        }
+        self.save().await.map(|_| None)
     }
 
     /// Removes mixin `id` of the tenant and saves; `None` if it had none.

@@ -392,3 +392,59 @@ async fn provision_custom_actions_and_many_instances_per_tenant() {
         ""
     );
 }
+
+#[tokio::test]
+async fn a_dispose_longer_than_the_wait_answers_202_and_finishes() {
+    let Some(heat) = heat_url("a_dispose_longer_than_the_wait_answers_202_and_finishes") else {
+        return;
+    };
+    let mut args = heat_args(&heat);
+    args.extend(["--dispose-wait".into(), "50ms".into()]);
+    let s = Server::start_with(args);
+    let c = client();
+    let url = s.url("/orchestrator/default");
+    let mut h = mcn("slow");
+    h.push((
+        "Category",
+        "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
+    ));
+    assert_eq!(call(&c, Method::PUT, &url, &h, "").await.status, 201);
+    assert_eq!(
+        call(
+            &c,
+            Method::POST,
+            &format!("{url}?action=deploy"),
+            &mcn("slow"),
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+    let g = wait_for(&c, &url, &mcn("slow"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.operation").is_none()
+    })
+    .await;
+    let stack_id = g.attribute("occi.mcn.stack.id").unwrap();
+    // Heat takes about a second to delete: longer than the 50 ms wait.
+    let a = call(&c, Method::DELETE, &url, &mcn("slow"), "").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert!(a.body.contains("goes on in the background"), "{}", a.body);
+    let during = call(&c, Method::GET, &url, &mcn("slow"), "").await;
+    if during.status == 200 {
+        assert_eq!(
+            during.attribute("occi.so.operation").as_deref(),
+            Some("dispose")
+        );
+        assert!(during.actions().is_empty());
+    }
+    wait_for(&c, &url, &mcn("slow"), Duration::from_secs(120), |g| {
+        g.status == 404
+    })
+    .await;
+    let heat_state = heat_stack_status(&heat, &stack_id).await;
+    assert!(
+        heat_state.is_none() || heat_state.as_deref() == Some("DELETE_COMPLETE"),
+        "{heat_state:?}"
+    );
+}

@@ -236,10 +236,16 @@ async fn define(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError> {
         });
     }
     let n = new.len();
-    app.mixins
+    if let Some(clash) = app
+        .mixins
         .define(tenant, new)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)?
+    {
+        return Err(ApiError::conflict(format!(
+            "Category {clash}: this mixin (or its location) is already defined"
+        )));
+    }
     tracing::info!(mixins = n, "user mixins defined");
     Ok(c.respond(StatusCode::OK, c.renderer.message(c.media, "OK")))
 }
