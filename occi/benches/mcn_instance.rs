@@ -114,6 +114,11 @@ fn bench(c: &mut Criterion) {
         let out = renderer.resource(media, &r).unwrap();
         let headers = to_request(media, out.headers.clone());
         let body = out.body.clone();
+        let header_bytes: usize = out.headers.iter().map(|(_, v)| v.len()).sum();
+        eprintln!(
+            "{name}: body {} bytes, OCCI headers {header_bytes} bytes",
+            body.len()
+        );
         let parsed = parse_request(&headers, &body).unwrap();
         assert_eq!(parsed.attributes.len(), 12);
         assert_eq!(parsed.links.len(), 3);

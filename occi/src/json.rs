@@ -715,9 +715,31 @@ fn strings(items: Vec<serde_json::Value>, what: &'static str) -> Result<Vec<Stri
         .collect()
 }
 
+/// The body as UTF-8 (validated once, up front: serde_json then skips
+/// per-string validation), or an error at the first bad byte.
+fn utf8(body: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(body).map_err(|e| {
+        let bad = e.valid_up_to();
+        let before = &body[..bad];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = bad
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        ParseError {
+            origin: Origin::Json { line, column },
+            position: 0,
+            expected: "UTF-8 text".into(),
+            found: None,
+        }
+    })
+}
+
 /// Parses a single resource document.
 pub fn parse_resource(body: &[u8]) -> Result<Resource, ParseError> {
-    let r: ResourceIn = serde_json::from_slice(body).map_err(syntax_error)?;
+    let r: ResourceIn = serde_json::from_str(utf8(body)?).map_err(syntax_error)?;
     resource_from(r)
 }
 
@@ -735,7 +757,7 @@ pub fn parse_resource(body: &[u8]) -> Result<Resource, ParseError> {
 ///   `categories`;
 /// - `{}` → empty content.
 pub fn parse(body: &[u8]) -> Result<Content, ParseError> {
-    let doc: Doc = serde_json::from_slice(body).map_err(syntax_error)?;
+    let doc: Doc = serde_json::from_str(utf8(body)?).map_err(syntax_error)?;
     let mut content = Content::default();
     if let Some(action) = doc.action {
         let mut c = Category::reference(&action);
@@ -940,6 +962,14 @@ mod tests {
         assert!(parse(b"[1]").is_err());
         assert!(parse(b"").is_err());
         assert_eq!(parse(b"{}").unwrap(), Content::default());
+        let e = parse(b"{\n \"kind\": \"\xff\"}").unwrap_err();
+        assert_eq!(
+            e.origin,
+            Origin::Json {
+                line: 2,
+                column: 11
+            }
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@
 //! - `Category` needs a term and `scheme`; `class` may be omitted (MCN
 //!   clients do), quoted or bare, any case. White space around `;` and `=`,
 //!   a trailing `;`, and folded lines (CRLF + space) are accepted.
-//!   Unknown parameters are ignored; a repeated one overrides.
+//!   Unknown parameters are ignored; a repeated one overrides; empty
+//!   parameters (`;;`) are skipped. `scheme=""` is accepted (a type
+//!   identifier without `#` renders that way; the server's lookup rejects
+//!   it), a missing `scheme` is an error.
 //! - Terms and attribute names use the OCCI 1.2 grammar
 //!   (`[A-Za-z0-9._-]+`), a superset of 1.1's lower-case names.
 //! - Attribute definitions accept the properties `required`, `immutable`
@@ -76,6 +79,11 @@
 //!   and needs exactly one `rel`; other links default to the core `link`
 //!   kind when `category` is missing; parameters other than `rel`, `self`
 //!   and `category` are link attributes.
+//! - `Link: <>` is an empty URI-reference (the same document) and parses;
+//!   an empty `X-OCCI-Location` (`<>` or `""`) is an error. A bare location
+//!   may contain `;` (locations have no parameters).
+//! - `Accept`: a malformed q-value is ignored (q = 1) rather than turned
+//!   into a 406.
 //! - `text/occi` requests are read from headers (the body is ignored);
 //!   `text/plain`, `text/uri-list` and JSON requests from the body, or from
 //!   the headers when the body is empty (curl users). A body without

@@ -17,6 +17,15 @@ fn odd_locations_render_to_parsable_lists() {
     assert_eq!(text::parse_locations(value).unwrap().len(), 2);
 }
 
+/// `fuzz/artifacts/location/crash-d214…`: `<>` parsed as an empty
+/// location, which renders as an empty list element and vanishes.
+#[test]
+fn empty_bracketed_location_is_an_error() {
+    let e = text::parse_locations(":8, /a/2, <>, \"q\"").unwrap_err();
+    assert_eq!(e.position, 10);
+    assert!(e.expected.contains("non-empty"), "{e}");
+}
+
 /// `fuzz/artifacts/text_plain_body/crash-1f27…`: a category whose scheme
 /// has no `#` gives a type identifier that splits into an empty scheme;
 /// rendering it as a mixin must still parse.

@@ -3,6 +3,7 @@
 //! with every change reported to a [`StackSink`] so the server can journal
 //! it before and after the backend call.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,9 @@ pub struct StackRecord {
     pub stack: Option<StackRef>,
     /// The last status seen, if any.
     pub last: Option<StackInfo>,
+    /// The named cloud the stack runs on (`None`: the default backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
 }
 
 /// Receives every change to an instance's stacks, synchronously and
@@ -46,6 +50,7 @@ impl StackSink for NullSink {
 /// credentials.
 pub struct Stacks {
     backend: Arc<dyn StackBackend>,
+    clouds: BTreeMap<String, Arc<dyn StackBackend>>,
     credentials: Credentials,
     sink: Arc<dyn StackSink>,
     name_prefix: String,
@@ -65,6 +70,7 @@ impl Stacks {
     ) -> Self {
         Stacks {
             backend,
+            clouds: BTreeMap::new(),
             credentials,
             sink,
             name_prefix: name_prefix.into(),
@@ -90,9 +96,44 @@ impl Stacks {
         self
     }
 
-    /// The backend, for calls this handle does not wrap (validate, resources).
+    /// Named clouds besides the default backend (multi-cloud services
+    /// place stacks on them with [`Stacks::create_on`]).
+    pub fn with_clouds(mut self, clouds: BTreeMap<String, Arc<dyn StackBackend>>) -> Self {
+        self.clouds = clouds;
+        self
+    }
+
+    /// The names of the configured clouds (the default backend not included).
+    pub fn cloud_names(&self) -> Vec<String> {
+        self.clouds.keys().cloned().collect()
+    }
+
+    /// The default backend, for calls this handle does not wrap (validate, resources).
     pub fn backend(&self) -> &Arc<dyn StackBackend> {
         &self.backend
+    }
+
+    /// The backend of cloud `name` (`None`: the default one).
+    pub fn backend_of(&self, cloud: Option<&str>) -> Result<&Arc<dyn StackBackend>, BackendError> {
+        match cloud {
+            None => Ok(&self.backend),
+            Some(name) => self.clouds.get(name).ok_or_else(|| BackendError::Rejected {
+                kind: "UnknownCloud".into(),
+                message: format!(
+                    "no cloud named '{name}' is configured (configured: {})",
+                    if self.clouds.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.cloud_names().join(", ")
+                    }
+                ),
+            }),
+        }
+    }
+
+    fn record_backend(&self, role: &str) -> Result<&Arc<dyn StackBackend>, BackendError> {
+        let cloud = self.get(role).and_then(|r| r.cloud.as_deref());
+        self.backend_of(cloud)
     }
 
     /// The caller's credentials.
@@ -144,16 +185,24 @@ impl Stacks {
     /// `role` (say a deploy is retried after a restart), that stack is
     /// returned and nothing is created; if only its name was recorded, it
     /// is looked up by name first. Delete the role's stack to start over.
-    pub async fn create(
+    pub async fn create(&mut self, role: &str, spec: StackSpec) -> Result<StackRef, BackendError> {
+        self.create_on(None, role, spec).await
+    }
+
+    /// [`Stacks::create`] on the named cloud (`None`: the default backend).
+    pub async fn create_on(
         &mut self,
+        cloud: Option<&str>,
         role: &str,
         mut spec: StackSpec,
     ) -> Result<StackRef, BackendError> {
+        let backend = self.backend_of(cloud)?.clone();
+        let cloud = cloud.map(str::to_string);
         if let Some(existing) = self.get(role).cloned() {
             if let Some(stack) = existing.stack {
                 return Ok(stack);
             }
-            if let Some(stack) = self.backend.find(&self.credentials, &existing.name).await? {
+            if let Some(stack) = backend.find(&self.credentials, &existing.name).await? {
                 self.put(StackRecord {
                     stack: Some(stack.clone()),
                     ..existing
@@ -170,14 +219,16 @@ impl Stacks {
             name: spec.name.clone(),
             stack: None,
             last: None,
+            cloud: cloud.clone(),
         });
-        match self.backend.create(&self.credentials, &spec).await {
+        match backend.create(&self.credentials, &spec).await {
             Ok(stack) => {
                 self.put(StackRecord {
                     role: role.to_string(),
                     name: spec.name,
                     stack: Some(stack.clone()),
                     last: None,
+                    cloud,
                 });
                 Ok(stack)
             }
@@ -193,7 +244,8 @@ impl Stacks {
     /// [`crate::StackStatus::is_failed`].
     pub async fn wait(&mut self, role: &str) -> Result<StackInfo, BackendError> {
         let stack = self.stack_ref(role)?;
-        let mut rx = self.backend.watch(&self.credentials, &stack).await?;
+        let backend = self.record_backend(role)?.clone();
+        let mut rx = backend.watch(&self.credentials, &stack).await?;
         let deadline = tokio::time::Instant::now() + self.wait.timeout;
         loop {
             let info = rx.borrow_and_update().clone();
@@ -204,7 +256,7 @@ impl Stacks {
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
-                    let info = self.backend.get(&self.credentials, &stack).await?;
+                    let info = backend.get(&self.credentials, &stack).await?;
                     self.record_info(role, &stack, &info);
                     if info.status.in_progress() {
                         return Err(BackendError::Unavailable {
@@ -232,11 +284,13 @@ impl Stacks {
             .and_then(|r| r.last.as_ref())
             .is_some_and(|l| l == info);
         if !unchanged {
+            let cloud = self.get(role).and_then(|r| r.cloud.clone());
             self.put(StackRecord {
                 role: role.to_string(),
                 name: stack.name.clone(),
                 stack: Some(stack.clone()),
                 last: Some(info.clone()),
+                cloud,
             });
         }
     }
@@ -254,7 +308,9 @@ impl Stacks {
     /// Start an update of the stack of `role`.
     pub async fn update(&mut self, role: &str, update: &StackUpdate) -> Result<(), BackendError> {
         let stack = self.stack_ref(role)?;
-        self.backend.update(&self.credentials, &stack, update).await
+        self.record_backend(role)?
+            .update(&self.credentials, &stack, update)
+            .await
     }
 
     /// Update the stack of `role` and wait for it to finish.
@@ -270,7 +326,10 @@ impl Stacks {
     /// Read the stack of `role` from the backend now and record it.
     pub async fn refresh(&mut self, role: &str) -> Result<StackInfo, BackendError> {
         let stack = self.stack_ref(role)?;
-        let info = self.backend.get(&self.credentials, &stack).await?;
+        let info = self
+            .record_backend(role)?
+            .get(&self.credentials, &stack)
+            .await?;
         self.record_info(role, &stack, &info);
         Ok(info)
     }
@@ -278,12 +337,16 @@ impl Stacks {
     /// Delete the stack of `role` and wait until it is gone. A stack the
     /// backend no longer knows counts as deleted.
     pub async fn delete(&mut self, role: &str) -> Result<(), BackendError> {
+        if self.get(role).is_none() {
+            return Ok(());
+        }
+        let backend = self.record_backend(role)?.clone();
         let stack = match self.get(role) {
             None => return Ok(()),
             Some(StackRecord { stack: Some(s), .. }) => s.clone(),
             Some(StackRecord { name, .. }) => {
                 // Created but never acknowledged (crash): find it by name.
-                match self.backend.find(&self.credentials, name).await? {
+                match backend.find(&self.credentials, name).await? {
                     Some(s) => s,
                     None => {
                         self.remove(role);
@@ -292,7 +355,7 @@ impl Stacks {
                 }
             }
         };
-        match self.backend.delete(&self.credentials, &stack).await {
+        match backend.delete(&self.credentials, &stack).await {
             Ok(()) => {}
             Err(BackendError::NotFound { .. }) => {
                 self.remove(role);

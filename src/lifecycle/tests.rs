@@ -505,6 +505,7 @@ async fn a_restart_mid_operation_keeps_the_instance_and_its_stack() {
                         id: "abc".into(),
                     }),
                     last: None,
+                    cloud: None,
                 });
                 Ok::<(), ()>(())
             })

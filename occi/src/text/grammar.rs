@@ -545,6 +545,9 @@ pub(crate) fn attribute(i: &str) -> PResult<'_, (String, Value)> {
 pub(crate) fn location(i: &str) -> PResult<'_, String> {
     if i.starts_with('<') {
         let (rest, uri) = uri_in_brackets(i)?;
+        if uri.is_empty() {
+            return fail(i, "a non-empty URI");
+        }
         return Ok((rest, uri.to_owned()));
     }
     if i.starts_with('"') {
