@@ -556,6 +556,7 @@ async fn stacks_left_in_progress_by_a_restart_are_followed_until_they_settle() {
                 name: stack.name.clone(),
                 stack: Some(stack.clone()),
                 last: Some(stale),
+                cloud: None,
             });
             Ok::<(), ()>(())
         })
