@@ -728,14 +728,14 @@ async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
             (Some(old), false) => Some(old.clone()),
             _ => None,
         };
-        set_stack(
-            engine,
-            &op.cell,
-            &mut st,
-            status(StackAction::Update, Phase::Failed),
-            failure_reason(&stop),
-        );
         if target.is_some() {
+            set_stack(
+                engine,
+                &op.cell,
+                &mut st,
+                status(StackAction::Update, Phase::Failed),
+                failure_reason(&stop),
+            );
             set_stack(
                 engine,
                 &op.cell,
@@ -747,8 +747,8 @@ async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
                 st.inputs = previous;
             }
             st.live = target.clone();
+            publish(engine, &op.cell, &mut st);
         }
-        publish(engine, &op.cell, &mut st);
         target
     };
     let Some(old) = rollback_to else {
@@ -854,7 +854,11 @@ enum Step {
     Skip,
     Create,
     Update,
+    /// Replaced: a property that cannot change in place changed, or it failed.
     Replace,
+    /// Replaced because the resource itself asks to be (Heat's
+    /// `needs_replace_with_prop_diff`).
+    ReplaceAsked,
 }
 
 /// The dependency graph with the ordering Heat adds on its own: ports and
@@ -1056,12 +1060,15 @@ fn decide(op: &Op, path: &[Arc<str>], def: &StackDefinition, name: &str) -> Step
     };
     let metadata = def.metadata(name, &view).unwrap_or(Value::Null);
     let (all, fixed) = kinds::digests(kind, rd.resolved_type.name(), &props, &metadata);
-    if all == r.props_digest {
-        Step::Skip
-    } else if fixed != r.fixed_digest || kinds::replaces_anyway(kind, r, &props) {
+    if fixed != r.fixed_digest {
         Step::Replace
-    } else {
+    } else if kinds::replaces_anyway(kind, r, &props) {
+        Step::ReplaceAsked
+    } else if all != r.props_digest || kind.is_nested() {
+        // Heat updates a nested stack on every update of its parent.
         Step::Update
+    } else {
+        Step::Skip
     }
 }
 
@@ -1216,9 +1223,13 @@ async fn act(
     // Start: properties, effort, IN_PROGRESS.
     let started = {
         let mut st = op.cell.lock();
-        if step == Step::Replace {
+        if matches!(step, Step::Replace | Step::ReplaceAsked) {
             let kind = def.resource(name).map(|r| Kind::of(&r.resolved_type));
-            begin_replacement(op, &mut st, path, name, kind);
+            let reason = match step {
+                Step::ReplaceAsked => replacement_reason(op, &st, path, name),
+                _ => Reason::Replacement,
+            };
+            begin_replacement(op, &mut st, path, name, kind, reason);
         }
         let env = engine.env();
         let ident = stack_at(&op.cell, &st, path).unwrap_or_default();
@@ -1358,12 +1369,39 @@ fn abort_mark(op: &Op, path: &[Arc<str>], name: &str, action: StackAction, stop:
     publish(&op.engine, &op.cell, &mut st);
 }
 
+/// Why a resource is replaced, as Heat says it: `The Resource x requires
+/// replacement.` for a property that cannot change in place; a resource
+/// that decides itself (a TestResource with `update_replace`) names
+/// itself in full, as Heat's `str(resource)`.
+fn replacement_reason(op: &Op, st: &StackState, path: &[Arc<str>], name: &str) -> Reason {
+    let Some(r) = st.tree.at(path).and_then(|t| t.get(name)) else {
+        return Reason::Replacement;
+    };
+    if r.kind != Kind::TestResource {
+        return Reason::Replacement;
+    }
+    let Some((sname, sid)) = stack_at(&op.cell, st, path) else {
+        return Reason::Replacement;
+    };
+    Reason::text(format!(
+        "The Resource TestResource \"{name}\" [{}] Stack \"{sname}\" [{sid}] requires replacement.",
+        r.physical.render(&sname, name)
+    ))
+}
+
 /// The resource to be replaced steps aside (`UPDATE_COMPLETE The Resource
 /// x requires replacement.`); a fresh one takes its place and keeps it
 /// until the update ends.
-fn begin_replacement(op: &Op, st: &mut StackState, path: &[Arc<str>], name: &str, kind: Option<Kind>) {
+fn begin_replacement(
+    op: &Op,
+    st: &mut StackState,
+    path: &[Arc<str>],
+    name: &str,
+    kind: Option<Kind>,
+    reason: Reason,
+) {
     mark(op, st, path, name, status(StackAction::Update, Phase::InProgress), Reason::StateChanged);
-    mark(op, st, path, name, status(StackAction::Update, Phase::Complete), Reason::Replacement);
+    mark(op, st, path, name, status(StackAction::Update, Phase::Complete), reason);
     let Some(tree) = st.tree.at_mut(path) else {
         return;
     };
