@@ -25,7 +25,7 @@ struct Observed {
     status: String,
     reason: String,
     outputs: BTreeMap<String, Value>,
-    resources: BTreeMap<String, (String, String, String, String)>,
+    resources: BTreeMap<String, (String, String, String, String, Vec<String>)>,
     stack_events: Vec<(String, String)>,
     resource_events: BTreeMap<String, Vec<(String, String, String)>>,
 }
@@ -113,6 +113,8 @@ async fn observe(
         .into_iter()
         .map(|r| {
             let id = shape(&r.physical_resource_id, &stack.name, &r.resource_name);
+            let mut required_by = r.required_by.clone();
+            required_by.sort();
             (
                 r.resource_name,
                 (
@@ -120,6 +122,7 @@ async fn observe(
                     r.resource_status,
                     generic(&r.resource_status_reason, stack),
                     id,
+                    required_by,
                 ),
             )
         })
@@ -181,28 +184,43 @@ async fn play(b: &dyn StackBackend, creds: &Credentials, s: &Scenario, tag: &str
         disable_rollback: s.disable_rollback,
         tags: vec![],
     };
-    let stack = b.create(creds, &spec).await.unwrap();
+    let kind = b.kind();
+    let stack = b
+        .create(creds, &spec)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: create: {e}"));
     match &s.interrupt {
         None => {}
         Some(i) => {
             tokio::time::sleep(Duration::from_secs(1)).await;
             match i {
-                Interrupt::Delete => b.delete(creds, &stack).await.unwrap(),
-                Interrupt::Update(u) => b.update(creds, &stack, u).await.unwrap(),
+                Interrupt::Delete => b.delete(creds, &stack).await,
+                Interrupt::Update(u) => b.update(creds, &stack, u).await,
             }
+            .unwrap_or_else(|e| panic!("{kind}: interrupting the create: {e}"));
         }
     }
-    b.wait(creds, &stack, &wait).await.unwrap();
+    b.wait(creds, &stack, &wait)
+        .await
+        .unwrap_or_else(|e| panic!("{kind}: waiting for the create: {e}"));
     let mut seen = vec![observe(b, creds, &stack, s.random).await];
     for u in &s.updates {
-        b.update(creds, &stack, u).await.unwrap();
+        b.update(creds, &stack, u)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: update: {e}"));
         // Heat moves to UPDATE_IN_PROGRESS at once; so does the engine.
-        b.wait(creds, &stack, &wait).await.unwrap();
+        b.wait(creds, &stack, &wait)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: waiting for the update: {e}"));
         seen.push(observe(b, creds, &stack, s.random).await);
     }
     if s.delete {
-        b.delete(creds, &stack).await.unwrap();
-        b.wait(creds, &stack, &wait).await.unwrap();
+        b.delete(creds, &stack)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: delete: {e}"));
+        b.wait(creds, &stack, &wait)
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: waiting for the delete: {e}"));
         seen.push(observe(b, creds, &stack, s.random).await);
     } else {
         let _ = b.delete(creds, &stack).await;

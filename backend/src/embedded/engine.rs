@@ -836,7 +836,6 @@ fn resource_path(st: &StackState, path: &[Arc<str>], name: &str) -> String {
             out.push('.');
         }
         if in_group {
-            out.truncate(out.len() - 1);
             out.push_str(&format!("resources[{seg}]"));
         } else {
             out.push_str(&format!("resources.{seg}"));

@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(s.len(), 12);
         assert!(s.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)));
         assert_eq!(physical_name("p1", "word", 0), "p1-word-aaaaaaaaaaaa");
-        assert_eq!(iso_time(1_795_000_000), "2026-11-18T07:06:40Z");
+        assert_eq!(iso_time(1_795_000_000), "2026-11-18T11:06:40Z");
         let id = Uuid::nil();
         assert_eq!(derived_uuid(&id, 3), derived_uuid(&id, 3));
         assert_ne!(derived_uuid(&id, 3), derived_uuid(&id, 4));

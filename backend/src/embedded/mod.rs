@@ -42,6 +42,9 @@ mod state;
 mod store;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
