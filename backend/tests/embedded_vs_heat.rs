@@ -14,9 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use occi_so_backend::{EmbeddedBackend, EmbeddedConfig, OpenStackBackend, OpenStackConfig};
-use occi_so_sdk::{
-    Credentials, StackBackend, StackRef, StackSpec, StackUpdate, WaitOptions,
-};
+use occi_so_sdk::{Credentials, StackBackend, StackRef, StackSpec, StackUpdate, WaitOptions};
 use serde_json::Value;
 
 /// What a caller can see of a stack, with ids reduced to their shape.
@@ -134,10 +132,11 @@ async fn observe(
             stack_events.push((e.resource_status, generic(&e.resource_status_reason, stack)));
         } else {
             let id = shape(&e.physical_resource_id, &stack.name, &e.resource_name);
-            resource_events
-                .entry(e.resource_name)
-                .or_default()
-                .push((e.resource_status, generic(&e.resource_status_reason, stack), id));
+            resource_events.entry(e.resource_name).or_default().push((
+                e.resource_status,
+                generic(&e.resource_status_reason, stack),
+                id,
+            ));
         }
     }
     Observed {
@@ -170,16 +169,29 @@ enum Interrupt {
     Update(StackUpdate),
 }
 
-async fn play(b: &dyn StackBackend, creds: &Credentials, s: &Scenario, tag: &str) -> Vec<Observed> {
+async fn play(
+    b: &dyn StackBackend,
+    creds: &Credentials,
+    s: &Scenario,
+    tag: &str,
+) -> Result<Vec<Observed>, String> {
     let wait = WaitOptions {
         timeout: Duration::from_secs(120),
     };
     let spec = StackSpec {
         name: unique(tag),
         template: s.template.into(),
-        parameters: s.parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        parameters: s
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         environment: None,
-        files: s.files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        files: s
+            .files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         timeout_mins: Some(10),
         disable_rollback: s.disable_rollback,
         tags: vec![],
@@ -188,7 +200,7 @@ async fn play(b: &dyn StackBackend, creds: &Credentials, s: &Scenario, tag: &str
     let stack = b
         .create(creds, &spec)
         .await
-        .unwrap_or_else(|e| panic!("{kind}: create: {e}"));
+        .map_err(|e| format!("{kind}: create: {e}"))?;
     match &s.interrupt {
         None => {}
         Some(i) => {
@@ -197,42 +209,52 @@ async fn play(b: &dyn StackBackend, creds: &Credentials, s: &Scenario, tag: &str
                 Interrupt::Delete => b.delete(creds, &stack).await,
                 Interrupt::Update(u) => b.update(creds, &stack, u).await,
             }
-            .unwrap_or_else(|e| panic!("{kind}: interrupting the create: {e}"));
+            .map_err(|e| format!("{kind}: interrupting the create: {e}"))?;
         }
     }
     b.wait(creds, &stack, &wait)
         .await
-        .unwrap_or_else(|e| panic!("{kind}: waiting for the create: {e}"));
+        .map_err(|e| format!("{kind}: waiting for the create: {e}"))?;
     let mut seen = vec![observe(b, creds, &stack, s.random).await];
     for u in &s.updates {
         b.update(creds, &stack, u)
             .await
-            .unwrap_or_else(|e| panic!("{kind}: update: {e}"));
+            .map_err(|e| format!("{kind}: update: {e}"))?;
         // Heat moves to UPDATE_IN_PROGRESS at once; so does the engine.
         b.wait(creds, &stack, &wait)
             .await
-            .unwrap_or_else(|e| panic!("{kind}: waiting for the update: {e}"));
+            .map_err(|e| format!("{kind}: waiting for the update: {e}"))?;
         seen.push(observe(b, creds, &stack, s.random).await);
     }
     if s.delete {
         b.delete(creds, &stack)
             .await
-            .unwrap_or_else(|e| panic!("{kind}: delete: {e}"));
+            .map_err(|e| format!("{kind}: delete: {e}"))?;
         b.wait(creds, &stack, &wait)
             .await
-            .unwrap_or_else(|e| panic!("{kind}: waiting for the delete: {e}"));
+            .map_err(|e| format!("{kind}: waiting for the delete: {e}"))?;
         seen.push(observe(b, creds, &stack, s.random).await);
     } else {
         let _ = b.delete(creds, &stack).await;
         let _ = b.wait(creds, &stack, &wait).await;
     }
-    seen
+    Ok(seen)
 }
+
+/// Three scenarios at a time: the local Heat (sqlite, one engine thread)
+/// misbehaves under more parallel load (`ResourcePropertiesData ... not
+/// found`, outputs read as null just after an update) in ways that are
+/// not the behaviour compared here.
+static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
 
 async fn compare(tag: &str, s: Scenario) {
     let Some(url) = support::heat_url() else {
         return;
     };
+    let _turn = TURNS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let heat = OpenStackBackend::new(OpenStackConfig::local_heat(url)).unwrap();
     let embedded = EmbeddedBackend::new(EmbeddedConfig {
         resource_delay: Duration::from_millis(2),
@@ -240,14 +262,29 @@ async fn compare(tag: &str, s: Scenario) {
     })
     .unwrap();
     let creds = Credentials::new("admin", None);
-    let (h, e) = (format!("{tag}h"), format!("{tag}e"));
-    let (real, ours) = tokio::join!(
-        play(&heat, &creds, &s, &h),
-        play(&embedded, &creds, &s, &e)
-    );
-    for (i, (r, o)) in real.iter().zip(&ours).enumerate() {
-        assert_eq!(o, r, "{tag}: step {i} differs (left: embedded, right: Heat)");
+    let ours = play(&embedded, &creds, &s, &format!("{tag}e"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The local Heat sometimes fails a read in the middle of a change
+    // (`ResourcePropertiesData with id {} not found`) or reads outputs as
+    // null just after an update: a difference must show three times.
+    let mut last = Err(String::new());
+    for attempt in 0..3 {
+        last = play(&heat, &creds, &s, &format!("{tag}h{attempt}")).await;
+        match &last {
+            Ok(real) if *real == ours => return,
+            Ok(_) => eprintln!("{tag}: differs from the real Heat (attempt {attempt})"),
+            Err(e) => eprintln!("{tag}: the real Heat failed ({e}; attempt {attempt})"),
+        }
     }
+    let real = last.unwrap_or_else(|e| panic!("{e}"));
+    for (i, (r, o)) in real.iter().zip(&ours).enumerate() {
+        assert_eq!(
+            o, r,
+            "{tag}: step {i} differs (left: embedded, right: Heat)"
+        );
+    }
+    assert_eq!(real.len(), ours.len());
 }
 
 const TWO_LEVELS: &str = r#"
@@ -567,7 +604,10 @@ async fn update_while_creating() {
 async fn shapes_are_recognised() {
     assert_eq!(shape("", "s", "r"), "");
     assert_eq!(shape("s-r-abcdefghijkl", "s", "r"), "name");
-    assert_eq!(shape("0a0e6c2d-9e7c-4a57-9d4c-0f1f9b8f2f10", "s", "r"), "uuid");
+    assert_eq!(
+        shape("0a0e6c2d-9e7c-4a57-9d4c-0f1f9b8f2f10", "s", "r"),
+        "uuid"
+    );
     let s = StackRef {
         name: "cmp1x2xa".into(),
         id: "0a0e6c2d-9e7c-4a57-9d4c-0f1f9b8f2f10".into(),

@@ -1094,26 +1094,26 @@ fn check_property_values(
 /// flag (a `list` taking a comma-delimited string, a `map` a string or list).
 pub fn property_value_error(ty: &str, allow_conversion: bool, v: &Value) -> Option<String> {
     match (ty, v) {
-            ("integer", Value::Number(n)) if n.is_f64() => None,
-            ("integer", Value::Number(_) | Value::Bool(_)) => None,
-            ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
-            ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
-            ("number", v) if crate::parameter::str_to_num_ok(v) => None,
-            ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
-            ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
-            ("string", other) => Some(format!("Value must be a string; got {}", crate::pyfmt::py_repr(other))),
-            ("boolean", Value::Bool(_)) => None,
-            ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => None,
-            ("boolean", Value::String(s)) => Some(format!("\"{}\" is not a valid boolean", s.to_lowercase())),
-            ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
-            ("map", Value::Object(_)) => None,
-            ("map", Value::String(_) | Value::Array(_)) if allow_conversion => None,
-            ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
-            ("list", Value::Array(_)) => None,
-            ("list", Value::String(_)) if allow_conversion => None,
-            ("list", other) => Some(format!("\"{}\" is not a list", crate::pyfmt::py_repr(other))),
-            _ => None,
-        }
+        ("integer", Value::Number(n)) if n.is_f64() => None,
+        ("integer", Value::Number(_) | Value::Bool(_)) => None,
+        ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
+        ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
+        ("number", v) if crate::parameter::str_to_num_ok(v) => None,
+        ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
+        ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
+        ("string", other) => Some(format!("Value must be a string; got {}", crate::pyfmt::py_repr(other))),
+        ("boolean", Value::Bool(_)) => None,
+        ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => None,
+        ("boolean", Value::String(s)) => Some(format!("\"{}\" is not a valid boolean", s.to_lowercase())),
+        ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
+        ("map", Value::Object(_)) => None,
+        ("map", Value::String(_) | Value::Array(_)) if allow_conversion => None,
+        ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
+        ("list", Value::Array(_)) => None,
+        ("list", Value::String(_)) if allow_conversion => None,
+        ("list", other) => Some(format!("\"{}\" is not a list", crate::pyfmt::py_repr(other))),
+        _ => None,
+    }
 }
 
 fn mask_hidden(t: &Template, m: &Map<String, Value>) -> Map<String, Value> {

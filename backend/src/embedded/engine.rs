@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use heat::{Dependencies, ParameterValues, StackDefinition, StackIdentity, StackTemplate, Template};
+use heat::{
+    Dependencies, ParameterValues, StackDefinition, StackIdentity, StackTemplate, Template,
+};
 use occi_so_sdk::{
     BackendError, Credentials, StackAction, StackInfo, StackRef, StackSpec, StackState as Phase,
     StackStatus, StackUpdate,
@@ -170,7 +172,10 @@ fn identity(cell_project: &str, name: &str, id: &uuid::Uuid) -> StackIdentity {
 }
 
 /// The definition of a stack's current inputs.
-pub(crate) fn definition(cell: &StackCell, inputs: &Inputs) -> Result<StackDefinition, heat::Errors> {
+pub(crate) fn definition(
+    cell: &StackCell,
+    inputs: &Inputs,
+) -> Result<StackDefinition, heat::Errors> {
     inputs.prepared.template.define(
         &inputs.parameter_values(),
         &identity(&cell.project, &cell.name, &cell.id),
@@ -227,7 +232,13 @@ fn event(
 }
 
 /// Moves the stack to `s` with `reason`, as an event too.
-fn set_stack(engine: &Engine, cell: &StackCell, st: &mut StackState, s: StackStatus, reason: Reason) {
+fn set_stack(
+    engine: &Engine,
+    cell: &StackCell,
+    st: &mut StackState,
+    s: StackStatus,
+    reason: Reason,
+) {
     st.status = s;
     st.reason = reason.clone();
     event(
@@ -332,7 +343,10 @@ pub(crate) fn create(
     let def = inputs
         .prepared
         .template
-        .define(&inputs.parameter_values(), &identity(&project_name, &name, &id))
+        .define(
+            &inputs.parameter_values(),
+            &identity(&project_name, &name, &id),
+        )
         .map_err(|e| rejected(&e))?;
     check_resources(&def)?;
     match project.names.entry(name.clone()) {
@@ -468,17 +482,19 @@ pub(crate) fn update(
     let new_def = definition(cell, &new).map_err(|e| rejected(&e))?;
     check_resources(&new_def)?;
     if let Ok(old_def) = definition(cell, &current) {
-        old_def.immutable_changes(&new_def).map_err(|e| BackendError::Rejected {
-            kind: e.kind.heat_type().to_string(),
-            message: e.message,
-        })?;
+        old_def
+            .immutable_changes(&new_def)
+            .map_err(|e| BackendError::Rejected {
+                kind: e.kind.heat_type().to_string(),
+                message: e.message,
+            })?;
     }
     let mut st = cell.lock();
     if st.status.action == StackAction::Delete {
         return Err(not_found(&cell.name));
     }
     let previous = std::mem::replace(&mut st.inputs, new);
-    st.previous = Some(previous);
+    st.previous = Some(Box::new(previous));
     st.updated = now();
     let def = Arc::new(new_def);
     st.live = Some(def.clone());
@@ -576,10 +592,10 @@ fn start(engine: &Arc<Engine>, cell: &Arc<StackCell>, st: &mut StackState, work:
             Work::Delete => run_delete(&op).await,
         }
     });
-    st.op = Some(OpSlot {
+    st.op = Some(Box::new(OpSlot {
         signal,
         handle: Some(handle),
-    });
+    }));
 }
 
 impl Op {
@@ -607,12 +623,15 @@ impl Op {
                     Err(e) => OutputValue::Error(e.message.into()),
                 })
                 .collect();
-            st.outputs = Some(outputs.into_boxed_slice());
+            st.outputs = serde_json::to_string(&outputs)
+                .ok()
+                .map(String::into_boxed_str);
         }
         st.live = None;
         st.op = None;
         st.previous = None;
         set_stack(engine, &self.cell, &mut st, s, reason);
+        st.events.shrink_to_fit();
         publish(engine, &self.cell, &mut st);
     }
 }
@@ -699,7 +718,13 @@ async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
             .and_then(|p| definition(&op.cell, p).ok())
             .map(Arc::new)
     };
-    let result = converge(op, Arc::from(Vec::new()), Some(def.clone()), old_def.clone()).await;
+    let result = converge(
+        op,
+        Arc::from(Vec::new()),
+        Some(def.clone()),
+        old_def.clone(),
+    )
+    .await;
     let stop = match result {
         Ok(()) => {
             {
@@ -744,7 +769,7 @@ async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
                 Reason::Started,
             );
             if let Some(previous) = st.previous.take() {
-                st.inputs = previous;
+                st.inputs = *previous;
             }
             st.live = target.clone();
             publish(engine, &op.cell, &mut st);
@@ -760,7 +785,14 @@ async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
         return;
     };
     restore_replaced(op, Arc::from(Vec::new())).await;
-    match converge(op, Arc::from(Vec::new()), Some(old.clone()), Some(def.clone())).await {
+    match converge(
+        op,
+        Arc::from(Vec::new()),
+        Some(old.clone()),
+        Some(def.clone()),
+    )
+    .await
+    {
         Ok(()) => op.finish(
             Some(&old),
             status(StackAction::Rollback, Phase::Complete),
@@ -1188,7 +1220,14 @@ fn view_of<'a>(
 
 /// Moves resource `name` (at `path`) to `s`, recording the event when the
 /// resource is the stack's own.
-fn mark(op: &Op, st: &mut StackState, path: &[Arc<str>], name: &str, s: StackStatus, reason: Reason) {
+fn mark(
+    op: &Op,
+    st: &mut StackState,
+    path: &[Arc<str>],
+    name: &str,
+    s: StackStatus,
+    reason: Reason,
+) {
     let max = op.engine.config.max_events_per_stack;
     let Some(r) = st.tree.at_mut(path).and_then(|t| t.get_mut(name)) else {
         return;
@@ -1244,10 +1283,20 @@ async fn act(
             })
         };
         let reason_path = resource_path(&st, path, name);
-        mark(op, &mut st, path, name, status(action, Phase::InProgress), Reason::StateChanged);
+        mark(
+            op,
+            &mut st,
+            path,
+            name,
+            status(action, Phase::InProgress),
+            Reason::StateChanged,
+        );
         let started = match outcome {
             Ok(x) => Ok(x),
-            Err(e) => Err(format!("StackValidationFailed: {reason_path}: {}", e.message)),
+            Err(e) => Err(format!(
+                "StackValidationFailed: {reason_path}: {}",
+                e.message
+            )),
         };
         if let Ok((kind, _, _)) = &started {
             if kind.is_nested() {
@@ -1265,7 +1314,15 @@ async fn act(
     if kind.is_nested() {
         let child = match nested_definition(op, path, def, name, kind, &props) {
             Ok(d) => Arc::new(d),
-            Err(why) => return fail(op, path, name, action, format!("{reason_path}: {why}").into()),
+            Err(why) => {
+                return fail(
+                    op,
+                    path,
+                    name,
+                    action,
+                    format!("{reason_path}: {why}").into(),
+                )
+            }
         };
         let mut child_path = path.to_vec();
         child_path.push(Arc::from(name));
@@ -1287,7 +1344,13 @@ async fn act(
         return Err(stop);
     }
     if let Some(f) = effort.failure {
-        return fail(op, path, name, action, format!("{}: {reason_path}: {}", f.class, f.message).into());
+        return fail(
+            op,
+            path,
+            name,
+            action,
+            format!("{}: {reason_path}: {}", f.class, f.message).into(),
+        );
     }
     // Complete: what the resource keeps.
     let mut st = op.cell.lock();
@@ -1301,7 +1364,6 @@ async fn act(
         let short = current.map(|r| r.short).unwrap_or(0);
         let apply = Apply {
             view,
-            name,
             props: &props,
             physical_name: physical_name(view.stack_name, name, short),
             current,
@@ -1327,7 +1389,13 @@ async fn act(
     match result {
         Err(f) => {
             drop(st);
-            fail(op, path, name, action, format!("{}: {reason_path}: {}", f.class, f.message).into())
+            fail(
+                op,
+                path,
+                name,
+                action,
+                format!("{}: {reason_path}: {}", f.class, f.message).into(),
+            )
         }
         Ok(made) => {
             if let Some(r) = st.tree.at_mut(path).and_then(|t| t.get_mut(name)) {
@@ -1341,7 +1409,14 @@ async fn act(
                 r.props_digest = all;
                 r.fixed_digest = fixed;
             }
-            mark(op, &mut st, path, name, status(action, Phase::Complete), Reason::StateChanged);
+            mark(
+                op,
+                &mut st,
+                path,
+                name,
+                status(action, Phase::Complete),
+                Reason::StateChanged,
+            );
             publish(engine, &op.cell, &mut st);
             Ok(())
         }
@@ -1349,9 +1424,22 @@ async fn act(
 }
 
 /// Marks a failed resource and gives the walk its reason.
-fn fail(op: &Op, path: &[Arc<str>], name: &str, action: StackAction, why: Arc<str>) -> Result<(), Stop> {
+fn fail(
+    op: &Op,
+    path: &[Arc<str>],
+    name: &str,
+    action: StackAction,
+    why: Arc<str>,
+) -> Result<(), Stop> {
     let mut st = op.cell.lock();
-    mark(op, &mut st, path, name, status(action, Phase::Failed), Reason::Text(why.clone()));
+    mark(
+        op,
+        &mut st,
+        path,
+        name,
+        status(action, Phase::Failed),
+        Reason::text(why.to_string()),
+    );
     publish(&op.engine, &op.cell, &mut st);
     Err(Stop::Failed(action, why))
 }
@@ -1364,7 +1452,14 @@ fn abort_mark(op: &Op, path: &[Arc<str>], name: &str, action: StackAction, stop:
         _ => return,
     };
     let mut st = op.cell.lock();
-    mark(op, &mut st, path, name, status(action, Phase::Failed), Reason::text(why));
+    mark(
+        op,
+        &mut st,
+        path,
+        name,
+        status(action, Phase::Failed),
+        Reason::text(why),
+    );
     publish(&op.engine, &op.cell, &mut st);
 }
 
@@ -1399,8 +1494,22 @@ fn begin_replacement(
     kind: Option<Kind>,
     reason: Reason,
 ) {
-    mark(op, st, path, name, status(StackAction::Update, Phase::InProgress), Reason::StateChanged);
-    mark(op, st, path, name, status(StackAction::Update, Phase::Complete), reason);
+    mark(
+        op,
+        st,
+        path,
+        name,
+        status(StackAction::Update, Phase::InProgress),
+        Reason::StateChanged,
+    );
+    mark(
+        op,
+        st,
+        path,
+        name,
+        status(StackAction::Update, Phase::Complete),
+        reason,
+    );
     let Some(tree) = st.tree.at_mut(path) else {
         return;
     };
@@ -1486,7 +1595,9 @@ fn nested_definition(
     };
     drop(st);
     let ident = identity(&op.cell.project, &nname, &nid);
-    template.define(&params, &ident).map_err(|e| first_message(&e))
+    template
+        .define(&params, &ident)
+        .map_err(|e| first_message(&e))
 }
 
 fn first_message(e: &heat::Errors) -> String {
@@ -1570,14 +1681,22 @@ async fn restore_replaced(op: &Arc<Op>, path: Arc<[Arc<str>]>) {
 
 /// After a walk: deletes the left-over and replaced resources, those
 /// others depended on last.
-async fn cleanup(op: &Arc<Op>, path: &Arc<[Arc<str>]>, order: Option<&StackDefinition>) -> Result<(), Stop> {
+async fn cleanup(
+    op: &Arc<Op>,
+    path: &Arc<[Arc<str>]>,
+    order: Option<&StackDefinition>,
+) -> Result<(), Stop> {
     let (orphans, replaced): (Vec<String>, Vec<String>) = {
         let st = op.cell.lock();
         let Some(tree) = st.tree.at(path) else {
             return Ok(());
         };
         (
-            tree.resources.iter().filter(|r| r.orphan).map(|r| r.name.to_string()).collect(),
+            tree.resources
+                .iter()
+                .filter(|r| r.orphan)
+                .map(|r| r.name.to_string())
+                .collect(),
             tree.resources
                 .iter()
                 .filter(|r| !r.orphan && r.replaced.is_some())
@@ -1588,7 +1707,11 @@ async fn cleanup(op: &Arc<Op>, path: &Arc<[Arc<str>]>, order: Option<&StackDefin
     if orphans.is_empty() && replaced.is_empty() {
         return Ok(());
     }
-    let levels = delete_levels(path, order, &orphans.iter().chain(&replaced).cloned().collect::<Vec<_>>());
+    let levels = delete_levels(
+        path,
+        order,
+        &orphans.iter().chain(&replaced).cloned().collect::<Vec<_>>(),
+    );
     for level in levels {
         let mut set = JoinSet::new();
         for name in level {
@@ -1614,7 +1737,11 @@ async fn cleanup(op: &Arc<Op>, path: &Arc<[Arc<str>]>, order: Option<&StackDefin
 
 /// Deletion order for `names`: the reverse of `order`'s creation levels
 /// (only the stack's own resources; nested ones in reverse tree order).
-fn delete_levels(path: &[Arc<str>], order: Option<&StackDefinition>, names: &[String]) -> Vec<Vec<String>> {
+fn delete_levels(
+    path: &[Arc<str>],
+    order: Option<&StackDefinition>,
+    names: &[String],
+) -> Vec<Vec<String>> {
     let mut levels: Vec<Vec<String>> = Vec::new();
     let mut placed: Vec<&String> = Vec::new();
     if let (true, Some(def)) = (path.is_empty(), order) {
@@ -1646,7 +1773,11 @@ fn delete_levels(path: &[Arc<str>], order: Option<&StackDefinition>, names: &[St
 }
 
 /// Deletes every resource of the tree at `path`.
-async fn delete_all(op: &Arc<Op>, path: &Arc<[Arc<str>]>, order: Option<&StackDefinition>) -> Result<(), Stop> {
+async fn delete_all(
+    op: &Arc<Op>,
+    path: &Arc<[Arc<str>]>,
+    order: Option<&StackDefinition>,
+) -> Result<(), Stop> {
     let names: Vec<String> = {
         let st = op.cell.lock();
         st.tree
@@ -1677,7 +1808,12 @@ async fn delete_all(op: &Arc<Op>, path: &Arc<[Arc<str>]>, order: Option<&StackDe
 /// Deletes resource `name` (or, with `replaced`, the one it replaced):
 /// `DELETE_IN_PROGRESS`, the simulated time, addresses given back,
 /// `DELETE_COMPLETE`. One never acted on goes silently.
-async fn delete_one(op: &Arc<Op>, path: &Arc<[Arc<str>]>, name: &str, replaced: bool) -> Result<(), Stop> {
+async fn delete_one(
+    op: &Arc<Op>,
+    path: &Arc<[Arc<str>]>,
+    name: &str,
+    replaced: bool,
+) -> Result<(), Stop> {
     let engine = &op.engine;
     let (effort, nested, attempted) = {
         let mut st = op.cell.lock();
@@ -1704,9 +1840,22 @@ async fn delete_one(op: &Arc<Op>, path: &Arc<[Arc<str>]>, name: &str, replaced: 
         let nested = target.nested().is_some() && !replaced;
         if attempted {
             if replaced {
-                mark_replaced(op, &mut st, path, name, status(StackAction::Delete, Phase::InProgress));
+                mark_replaced(
+                    op,
+                    &mut st,
+                    path,
+                    name,
+                    status(StackAction::Delete, Phase::InProgress),
+                );
             } else {
-                mark(op, &mut st, path, name, status(StackAction::Delete, Phase::InProgress), Reason::StateChanged);
+                mark(
+                    op,
+                    &mut st,
+                    path,
+                    name,
+                    status(StackAction::Delete, Phase::InProgress),
+                    Reason::StateChanged,
+                );
             }
             publish(engine, &op.cell, &mut st);
         }
@@ -1728,7 +1877,11 @@ async fn delete_one(op: &Arc<Op>, path: &Arc<[Arc<str>]>, name: &str, replaced: 
     {
         if let Some(view) = view_of(&env, &op.cell, &st, path, &ident) {
             if let Some(r) = view.tree.get(name) {
-                let target = if replaced { r.replaced.as_deref() } else { Some(r) };
+                let target = if replaced {
+                    r.replaced.as_deref()
+                } else {
+                    Some(r)
+                };
                 if let Some(t) = target {
                     kinds::release(t, &view);
                 }
@@ -1736,12 +1889,25 @@ async fn delete_one(op: &Arc<Op>, path: &Arc<[Arc<str>]>, name: &str, replaced: 
         }
     }
     if replaced {
-        mark_replaced(op, &mut st, path, name, status(StackAction::Delete, Phase::Complete));
+        mark_replaced(
+            op,
+            &mut st,
+            path,
+            name,
+            status(StackAction::Delete, Phase::Complete),
+        );
         if let Some(r) = st.tree.at_mut(path).and_then(|t| t.get_mut(name)) {
             r.replaced = None;
         }
     } else {
-        mark(op, &mut st, path, name, status(StackAction::Delete, Phase::Complete), Reason::StateChanged);
+        mark(
+            op,
+            &mut st,
+            path,
+            name,
+            status(StackAction::Delete, Phase::Complete),
+            Reason::StateChanged,
+        );
         if let Some(r) = st.tree.at_mut(path).and_then(|t| t.get_mut(name)) {
             r.data = Data::None;
         }
@@ -1788,7 +1954,10 @@ pub(crate) fn recover(engine: &Engine, cell: &StackCell, st: &mut StackState) {
         return;
     }
     let action = st.status.action;
-    let why = Reason::text(format!("Engine went down during stack {}", action_text(action)));
+    let why = Reason::text(format!(
+        "Engine went down during stack {}",
+        action_text(action)
+    ));
     fn reset(tree: &mut Tree, why: &Reason) -> Vec<(Arc<str>, StackStatus, Physical)> {
         let mut changed = Vec::new();
         for r in &mut tree.resources {
@@ -1809,9 +1978,22 @@ pub(crate) fn recover(engine: &Engine, cell: &StackCell, st: &mut StackState) {
             Physical::None => Physical::Name(0),
             p => p,
         };
-        event(st, engine.config.max_events_per_stack, Some(&name), s, why.clone(), physical);
+        event(
+            st,
+            engine.config.max_events_per_stack,
+            Some(&name),
+            s,
+            why.clone(),
+            physical,
+        );
     }
-    set_stack(engine, cell, st, StackStatus::new(action, Phase::Failed), why);
+    set_stack(
+        engine,
+        cell,
+        st,
+        StackStatus::new(action, Phase::Failed),
+        why,
+    );
 }
 
 #[cfg(test)]

@@ -91,7 +91,9 @@ mod tests {
     fn names_look_like_heats() {
         let s = short_id_text(new_short_id());
         assert_eq!(s.len(), 12);
-        assert!(s.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)));
+        assert!(s
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)));
         assert_eq!(physical_name("p1", "word", 0), "p1-word-aaaaaaaaaaaa");
         assert_eq!(iso_time(1_795_000_000), "2026-11-18T11:06:40Z");
         let id = Uuid::nil();

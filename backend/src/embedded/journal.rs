@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::prepared::{Prepared, TemplateCache};
-use super::state::{Event, Inputs, OutputValue, Reason, StackCell, StackState, Tree};
+use super::state::{Event, Inputs, Reason, StackCell, StackState, Tree};
 
 const VERSION: u32 = 1;
 
@@ -74,7 +74,7 @@ struct StackFileOut<'a> {
     tree: &'a Tree,
     events: &'a [Event],
     events_purged: u64,
-    outputs: Option<&'a [OutputValue]>,
+    outputs: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -92,7 +92,7 @@ struct StackFileIn {
     tree: Tree,
     events: Vec<Event>,
     events_purged: u64,
-    outputs: Option<Vec<OutputValue>>,
+    outputs: Option<String>,
 }
 
 fn inputs_file(i: &Inputs) -> InputsFile {
@@ -181,9 +181,15 @@ impl Journal {
 
     /// The stack changed: write it soon.
     pub fn dirty(&self, cell: &Arc<StackCell>) {
-        let mut p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let fresh = p.dirty.is_empty();
-        p.dirty.entry(cell.id).or_insert_with(|| Arc::downgrade(cell));
+        p.dirty
+            .entry(cell.id)
+            .or_insert_with(|| Arc::downgrade(cell));
         drop(p);
         if fresh {
             self.shared.wake.notify_one();
@@ -194,7 +200,11 @@ impl Journal {
     pub async fn flush(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
-            let mut p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             p.flushers.push(tx);
         }
         self.shared.wake.notify_one();
@@ -245,9 +255,7 @@ impl Journal {
         let parsed = fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<TemplateFile>(&b).ok())
-            .and_then(|t| {
-                Prepared::parse(&t.template, t.environment.as_deref(), &t.files).ok()
-            })
+            .and_then(|t| Prepared::parse(&t.template, t.environment.as_deref(), &t.files).ok())
             .map(|p| cache.adopt(p));
         templates.insert(digest.to_string(), parsed.clone());
         parsed
@@ -281,10 +289,9 @@ impl Journal {
             })
         };
         let current = inputs(f.inputs)?;
-        let previous = match f.previous {
-            Some(p) => inputs(p).ok(),
-            None => None,
-        };
+        // An update's previous inputs only serve its rollback, which the
+        // restart ends.
+        let _ = f.previous;
         let state = StackState {
             status: f.status,
             reason: f.reason,
@@ -292,11 +299,11 @@ impl Journal {
             updated: f.updated,
             deleted: 0,
             inputs: current,
-            previous,
+            previous: None,
             tree: f.tree,
             events: f.events,
             events_purged: f.events_purged,
-            outputs: f.outputs.map(Vec::into_boxed_slice),
+            outputs: f.outputs.map(String::into_boxed_str),
             live: None,
             op: None,
             generation: 0,
@@ -309,15 +316,15 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         {
-            let mut p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             p.stop = true;
         }
         self.shared.wake.notify_one();
-        let thread = self
-            .thread
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take());
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread {
             let _ = t.join();
         }
@@ -334,7 +341,11 @@ impl Writer {
     fn run(mut self) {
         loop {
             let (dirty, flushers, stop) = {
-                let mut p = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let mut p = self
+                    .shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 while p.dirty.is_empty() && p.flushers.is_empty() && !p.stop {
                     p = self.shared.wake.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
@@ -394,7 +405,7 @@ impl Writer {
                 created: st.created,
                 updated: st.updated,
                 inputs: inputs_file(&st.inputs),
-                previous: st.previous.as_ref().map(inputs_file),
+                previous: st.previous.as_deref().map(inputs_file),
                 tree: &st.tree,
                 events: &st.events,
                 events_purged: st.events_purged,

@@ -162,7 +162,13 @@ impl EmbeddedBackend {
 
     /// Registers a stack read back from the state dir; true when it was
     /// interrupted by the restart.
-    fn adopt(engine: &Arc<Engine>, project: &str, id: Uuid, name: &str, st: state::StackState) -> bool {
+    fn adopt(
+        engine: &Arc<Engine>,
+        project: &str,
+        id: Uuid,
+        name: &str,
+        st: state::StackState,
+    ) -> bool {
         let store = &engine.store;
         let project_name = store.project_name(project);
         let interrupted = st.status.state == Phase::InProgress;
@@ -239,7 +245,11 @@ impl StackBackend for EmbeddedBackend {
         "embedded"
     }
 
-    async fn create(&self, creds: &Credentials, spec: &StackSpec) -> Result<StackRef, BackendError> {
+    async fn create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackRef, BackendError> {
         engine::create(&self.engine, creds, spec)
     }
 
@@ -250,7 +260,11 @@ impl StackBackend for EmbeddedBackend {
         Ok(render::stack_info(&env, &cell, &st))
     }
 
-    async fn find(&self, creds: &Credentials, name: &str) -> Result<Option<StackRef>, BackendError> {
+    async fn find(
+        &self,
+        creds: &Credentials,
+        name: &str,
+    ) -> Result<Option<StackRef>, BackendError> {
         let Some(project) = self.engine.store.existing(&creds.project) else {
             return Ok(None);
         };
@@ -296,7 +310,11 @@ impl StackBackend for EmbeddedBackend {
         Ok(render::resources(&env, &cell, &st))
     }
 
-    async fn events(&self, creds: &Credentials, stack: &StackRef) -> Result<Vec<EventInfo>, BackendError> {
+    async fn events(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+    ) -> Result<Vec<EventInfo>, BackendError> {
         let cell = self.cell(creds, stack)?;
         let st = cell.lock();
         Ok(render::events(&cell, &st))
@@ -310,7 +328,11 @@ impl StackBackend for EmbeddedBackend {
         let prepared = self
             .engine
             .templates
-            .get(&request.template, request.environment.as_deref(), &request.files)
+            .get(
+                &request.template,
+                request.environment.as_deref(),
+                &request.files,
+            )
             .map_err(|e| engine_rejected(&e))?;
         let params: heat::ParameterValues = (&request.parameters).into();
         let report = prepared

@@ -136,9 +136,14 @@ mod tests {
     fn hands_out_every_host_once_then_reports_exhaustion() {
         let p = pool("10.9.0.0/29");
         let got: Vec<String> = (0..5).map(|_| ip_text(p.allocate().unwrap())).collect();
-        assert_eq!(got, ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
+        assert_eq!(
+            got,
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+        );
         let e = p.allocate().unwrap_err();
-        assert!(e.to_string().starts_with("IpAddressGenerationFailure: No more IP addresses"));
+        assert!(e
+            .to_string()
+            .starts_with("IpAddressGenerationFailure: No more IP addresses"));
         p.release(crate::embedded::config::parse_ip("10.9.0.4").unwrap());
         assert_eq!(ip_text(p.allocate().unwrap()), "10.9.0.4");
         assert_eq!(p.in_use(), 5);
@@ -149,7 +154,11 @@ mod tests {
         let p = pool("10.9.0.0/24");
         let ip = crate::embedded::config::parse_ip("10.9.0.2").unwrap();
         p.reserve(ip).unwrap();
-        assert!(p.reserve(ip).unwrap_err().to_string().contains("already allocated"));
+        assert!(p
+            .reserve(ip)
+            .unwrap_err()
+            .to_string()
+            .contains("already allocated"));
         assert_eq!(ip_text(p.allocate().unwrap()), "10.9.0.3");
         assert!(p.is("private") && p.is(&p.network_id.to_string()) && !p.is("public"));
     }

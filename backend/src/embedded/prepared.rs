@@ -229,8 +229,15 @@ mod tests {
     fn bad_templates_give_heats_error() {
         let cache = TemplateCache::default();
         let e = cache
-            .get("heat_template_version: 1999-01-01\n", None, &BTreeMap::new())
+            .get(
+                "heat_template_version: 1999-01-01\n",
+                None,
+                &BTreeMap::new(),
+            )
             .unwrap_err();
-        assert_eq!(e.first().unwrap().kind.heat_type(), "InvalidTemplateVersion");
+        assert_eq!(
+            e.first().unwrap().kind.heat_type(),
+            "InvalidTemplateVersion"
+        );
     }
 }

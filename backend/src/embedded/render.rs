@@ -85,7 +85,11 @@ pub(crate) fn outputs(env: &Env<'_>, cell: &StackCell, st: &StackState) -> Vec<S
             })
             .collect();
     }
-    let Some(values) = &st.outputs else {
+    let values: Option<Vec<OutputValue>> = st
+        .outputs
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let Some(values) = values else {
         return keys
             .iter()
             .map(|(k, d)| StackOutput {
@@ -153,7 +157,12 @@ pub(crate) fn resources(env: &Env<'_>, cell: &StackCell, st: &StackState) -> Vec
             resource_status_reason: r.reason.render(&r.name, r.status),
             required_by: graph
                 .as_ref()
-                .map(|g| g.required_by(&r.name).into_iter().map(String::from).collect())
+                .map(|g| {
+                    g.required_by(&r.name)
+                        .into_iter()
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
         .collect()

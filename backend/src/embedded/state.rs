@@ -30,14 +30,14 @@ pub(crate) enum Reason {
     Started,
     /// `Stack <ACTION> completed successfully`.
     Completed,
-    /// Anything else, verbatim.
-    Text(Arc<str>),
+    /// Anything else, verbatim (a thin pointer: reasons are rare, events many).
+    Text(Arc<String>),
 }
 
 impl Reason {
     /// A verbatim reason.
-    pub fn text(s: impl Into<Arc<str>>) -> Reason {
-        Reason::Text(s.into())
+    pub fn text(s: impl Into<String>) -> Reason {
+        Reason::Text(Arc::new(s.into()))
     }
 
     /// Heat's text, for a subject called `name` in status `status`.
@@ -48,7 +48,10 @@ impl Reason {
             Reason::Replacement => format!("The Resource {name} requires replacement."),
             Reason::Started => format!("Stack {} started", action_text(status.action)),
             Reason::Completed => {
-                format!("Stack {} completed successfully", action_text(status.action))
+                format!(
+                    "Stack {} completed successfully",
+                    action_text(status.action)
+                )
             }
             Reason::Text(t) => t.to_string(),
         }
@@ -202,9 +205,11 @@ pub(crate) enum Data {
     /// A string: a random string, a TestResource's output, a software
     /// config's text, a wait-condition handle's token.
     Text(Box<str>),
-    /// Any JSON: a Value's value, the resolved properties of a type whose
-    /// attributes echo them (networks, volumes, routers...).
+    /// Any JSON: the resolved properties of a type whose attributes echo
+    /// them (networks, volumes, routers...).
     Json(Box<Value>),
+    /// Any JSON as text (a Value's value: kept compact, read rarely).
+    JsonText(Box<str>),
     /// A port.
     Port(Box<PortData>),
     /// A server.
@@ -410,20 +415,21 @@ pub(crate) struct StackState {
     /// What it was last asked to be.
     pub inputs: Inputs,
     /// What it was before the update in progress (for a rollback).
-    pub previous: Option<Inputs>,
+    pub previous: Option<Box<Inputs>>,
     /// Its resources.
     pub tree: Tree,
     /// Its events, oldest first.
     pub events: Vec<Event>,
     /// How many events were purged from the front (event ids stay stable).
     pub events_purged: u64,
-    /// Outputs computed when it last settled, parallel to the template's.
-    pub outputs: Option<Box<[OutputValue]>>,
+    /// Outputs computed when it last settled, parallel to the template's
+    /// (a JSON list of [`OutputValue`]s: one allocation, read rarely).
+    pub outputs: Option<Box<str>>,
     /// While an operation runs: the definition it works towards (outputs
     /// are then computed live, as Heat does).
     pub live: Option<Arc<heat::StackDefinition>>,
     /// The operation in progress.
-    pub op: Option<OpSlot>,
+    pub op: Option<Box<OpSlot>>,
     /// Bumped by every new operation; an older one that is still finishing
     /// leaves the stack's status alone.
     pub generation: u64,

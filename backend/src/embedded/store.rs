@@ -60,7 +60,11 @@ impl Store {
 
     /// A stack by project and id.
     pub fn get(&self, project: &str, id: &Uuid) -> Option<Arc<StackCell>> {
-        self.projects.get(project)?.stacks.get(id).map(|c| c.clone())
+        self.projects
+            .get(project)?
+            .stacks
+            .get(id)
+            .map(|c| c.clone())
     }
 
     /// Every stack, for start-up and statistics.

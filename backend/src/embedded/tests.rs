@@ -41,7 +41,10 @@ fn spec(name: &str, template: &str) -> StackSpec {
 }
 
 fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 async fn wait(b: &EmbeddedBackend, s: &StackRef) -> StackInfo {
@@ -119,7 +122,10 @@ async fn a_create_is_seen_in_progress_then_complete() {
     assert_eq!(seen, ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]);
     let info = b.get(&creds(), &s).await.unwrap();
     assert_eq!(info.status_reason, "Stack CREATE completed successfully");
-    assert_eq!(out(&info, "both"), json!(format!("{}/a", out(&info, "word").as_str().unwrap())));
+    assert_eq!(
+        out(&info, "both"),
+        json!(format!("{}/a", out(&info, "word").as_str().unwrap()))
+    );
     // Levels: word and echo together, then both.
     let ev = event_list(&b, &s).await;
     let pos = |r: &str, st: &str| ev.iter().position(|e| e.0 == r && e.1 == st).unwrap();
@@ -127,7 +133,10 @@ async fn a_create_is_seen_in_progress_then_complete() {
     assert!(pos("both", "CREATE_IN_PROGRESS") > pos("echo", "CREATE_COMPLETE"));
     assert!(pos("echo", "CREATE_IN_PROGRESS") < pos("word", "CREATE_COMPLETE"));
     let resources = b.resources(&creds(), &s).await.unwrap();
-    let word = resources.iter().find(|r| r.resource_name == "word").unwrap();
+    let word = resources
+        .iter()
+        .find(|r| r.resource_name == "word")
+        .unwrap();
     assert_eq!(word.required_by, ["both"]);
     assert!(word.physical_resource_id.starts_with("walk-word-"));
 }
@@ -138,9 +147,15 @@ async fn updates_touch_only_what_changed() {
     let (s, before) = run(&b, spec("diff", CHAIN)).await;
     let n = event_list(&b, &s).await.len();
     // v changes echo (in place) and, through it, both; word stays.
-    b.update(&creds(), &s, &StackUpdate::Patch { parameters: params(&[("v", "b")]) })
-        .await
-        .unwrap();
+    b.update(
+        &creds(),
+        &s,
+        &StackUpdate::Patch {
+            parameters: params(&[("v", "b")]),
+        },
+    )
+    .await
+    .unwrap();
     let after = wait(&b, &s).await;
     assert_eq!(after.status.to_string(), "UPDATE_COMPLETE");
     assert_eq!(out(&after, "word"), out(&before, "word"));
@@ -156,9 +171,15 @@ async fn updates_touch_only_what_changed() {
     // salt cannot change in place: word is replaced (a new string), the
     // old one deleted after the update.
     let n = ev.len();
-    b.update(&creds(), &s, &StackUpdate::Patch { parameters: params(&[("salt", "s2")]) })
-        .await
-        .unwrap();
+    b.update(
+        &creds(),
+        &s,
+        &StackUpdate::Patch {
+            parameters: params(&[("salt", "s2")]),
+        },
+    )
+    .await
+    .unwrap();
     let replaced = wait(&b, &s).await;
     assert_ne!(out(&replaced, "word"), out(&before, "word"));
     assert_eq!(out(&replaced, "echo"), json!("b"), "PATCH kept v");
@@ -250,10 +271,17 @@ async fn a_failed_create_rolls_back_unless_told_not_to() {
             ("CREATE_IN_PROGRESS".into(), "Stack CREATE started".into()),
             (
                 "CREATE_FAILED".into(),
-                "Resource CREATE failed: ValueError: resources.boom: Test Resource failed boom".into()
+                "Resource CREATE failed: ValueError: resources.boom: Test Resource failed boom"
+                    .into()
             ),
-            ("ROLLBACK_IN_PROGRESS".into(), "Stack ROLLBACK started".into()),
-            ("ROLLBACK_COMPLETE".into(), "Stack ROLLBACK completed successfully".into()),
+            (
+                "ROLLBACK_IN_PROGRESS".into(),
+                "Stack ROLLBACK started".into()
+            ),
+            (
+                "ROLLBACK_COMPLETE".into(),
+                "Stack ROLLBACK completed successfully".into()
+            ),
         ]
     );
 }
@@ -295,13 +323,26 @@ async fn a_failed_update_rolls_back_to_what_was() {
     .await
     .unwrap();
     let after = wait(&b, &s).await;
-    assert_eq!(after.status.to_string(), "ROLLBACK_COMPLETE", "{}", after.status_reason);
-    assert_eq!(out(&after, "word"), out(&before, "word"), "the replaced string came back");
+    assert_eq!(
+        after.status.to_string(),
+        "ROLLBACK_COMPLETE",
+        "{}",
+        after.status_reason
+    );
+    assert_eq!(
+        out(&after, "word"),
+        out(&before, "word"),
+        "the replaced string came back"
+    );
     assert_eq!(out(&after, "echo"), json!("a"));
     assert_eq!(after.parameters["v"], "a");
     assert_eq!(after.parameters["fail"], "False");
     let ev = event_list(&b, &s).await;
-    let stack: Vec<&str> = ev.iter().filter(|e| e.0 == "undo").map(|e| e.1.as_str()).collect();
+    let stack: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.0 == "undo")
+        .map(|e| e.1.as_str())
+        .collect();
     assert_eq!(
         stack,
         [
@@ -314,11 +355,22 @@ async fn a_failed_update_rolls_back_to_what_was() {
         ]
     );
     let resources = b.resources(&creds(), &s).await.unwrap();
-    assert!(resources.iter().all(|r| r.resource_status.ends_with("_COMPLETE")), "{resources:?}");
+    assert!(
+        resources
+            .iter()
+            .all(|r| r.resource_status.ends_with("_COMPLETE")),
+        "{resources:?}"
+    );
     // A failed stack can be updated again (failed resources are replaced).
-    b.update(&creds(), &s, &StackUpdate::Patch { parameters: params(&[("v", "c")]) })
-        .await
-        .unwrap();
+    b.update(
+        &creds(),
+        &s,
+        &StackUpdate::Patch {
+            parameters: params(&[("v", "c")]),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(wait(&b, &s).await.status.to_string(), "UPDATE_COMPLETE");
 }
 
@@ -373,23 +425,45 @@ async fn rejections_are_worded_as_heats() {
         let (k, m) = rejected(b.create(&c, &spec(&format!("bad{i}"), template)).await);
         assert_eq!(&k, kind, "{template}");
         assert!(m.starts_with(message), "{m}");
-        assert_eq!(b.find(&c, &format!("bad{i}")).await.unwrap(), None, "nothing created");
+        assert_eq!(
+            b.find(&c, &format!("bad{i}")).await.unwrap(),
+            None,
+            "nothing created"
+        );
     }
-    let (k, m) = rejected(b.create(&c, &spec("1bad", &t("  a: {type: OS::Heat::None}\n"))).await);
+    let (k, m) = rejected(
+        b.create(&c, &spec("1bad", &t("  a: {type: OS::Heat::None}\n")))
+            .await,
+    );
     assert_eq!(k, "StackValidationFailed");
     assert!(m.starts_with("Invalid stack name 1bad"), "{m}");
     let mut p = spec("params", &t("  a: {type: OS::Heat::None}\n"));
     p.parameters = params(&[("nope", "1")]);
     let (k, m) = rejected(b.create(&c, &p).await);
-    assert_eq!((k.as_str(), m.as_str()), ("UnknownUserParameter", "The Parameter (nope) was not defined in template."));
+    assert_eq!(
+        (k.as_str(), m.as_str()),
+        (
+            "UnknownUserParameter",
+            "The Parameter (nope) was not defined in template."
+        )
+    );
     // A refused update changes nothing.
     let (s, _) = run(&b, spec("kept", CHAIN)).await;
     let e = b
-        .update(&c, &s, &StackUpdate::Patch { parameters: params(&[("nope", "x")]) })
+        .update(
+            &c,
+            &s,
+            &StackUpdate::Patch {
+                parameters: params(&[("nope", "x")]),
+            },
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, BackendError::Rejected { .. }), "{e:?}");
-    assert_eq!(b.get(&c, &s).await.unwrap().status.to_string(), "CREATE_COMPLETE");
+    assert_eq!(
+        b.get(&c, &s).await.unwrap().status.to_string(),
+        "CREATE_COMPLETE"
+    );
 }
 
 const CLOUD: &str = r#"
@@ -445,12 +519,20 @@ outputs:
 async fn servers_get_addresses_from_their_networks_and_pools() {
     let b = backend(1);
     let (s, info) = run(&b, spec("cloud", CLOUD)).await;
-    assert_eq!(info.status.to_string(), "CREATE_COMPLETE", "{}", info.status_reason);
+    assert_eq!(
+        info.status.to_string(),
+        "CREATE_COMPLETE",
+        "{}",
+        info.status_reason
+    );
     assert_eq!(out(&info, "first"), json!("192.168.10.2"));
     assert_eq!(out(&info, "port_ip"), json!("192.168.10.2"));
     assert_eq!(out(&info, "private_ip"), json!("192.168.10.2"));
     let public = out(&info, "public_ip");
-    assert!(public.as_str().unwrap().starts_with("172.24.4."), "{public}");
+    assert!(
+        public.as_str().unwrap().starts_with("172.24.4."),
+        "{public}"
+    );
     assert_eq!(out(&info, "floating"), public);
     assert_eq!(out(&info, "fip_fixed"), json!("192.168.10.2"));
     let networks = out(&info, "networks");
@@ -459,9 +541,15 @@ async fn servers_get_addresses_from_their_networks_and_pools() {
     assert_eq!(fixed[0]["OS-EXT-IPS:type"], "floating");
     assert_eq!(fixed[1]["OS-EXT-IPS:type"], "fixed");
     assert!(out(&info, "mac").as_str().unwrap().starts_with("fa:16:3e:"));
-    assert!(out(&info, "plain_ip").as_str().unwrap().starts_with("10.0."));
+    assert!(out(&info, "plain_ip")
+        .as_str()
+        .unwrap()
+        .starts_with("10.0."));
     assert_eq!(out(&info, "name"), json!("vm1"));
-    assert!(out(&info, "plain_name").as_str().unwrap().starts_with("cloud-plain-"));
+    assert!(out(&info, "plain_name")
+        .as_str()
+        .unwrap()
+        .starts_with("cloud-plain-"));
     assert_eq!(out(&info, "volume_status"), json!("in-use"));
     assert_eq!(out(&info, "volume_size"), json!("2"));
     assert_eq!(out(&info, "subnets").as_array().map(Vec::len), Some(1));
@@ -471,7 +559,11 @@ async fn servers_get_addresses_from_their_networks_and_pools() {
     let (s2, info2) = run(&b, spec("cloud2", CLOUD)).await;
     assert_ne!(out(&info2, "plain_ip"), out(&info, "plain_ip"));
     assert_ne!(out(&info2, "floating"), out(&info, "floating"));
-    assert_eq!(out(&info2, "first"), json!("192.168.10.2"), "its own subnet");
+    assert_eq!(
+        out(&info2, "first"),
+        json!("192.168.10.2"),
+        "its own subnet"
+    );
     // Deleting gives the pooled addresses back.
     for s in [&s, &s2] {
         b.delete(&creds(), s).await.unwrap();
@@ -502,7 +594,11 @@ async fn an_exhausted_pool_fails_the_resource_as_neutron_would() {
         "{}",
         c.status_reason
     );
-    assert_eq!(b.stats().private_addresses, 3, "the failed server gave its addresses back");
+    assert_eq!(
+        b.stats().private_addresses,
+        3,
+        "the failed server gave its addresses back"
+    );
 }
 
 const SIGNALS: &str = r##"
@@ -546,20 +642,40 @@ outputs:
 async fn wait_conditions_are_signalled_or_time_out() {
     let b = backend(1);
     let (s, info) = run(&b, spec("signals", SIGNALS)).await;
-    assert_eq!(info.status.to_string(), "CREATE_COMPLETE", "{}", info.status_reason);
+    assert_eq!(
+        info.status.to_string(),
+        "CREATE_COMPLETE",
+        "{}",
+        info.status_reason
+    );
     let curl = out(&info, "curl");
     let curl = curl.as_str().unwrap();
-    assert!(curl.starts_with("curl -i -X POST -H 'X-Auth-Token: gAAAAA"), "{curl}");
     assert!(
-        curl.ends_with(&format!("/v1/t1/stacks/signals/{}/resources/handle/signal", s.id)),
+        curl.starts_with("curl -i -X POST -H 'X-Auth-Token: gAAAAA"),
+        "{curl}"
+    );
+    assert!(
+        curl.ends_with(&format!(
+            "/v1/t1/stacks/signals/{}/resources/handle/signal",
+            s.id
+        )),
         "{curl}"
     );
     assert_eq!(out(&info, "data"), json!("{\"1\": null, \"2\": null}"));
     let mime = out(&info, "mime");
     let mime = mime.as_str().unwrap();
-    assert!(mime.starts_with("Content-Type: multipart/mixed; boundary=\""), "{mime}");
-    assert!(mime.contains("#cloud-config\npackage_update: true"), "{mime}");
-    assert!(mime.contains("Content-Type: text/x-shellscript; charset=\"us-ascii\""), "{mime}");
+    assert!(
+        mime.starts_with("Content-Type: multipart/mixed; boundary=\""),
+        "{mime}"
+    );
+    assert!(
+        mime.contains("#cloud-config\npackage_update: true"),
+        "{mime}"
+    );
+    assert!(
+        mime.contains("Content-Type: text/x-shellscript; charset=\"us-ascii\""),
+        "{mime}"
+    );
     assert!(mime.contains("echo hi"), "{mime}");
     assert_eq!(out(&info, "code"), json!(0));
     // A timeout shorter than the boot: Heat's WaitConditionTimeout.
@@ -626,23 +742,47 @@ async fn groups_and_nested_templates() {
     let mut s = spec("groups", GROUPS);
     s.files = [("member.yaml".to_string(), MEMBER.to_string())].into();
     let (st, info) = run(&b, s.clone()).await;
-    assert_eq!(info.status.to_string(), "CREATE_COMPLETE", "{}", info.status_reason);
+    assert_eq!(
+        info.status.to_string(),
+        "CREATE_COMPLETE",
+        "{}",
+        info.status_reason
+    );
     assert_eq!(out(&info, "nested_out"), json!("m-n"));
-    assert!(out(&info, "nested_ref").as_str().unwrap().starts_with("arn:openstack:heat::t1:stacks/groups-nested-"));
+    assert!(out(&info, "nested_ref")
+        .as_str()
+        .unwrap()
+        .starts_with("arn:openstack:heat::t1:stacks/groups-nested-"));
     assert_eq!(out(&info, "outs"), json!(["m-0", "m-1"]));
     assert_eq!(out(&info, "attrs"), json!({"0": "m-0", "1": "m-1"}));
     assert_eq!(out(&info, "r1"), json!("m-1"));
     assert_eq!(out(&info, "refs").as_array().map(Vec::len), Some(2));
     assert_eq!(out(&info, "r1_ref"), out(&info, "refs")[1]);
-    b.update(&creds(), &st, &StackUpdate::Patch { parameters: params(&[("count", "3")]) })
-        .await
-        .unwrap();
+    b.update(
+        &creds(),
+        &st,
+        &StackUpdate::Patch {
+            parameters: params(&[("count", "3")]),
+        },
+    )
+    .await
+    .unwrap();
     let grown = wait(&b, &st).await;
     assert_eq!(out(&grown, "outs"), json!(["m-0", "m-1", "m-2"]));
-    assert_eq!(out(&grown, "refs")[0], out(&info, "refs")[0], "members kept");
-    b.update(&creds(), &st, &StackUpdate::Patch { parameters: params(&[("count", "1")]) })
-        .await
-        .unwrap();
+    assert_eq!(
+        out(&grown, "refs")[0],
+        out(&info, "refs")[0],
+        "members kept"
+    );
+    b.update(
+        &creds(),
+        &st,
+        &StackUpdate::Patch {
+            parameters: params(&[("count", "1")]),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(out(&wait(&b, &st).await, "outs"), json!(["m-0"]));
     // A member failing fails the group with Heat's nested path.
     s.name = "broken".into();
@@ -679,13 +819,26 @@ outputs:
     let (_, y) = run(&b, spec("rs2", t)).await;
     let text = |i: &StackInfo, k: &str| out(i, k).as_str().unwrap().to_string();
     assert_eq!(text(&x, "a").len(), 32);
-    assert_eq!(text(&x, "a"), text(&x, "a_ref"), "its reference is its value, as in Heat");
+    assert_eq!(
+        text(&x, "a"),
+        text(&x, "a_ref"),
+        "its reference is its value, as in Heat"
+    );
     assert_ne!(text(&x, "a"), text(&y, "a"));
-    assert!(text(&x, "b").chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+    assert!(text(&x, "b")
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
     let c = text(&x, "c");
     assert_eq!(c.len(), 12);
-    assert!(c.chars().filter(|ch| "!#".contains(*ch)).count() >= 4, "{c}");
-    assert!(c.chars().all(|ch| "!#".contains(ch) || ch.is_ascii_lowercase()), "{c}");
+    assert!(
+        c.chars().filter(|ch| "!#".contains(*ch)).count() >= 4,
+        "{c}"
+    );
+    assert!(
+        c.chars()
+            .all(|ch| "!#".contains(ch) || ch.is_ascii_lowercase()),
+        "{c}"
+    );
 }
 
 #[tokio::test]
@@ -696,7 +849,10 @@ async fn deleted_stacks_stay_readable_by_id_and_free_their_name() {
     let info = wait(&b, &s).await;
     assert_eq!(info.status.to_string(), "DELETE_COMPLETE");
     assert!(info.outputs.is_empty());
-    assert_eq!(b.get(&creds(), &s).await.unwrap().status.to_string(), "DELETE_COMPLETE");
+    assert_eq!(
+        b.get(&creds(), &s).await.unwrap().status.to_string(),
+        "DELETE_COMPLETE"
+    );
     assert!(b.resources(&creds(), &s).await.unwrap().is_empty());
     assert!(!b.events(&creds(), &s).await.unwrap().is_empty());
     assert_eq!(b.find(&creds(), "gone").await.unwrap(), None);
@@ -707,7 +863,10 @@ async fn deleted_stacks_stay_readable_by_id_and_free_their_name() {
     // Another project sees none of it.
     let other = Credentials::new("t2", None);
     assert_eq!(b.find(&other, "gone").await.unwrap(), None);
-    assert!(matches!(b.get(&other, &again).await, Err(BackendError::NotFound { .. })));
+    assert!(matches!(
+        b.get(&other, &again).await,
+        Err(BackendError::NotFound { .. })
+    ));
     b.create(&other, &spec("gone", CHAIN)).await.unwrap();
 }
 
@@ -727,7 +886,10 @@ async fn watchers_share_one_channel_that_goes_when_they_do() {
     assert!(b.stats().watch_updates < 12, "{:?}", b.stats());
     tokio::time::sleep(Duration::from_millis(50)).await;
     let cell = b.cell(&creds(), &s).unwrap();
-    assert!(cell.lock().watch.is_none(), "the channel is dropped once nobody watches");
+    assert!(
+        cell.lock().watch.is_none(),
+        "the channel is dropped once nobody watches"
+    );
 }
 
 #[tokio::test]
@@ -737,11 +899,21 @@ async fn a_delete_cancels_a_running_create() {
     let s = b.create(&creds(), &spec("cancelled", t)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     b.delete(&creds(), &s).await.unwrap();
-    let info = tokio::time::timeout(Duration::from_secs(5), wait(&b, &s)).await.unwrap();
+    let info = tokio::time::timeout(Duration::from_secs(5), wait(&b, &s))
+        .await
+        .unwrap();
     assert_eq!(info.status.to_string(), "DELETE_COMPLETE");
     let ev = event_list(&b, &s).await;
-    assert!(ev.contains(&("cancelled".into(), "CREATE_FAILED".into(), "Stack CREATE cancelled".into())));
-    assert!(ev.contains(&("slow".into(), "CREATE_FAILED".into(), "CREATE aborted (user triggered cancel)".into())));
+    assert!(ev.contains(&(
+        "cancelled".into(),
+        "CREATE_FAILED".into(),
+        "Stack CREATE cancelled".into()
+    )));
+    assert!(ev.contains(&(
+        "slow".into(),
+        "CREATE_FAILED".into(),
+        "CREATE aborted (user triggered cancel)".into()
+    )));
 }
 
 #[tokio::test(start_paused = true)]
@@ -787,7 +959,10 @@ fn the_state_dir_keeps_stacks_across_restarts() {
         let b = EmbeddedBackend::new(config.clone()).unwrap();
         let info = b.get(&creds(), &done).await.unwrap();
         assert_eq!(info.status.to_string(), "CREATE_COMPLETE");
-        assert_eq!(info.outputs, before.outputs, "ids, addresses and outputs survive");
+        assert_eq!(
+            info.outputs, before.outputs,
+            "ids, addresses and outputs survive"
+        );
         assert_eq!(b.find(&creds(), "done").await.unwrap(), Some(done.clone()));
         assert_eq!(b.stats().floating_addresses, 1, "addresses are taken back");
         let cut = b.get(&creds(), &interrupted).await.unwrap();
@@ -796,14 +971,26 @@ fn the_state_dir_keeps_stacks_across_restarts() {
         let res = b.resources(&creds(), &interrupted).await.unwrap();
         let slow = res.iter().find(|r| r.resource_name == "slow").unwrap();
         assert_eq!(slow.resource_status, "CREATE_FAILED");
-        assert_eq!(slow.resource_status_reason, "Engine went down during stack CREATE");
+        assert_eq!(
+            slow.resource_status_reason,
+            "Engine went down during stack CREATE"
+        );
         // Both can be worked with: the done one updated, the cut one deleted.
-        b.update(&creds(), &done, &StackUpdate::Patch { parameters: BTreeMap::new() })
-            .await
-            .unwrap();
+        b.update(
+            &creds(),
+            &done,
+            &StackUpdate::Patch {
+                parameters: BTreeMap::new(),
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(wait(&b, &done).await.status.to_string(), "UPDATE_COMPLETE");
         b.delete(&creds(), &interrupted).await.unwrap();
-        assert_eq!(wait(&b, &interrupted).await.status.to_string(), "DELETE_COMPLETE");
+        assert_eq!(
+            wait(&b, &interrupted).await.status.to_string(),
+            "DELETE_COMPLETE"
+        );
         b.flush().await;
     });
     drop(rt);
@@ -818,6 +1005,8 @@ fn the_state_dir_keeps_stacks_across_restarts() {
         );
         assert_eq!(b.stats().stacks, 1);
     });
-    let files = std::fs::read_dir(dir.path().join("embedded/stacks")).unwrap().count();
+    let files = std::fs::read_dir(dir.path().join("embedded/stacks"))
+        .unwrap()
+        .count();
     assert_eq!(files, 1);
 }

@@ -8,9 +8,11 @@ use serde_json::{json, Map, Value};
 use super::network::{self, resolve_network, AddressSource};
 use super::{value_text, Apply, Failure};
 use crate::embedded::config::{ip_text, parse_ip};
-use crate::embedded::ids::{mac_address, new_uuid, physical_name};
+use crate::embedded::ids::{mac_address, new_uuid};
 use crate::embedded::pool::Pools;
-use crate::embedded::state::{Data, KeyPairData, Nic, Physical, PortData, ResourceState, ServerData};
+use crate::embedded::state::{
+    Data, KeyPairData, Nic, Physical, PortData, ResourceState, ServerData,
+};
 use crate::embedded::view::View;
 
 /// One entry of a server's `networks`.
@@ -250,7 +252,9 @@ pub(crate) fn server_attribute(view: &View<'_>, r: &ResourceState, name: &str) -
         "networks" => networks(view, s),
         "accessIPv4" | "accessIPv6" => Value::String(String::new()),
         "instance_name" => {
-            let n = uuid::Uuid::parse_str(&id).map(|u| u.as_u64_pair().1 & 0xffff_ffff).unwrap_or(0);
+            let n = uuid::Uuid::parse_str(&id)
+                .map(|u| u.as_u64_pair().1 & 0xffff_ffff)
+                .unwrap_or(0);
             Value::String(format!("instance-{n:08x}"))
         }
         "os_collect_config" => json!({}),
@@ -266,7 +270,9 @@ pub(crate) fn server_attribute(view: &View<'_>, r: &ResourceState, name: &str) -
 pub(crate) fn create_key_pair(a: &Apply<'_>) -> Result<(Physical, Data), Failure> {
     let name = a.text("name").unwrap_or_else(|| a.physical_name.clone());
     let given = a.text("public_key").filter(|k| !k.trim().is_empty());
-    let save = a.prop("save_private_key").is_some_and(heat::parameter::truthy);
+    let save = a
+        .prop("save_private_key")
+        .is_some_and(heat::parameter::truthy);
     let (public_key, private_key) = match given {
         Some(k) => (k, None),
         None => {
@@ -323,9 +329,4 @@ pub(crate) fn key_pair_attribute(r: &ResourceState, name: &str) -> Value {
         "private_key" => Value::String(k.private_key.as_deref().unwrap_or("").to_string()),
         _ => Value::Null,
     }
-}
-
-/// The name a server gets when its template gives none.
-pub(crate) fn _default_name(stack: &str, resource: &str, short: u64) -> String {
-    physical_name(stack, resource, short)
 }

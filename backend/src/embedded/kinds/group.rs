@@ -61,7 +61,10 @@ fn substitute(v: &Value, var: &str, index: &str) -> Value {
 /// The nested template of a group: its members as resources `0`, `1`, ...
 /// (skipping removed names), each `resource_def` with its index put in.
 pub(crate) fn group_template(props: &Value) -> Value {
-    let def = props.get("resource_def").cloned().unwrap_or_else(|| json!({}));
+    let def = props
+        .get("resource_def")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let var = index_var(props);
     let skip = removed(props);
     let mut resources = Map::new();
@@ -75,7 +78,9 @@ pub(crate) fn group_template(props: &Value) -> Value {
         let mut member = Map::new();
         member.insert(
             "type".into(),
-            def.get("type").cloned().unwrap_or_else(|| json!("OS::Heat::None")),
+            def.get("type")
+                .cloned()
+                .unwrap_or_else(|| json!("OS::Heat::None")),
         );
         for key in ["properties", "metadata"] {
             if let Some(v) = def.get(key).filter(|v| !v.is_null()) {
@@ -243,9 +248,12 @@ mod tests {
         assert_eq!(names, ["0", "2", "3"]);
         assert_eq!(r["2"]["properties"]["value"], "v2");
         assert_eq!(r["3"]["properties"]["list"][0], "3");
-        assert_eq!(group_template(&json!({"resource_def": {"type": "X"}}))["resources"]
-            .as_object()
-            .unwrap()
-            .len(), 1);
+        assert_eq!(
+            group_template(&json!({"resource_def": {"type": "X"}}))["resources"]
+                .as_object()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

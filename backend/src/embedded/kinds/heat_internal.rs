@@ -244,7 +244,8 @@ pub(crate) fn check_random_string(
 
 /// `OS::Heat::Value`: its value, as given.
 pub(crate) fn value(a: &Apply<'_>) -> Data {
-    Data::Json(Box::new(a.props.get("value").cloned().unwrap_or(Value::Null)))
+    let v = a.props.get("value").unwrap_or(&Value::Null);
+    Data::JsonText(serde_json::to_string(v).unwrap_or_default().into())
 }
 
 /// Heat's validation of a Value's `type` and of its value against it.
@@ -376,7 +377,7 @@ pub(crate) fn attribute(r: &ResourceState, name: &str) -> Value {
     use super::Kind;
     match (r.kind, name, &r.data) {
         (Kind::RandomString, "value", Data::Text(v)) => Value::String(v.to_string()),
-        (Kind::Value, "value", Data::Json(v)) => (**v).clone(),
+        (Kind::Value, "value", Data::JsonText(v)) => serde_json::from_str(v).unwrap_or(Value::Null),
         (Kind::TestResource, "output", Data::Text(v)) => Value::String(v.to_string()),
         _ => Value::Null,
     }
@@ -403,9 +404,14 @@ mod tests {
             }));
             assert_eq!(s.chars().count(), 20);
             assert!(s.chars().filter(char::is_ascii_digit).count() >= 5, "{s}");
-            assert!(s.chars().filter(char::is_ascii_uppercase).count() >= 2, "{s}");
+            assert!(
+                s.chars().filter(char::is_ascii_uppercase).count() >= 2,
+                "{s}"
+            );
             assert!(s.chars().filter(|c| "!@".contains(*c)).count() >= 3, "{s}");
-            assert!(s.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || "!@".contains(c)));
+            assert!(s
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || "!@".contains(c)));
         }
         let oct = generate(&json!({"length": 64, "sequence": "octdigits"}));
         assert!(oct.chars().all(|c| ('0'..='7').contains(&c)), "{oct}");
@@ -437,7 +443,10 @@ mod tests {
             "Length property cannot be smaller than combined character class and character sequence minimums"
         );
         assert!(check(json!({"length": crate::embedded::view::UNKNOWN})).is_ok());
-        assert!(check(json!({"length": 4, "character_sequences": [{"sequence": "ab", "min": 3}]})).is_ok());
+        assert!(
+            check(json!({"length": 4, "character_sequences": [{"sequence": "ab", "min": 3}]}))
+                .is_ok()
+        );
     }
 
     #[test]
@@ -447,9 +456,17 @@ mod tests {
         let e = check_value(p, &json!({"value": "abc", "type": "number"}), &at).unwrap_err();
         assert_eq!(e.message, "Property error: resources.v.properties.value: could not convert string to float: 'abc'");
         let e = check_value(p, &json!({"value": "[1,2", "type": "json"}), &at).unwrap_err();
-        assert_eq!(e.message, "Property error: resources.v.properties.value: \"[1,2\" is not a map");
+        assert_eq!(
+            e.message,
+            "Property error: resources.v.properties.value: \"[1,2\" is not a map"
+        );
         assert!(check_value(p, &json!({"value": "42", "type": "number"}), &at).is_ok());
-        assert!(check_value(p, &json!({"value": "a,b", "type": "comma_delimited_list"}), &at).is_ok());
+        assert!(check_value(
+            p,
+            &json!({"value": "a,b", "type": "comma_delimited_list"}),
+            &at
+        )
+        .is_ok());
     }
 
     #[test]
@@ -458,8 +475,15 @@ mod tests {
         let e = test_resource_effort(StackAction::Create, "boom", &props, None);
         assert_eq!(e.wait, Duration::from_millis(1500));
         assert_eq!(e.failure.unwrap().message, "Test Resource failed boom");
-        assert!(test_resource_effort(StackAction::Delete, "boom", &props, None).failure.is_none());
+        assert!(
+            test_resource_effort(StackAction::Delete, "boom", &props, None)
+                .failure
+                .is_none()
+        );
         let props = json!({"wait_secs": 5, "action_wait_secs": {"delete": 0}});
-        assert_eq!(test_resource_effort(StackAction::Delete, "t", &props, None).wait, Duration::ZERO);
+        assert_eq!(
+            test_resource_effort(StackAction::Delete, "t", &props, None).wait,
+            Duration::ZERO
+        );
     }
 }

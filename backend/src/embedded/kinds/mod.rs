@@ -173,8 +173,6 @@ pub(crate) fn effort(
 pub(crate) struct Apply<'a> {
     /// The stack (before this action's change).
     pub view: View<'a>,
-    /// The resource's name.
-    pub name: &'a str,
     /// Its resolved properties.
     pub props: &'a Value,
     /// Its physical resource name (`<stack>-<name>-<short id>`), the
@@ -227,10 +225,9 @@ pub(crate) fn create(kind: Kind, a: &Apply<'_>) -> Result<(Physical, Data), Fail
         Kind::Volume | Kind::VolumeAttachment => (uuid(), Data::Json(Box::new(a.props.clone()))),
         Kind::WaitConditionHandle => (uuid(), signal::create_handle()),
         Kind::WaitCondition => (named(short), signal::wait_condition_data(a)),
-        Kind::SoftwareConfig
-        | Kind::StructuredConfig
-        | Kind::CloudConfig
-        | Kind::MultipartMime => (uuid(), software::config(kind, a)),
+        Kind::SoftwareConfig | Kind::StructuredConfig | Kind::CloudConfig | Kind::MultipartMime => {
+            (uuid(), software::config(kind, a))
+        }
         Kind::SoftwareDeployment => (uuid(), Data::Json(Box::new(a.props.clone()))),
         // Nested stacks are made by the engine before their members.
         Kind::ResourceGroup | Kind::Template => (uuid(), Data::None),
@@ -300,9 +297,7 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str, path: &[
         Kind::ResourceGroup => return group::group_attribute(view, r, name, path),
         Kind::Template => return group::template_attribute(view, r, name, path),
         Kind::None | Kind::Generic => Value::Null,
-        Kind::RandomString | Kind::Value | Kind::TestResource => {
-            heat_internal::attribute(r, name)
-        }
+        Kind::RandomString | Kind::Value | Kind::TestResource => heat_internal::attribute(r, name),
         Kind::Server => compute::server_attribute(view, r, name),
         Kind::KeyPair => compute::key_pair_attribute(r, name),
         Kind::Net
@@ -544,8 +539,17 @@ mod tests {
 
     #[test]
     fn kinds_follow_the_registry_resolution() {
-        assert_eq!(Kind::of(&ResolvedType::Builtin("OS::Nova::Server".into())), Kind::Server);
-        assert_eq!(Kind::of(&ResolvedType::Builtin("OS::Trove::Instance".into())), Kind::Generic);
-        assert_eq!(Kind::of(&ResolvedType::Template("a.yaml".into())), Kind::Template);
+        assert_eq!(
+            Kind::of(&ResolvedType::Builtin("OS::Nova::Server".into())),
+            Kind::Server
+        );
+        assert_eq!(
+            Kind::of(&ResolvedType::Builtin("OS::Trove::Instance".into())),
+            Kind::Generic
+        );
+        assert_eq!(
+            Kind::of(&ResolvedType::Template("a.yaml".into())),
+            Kind::Template
+        );
     }
 }

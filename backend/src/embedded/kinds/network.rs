@@ -85,7 +85,9 @@ fn all<'a>(view: &View<'a>) -> Vec<&'a ResourceState> {
 pub(crate) fn resolve_network(view: &View<'_>, reference: &str) -> NetTarget {
     let resources = all(view);
     let net = resources.iter().find(|r| {
-        r.kind == Kind::Net && r.exists() && (phys(r) == reference || resource_name(view, r) == reference)
+        r.kind == Kind::Net
+            && r.exists()
+            && (phys(r) == reference || resource_name(view, r) == reference)
     });
     if let Some(net) = net {
         let id = phys(net);
@@ -94,9 +96,11 @@ pub(crate) fn resolve_network(view: &View<'_>, reference: &str) -> NetTarget {
             s.kind == Kind::Subnet
                 && s.exists()
                 && json_data(s).is_some_and(|p| {
-                    ["network", "network_id"]
-                        .iter()
-                        .any(|k| p.get(*k).map(value_text).is_some_and(|n| n == id || n == name))
+                    ["network", "network_id"].iter().any(|k| {
+                        p.get(*k)
+                            .map(value_text)
+                            .is_some_and(|n| n == id || n == name)
+                    })
                 })
         });
         let source = match subnet {
@@ -163,7 +167,9 @@ fn subnet_source(s: &ResourceState) -> AddressSource {
 fn stack_subnet(view: &View<'_>, reference: &str) -> Option<(NetTarget, AddressSource)> {
     let resources = all(view);
     let s = resources.iter().find(|s| {
-        s.kind == Kind::Subnet && s.exists() && (phys(s) == reference || resource_name(view, s) == reference)
+        s.kind == Kind::Subnet
+            && s.exists()
+            && (phys(s) == reference || resource_name(view, s) == reference)
     })?;
     let net_ref = json_data(s)
         .and_then(|p| p.get("network").or_else(|| p.get("network_id")))
@@ -179,7 +185,12 @@ fn stack_subnet(view: &View<'_>, reference: &str) -> Option<(NetTarget, AddressS
 fn used_on(view: &View<'_>, subnet: &str) -> Vec<u32> {
     let mut used = Vec::new();
     let mut note = |p: &PortData| {
-        used.extend(p.fixed_ips.iter().filter(|f| &*f.subnet_id == subnet).map(|f| f.ip))
+        used.extend(
+            p.fixed_ips
+                .iter()
+                .filter(|f| &*f.subnet_id == subnet)
+                .map(|f| f.ip),
+        )
     };
     view.root.walk(&mut |r| match &r.data {
         Data::Port(p) => note(p),
@@ -241,16 +252,21 @@ pub(crate) fn allocate(
                 Some(ip) if used.contains(&ip) => {
                     return Err(Failure::new(
                         "IpAddressAlreadyAllocated",
-                        format!("IP address {} already allocated in subnet {id}", ip_text(ip)),
+                        format!(
+                            "IP address {} already allocated in subnet {id}",
+                            ip_text(ip)
+                        ),
                     ))
                 }
                 Some(ip) => ip,
-                None => (*first..=*last).find(|ip| !used.contains(ip)).ok_or_else(|| {
-                    Failure::new(
-                        "IpAddressGenerationFailure",
-                        format!("No more IP addresses available on network {}.", net.id),
-                    )
-                })?,
+                None => (*first..=*last)
+                    .find(|ip| !used.contains(ip))
+                    .ok_or_else(|| {
+                        Failure::new(
+                            "IpAddressGenerationFailure",
+                            format!("No more IP addresses available on network {}.", net.id),
+                        )
+                    })?,
             };
             Ok(Some(FixedIp {
                 subnet_id: id.clone().into(),
@@ -275,7 +291,10 @@ fn port_addresses(
     match a.prop("fixed_ips").and_then(Value::as_array) {
         Some(entries) if !entries.is_empty() => {
             for e in entries {
-                let ip = e.get("ip_address").map(value_text).and_then(|s| parse_ip(&s));
+                let ip = e
+                    .get("ip_address")
+                    .map(value_text)
+                    .and_then(|s| parse_ip(&s));
                 let subnet = e
                     .get("subnet")
                     .or_else(|| e.get("subnet_id"))
@@ -344,7 +363,11 @@ pub(crate) fn reserve_port(p: &PortData, pools: &Pools) {
 }
 
 /// A port on the network its properties name.
-pub(crate) fn port_on(a: &Apply<'_>, reference: &str, keep: &[FixedIp]) -> Result<PortData, Failure> {
+pub(crate) fn port_on(
+    a: &Apply<'_>,
+    reference: &str,
+    keep: &[FixedIp],
+) -> Result<PortData, Failure> {
     let net = resolve_network(&a.view, reference);
     let fixed_ips = port_addresses(a, &net, keep)?;
     Ok(PortData {
@@ -357,7 +380,9 @@ pub(crate) fn port_on(a: &Apply<'_>, reference: &str, keep: &[FixedIp]) -> Resul
 }
 
 fn network_ref(a: &Apply<'_>) -> String {
-    a.text("network").or_else(|| a.text("network_id")).unwrap_or_default()
+    a.text("network")
+        .or_else(|| a.text("network_id"))
+        .unwrap_or_default()
 }
 
 /// `OS::Neutron::Port` at create.
@@ -423,12 +448,17 @@ pub(crate) fn release_floating_ip(f: &FloatingIpData, pools: &Pools) {
 
 /// `OS::Neutron::RouterInterface`: Heat's id is `<router>:subnet_id=<subnet>`.
 pub(crate) fn create_router_interface(a: &Apply<'_>) -> (Physical, Data) {
-    let router = a.text("router").or_else(|| a.text("router_id")).unwrap_or_default();
+    let router = a
+        .text("router")
+        .or_else(|| a.text("router_id"))
+        .unwrap_or_default();
     let (key, value) = match a.text("subnet").or_else(|| a.text("subnet_id")) {
         Some(s) => ("subnet_id", s),
         None => (
             "port_id",
-            a.text("port").or_else(|| a.text("port_id")).unwrap_or_default(),
+            a.text("port")
+                .or_else(|| a.text("port_id"))
+                .unwrap_or_default(),
         ),
     };
     (
@@ -453,10 +483,10 @@ pub(crate) fn floating_ips_of(view: &View<'_>, port_id: &str) -> Vec<u32> {
     let mut out = Vec::new();
     for r in &resources {
         match (&r.kind, &r.data) {
-            (Kind::FloatingIp, Data::FloatingIp(f)) if r.exists() => {
-                if f.port_id.as_deref() == Some(port_id) {
-                    out.push(f.ip);
-                }
+            (Kind::FloatingIp, Data::FloatingIp(f))
+                if r.exists() && f.port_id.as_deref() == Some(port_id) =>
+            {
+                out.push(f.ip);
             }
             (Kind::FloatingIpAssociation, Data::Json(p)) if r.exists() => {
                 let fip = p.get("floatingip_id").map(value_text);
@@ -482,12 +512,15 @@ fn port_of_floating_ip(view: &View<'_>, r: &ResourceState, f: &FloatingIpData) -
         return Some(p.to_string());
     }
     let me = phys(r);
-    all(view).into_iter().find_map(|x| match (&x.kind, &x.data) {
-        (Kind::FloatingIpAssociation, Data::Json(p)) if x.exists() => {
-            (p.get("floatingip_id").map(value_text)? == me).then(|| p.get("port_id").map(value_text))?
-        }
-        _ => None,
-    })
+    all(view)
+        .into_iter()
+        .find_map(|x| match (&x.kind, &x.data) {
+            (Kind::FloatingIpAssociation, Data::Json(p)) if x.exists() => {
+                (p.get("floatingip_id").map(value_text)? == me)
+                    .then(|| p.get("port_id").map(value_text))?
+            }
+            _ => None,
+        })
 }
 
 /// The port data behind a port id (a Neutron port resource, or a port a
@@ -547,7 +580,9 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
         (_, "tenant_id") => tenant(),
         (Kind::Net | Kind::Subnet | Kind::Router, "name") => Value::String(resource_name(view, r)),
         (Kind::Net | Kind::Router, "status") => json!("ACTIVE"),
-        (Kind::Net | Kind::Router, "admin_state_up") => prop("admin_state_up").unwrap_or(json!(true)),
+        (Kind::Net | Kind::Router, "admin_state_up") => {
+            prop("admin_state_up").unwrap_or(json!(true))
+        }
         (Kind::Net, "subnets") => {
             let me = resource_name(view, r);
             let subnets: Vec<Value> = all(view)
@@ -557,7 +592,9 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
                         && s.exists()
                         && json_data(s).is_some_and(|p| {
                             ["network", "network_id"].iter().any(|k| {
-                                p.get(*k).map(value_text).is_some_and(|n| n == id || n == me)
+                                p.get(*k)
+                                    .map(value_text)
+                                    .is_some_and(|n| n == id || n == me)
                             })
                         })
                 })
@@ -566,7 +603,9 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
             Value::Array(subnets)
         }
         (Kind::Net, "mtu") => json!(1450),
-        (Kind::Net, "port_security_enabled") => prop("port_security_enabled").unwrap_or(json!(true)),
+        (Kind::Net, "port_security_enabled") => {
+            prop("port_security_enabled").unwrap_or(json!(true))
+        }
         (Kind::Net, "segments") => json!([]),
         (Kind::Net, "l2_adjacency") => json!(true),
         (Kind::Subnet, "cidr") => prop("cidr").unwrap_or(Value::Null),
@@ -578,18 +617,28 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
                 .map(|c| Value::String(ip_text(c.gateway())))
                 .unwrap_or(Value::Null)
         }),
-        (Kind::Subnet, "allocation_pools") => prop("allocation_pools").unwrap_or_else(|| {
-            match props.get("cidr").and_then(Value::as_str).and_then(|c| c.parse::<Cidr>().ok()) {
-                Some(c) => json!([{"start": ip_text(c.first_host()), "end": ip_text(c.last_host())}]),
-                None => json!([]),
-            }
-        }),
+        (Kind::Subnet, "allocation_pools") => {
+            prop("allocation_pools").unwrap_or_else(|| {
+                match props
+                    .get("cidr")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.parse::<Cidr>().ok())
+                {
+                    Some(c) => {
+                        json!([{"start": ip_text(c.first_host()), "end": ip_text(c.last_host())}])
+                    }
+                    None => json!([]),
+                }
+            })
+        }
         (Kind::Subnet, "ip_version") => prop("ip_version").unwrap_or(json!(4)),
         (Kind::Subnet, "enable_dhcp") => prop("enable_dhcp").unwrap_or(json!(true)),
         (Kind::Subnet, "dns_nameservers") => prop("dns_nameservers").unwrap_or(json!([])),
         (Kind::Subnet, "host_routes") => prop("host_routes").unwrap_or(json!([])),
         (Kind::Subnet, "network_id") => {
-            let net = prop("network").or_else(|| prop("network_id")).map(|v| value_text(&v));
+            let net = prop("network")
+                .or_else(|| prop("network_id"))
+                .map(|v| value_text(&v));
             Value::String(resolve_network(view, &net.unwrap_or_default()).id)
         }
         (Kind::Router, "external_gateway_info") => match prop("external_gateway_info") {
@@ -668,4 +717,3 @@ fn port_attribute(view: &View<'_>, r: &ResourceState, p: &PortData, id: &str, na
         _ => Value::Null,
     }
 }
-

@@ -118,17 +118,6 @@ pub(crate) fn check_handle(a: &Apply<'_>) -> Result<(), Failure> {
     }
 }
 
-/// The handle's signal transport (Heat's default: `TOKEN_SIGNAL`).
-fn transport(view: &View<'_>, r: &ResourceState) -> String {
-    // The transport is not kept: it cannot change without replacing the
-    // handle, and only the default has a token.
-    let _ = view;
-    match &r.data {
-        Data::Text(_) => "TOKEN_SIGNAL".into(),
-        _ => "NO_SIGNAL".into(),
-    }
-}
-
 /// The attributes of wait conditions and their handles.
 pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value {
     match (r.kind, name, &r.data) {
@@ -148,8 +137,8 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
                 "curl_cli" => Value::String(format!(
                     "curl -i -X POST -H 'X-Auth-Token: {token}' -H 'Content-Type: application/json' -H 'Accept: application/json' {endpoint}"
                 )),
-                // Heat's own answer for the token transport.
-                "signal" if transport(view, r) == "TOKEN_SIGNAL" => json!("null"),
+                // Heat's own answer for its default (token) transport.
+                "signal" => json!("null"),
                 _ => Value::Null,
             }
         }
@@ -167,10 +156,17 @@ mod tests {
             signal_delay: Duration::from_secs(5),
             ..EmbeddedConfig::default()
         };
-        let e = wait_condition_effort(StackAction::Create, &json!({"timeout": 1, "count": 2}), &config);
+        let e = wait_condition_effort(
+            StackAction::Create,
+            &json!({"timeout": 1, "count": 2}),
+            &config,
+        );
         assert_eq!(e.wait, Duration::from_secs(1));
         let f = e.failure.unwrap();
-        assert_eq!((f.class.as_str(), f.message.as_str()), ("WaitConditionTimeout", "0 of 2 received"));
+        assert_eq!(
+            (f.class.as_str(), f.message.as_str()),
+            ("WaitConditionTimeout", "0 of 2 received")
+        );
         let e = wait_condition_effort(StackAction::Create, &json!({"timeout": 600}), &config);
         assert_eq!(e.wait, Duration::from_secs(5));
         assert!(e.failure.is_none());

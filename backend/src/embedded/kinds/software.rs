@@ -38,7 +38,10 @@ fn config_text(a: &Apply<'_>, reference: &str) -> Option<String> {
         if found.is_none()
             && matches!(
                 r.kind,
-                Kind::SoftwareConfig | Kind::CloudConfig | Kind::MultipartMime | Kind::StructuredConfig
+                Kind::SoftwareConfig
+                    | Kind::CloudConfig
+                    | Kind::MultipartMime
+                    | Kind::StructuredConfig
             )
             && r.exists()
             && r.physical.render("", &r.name) == reference
@@ -93,10 +96,13 @@ fn multipart(a: &Apply<'_>) -> String {
         "==============={:019}==",
         rand::rng().random_range(0..9_999_999_999_999_999_999u64)
     );
-    let mut out = format!(
-        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n"
-    );
-    let parts = a.prop("parts").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut out =
+        format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\nMIME-Version: 1.0\n\n");
+    let parts = a
+        .prop("parts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for p in &parts {
         let config = p.get("config").map(value_text).unwrap_or_default();
         let text = config_text(a, &config).unwrap_or(config);
@@ -120,7 +126,11 @@ fn multipart(a: &Apply<'_>) -> String {
 
 /// A deployment completes when the server reports back (`signal_delay`),
 /// at once with `NO_SIGNAL`.
-pub(crate) fn deployment_effort(action: StackAction, props: &Value, config: &EmbeddedConfig) -> Effort {
+pub(crate) fn deployment_effort(
+    action: StackAction,
+    props: &Value,
+    config: &EmbeddedConfig,
+) -> Effort {
     let no_signal = props
         .get("signal_transport")
         .map(value_text)
@@ -130,7 +140,10 @@ pub(crate) fn deployment_effort(action: StackAction, props: &Value, config: &Emb
     } else {
         config.signal_delay
     };
-    Effort { wait, failure: None }
+    Effort {
+        wait,
+        failure: None,
+    }
 }
 
 /// The attributes of configs (`config`) and deployments (what the server

@@ -52,17 +52,35 @@ pub(crate) fn attribute(view: &View<'_>, r: &ResourceState, name: &str) -> Value
     let prop = |k: &str| p.get(k).filter(|v| !v.is_null()).map(value_text);
     let id = view.physical_id(r);
     let attached = attachments(view, &id);
-    let metadata = p.get("metadata").cloned().filter(|v| !v.is_null()).unwrap_or(json!({}));
+    let metadata = p
+        .get("metadata")
+        .cloned()
+        .filter(|v| !v.is_null())
+        .unwrap_or(json!({}));
     let text = |s: String| Value::String(s);
     match name {
         "size" => text(prop("size").unwrap_or_else(|| "1".into())),
-        "status" => text(if attached.is_empty() { "available" } else { "in-use" }.into()),
-        "display_name" => text(
-            prop("name").unwrap_or_else(|| physical_name(view.stack_name, &r.name, r.short)),
+        "status" => text(
+            if attached.is_empty() {
+                "available"
+            } else {
+                "in-use"
+            }
+            .into(),
         ),
+        "display_name" => {
+            text(prop("name").unwrap_or_else(|| physical_name(view.stack_name, &r.name, r.short)))
+        }
         "display_description" => prop("description").map(text).unwrap_or(Value::Null),
         "availability_zone" => text(prop("availability_zone").unwrap_or_else(|| "nova".into())),
-        "bootable" => text(if prop("image").is_some() { "true" } else { "false" }.into()),
+        "bootable" => text(
+            if prop("image").is_some() {
+                "true"
+            } else {
+                "false"
+            }
+            .into(),
+        ),
         "created_at" => text(iso_time(r.created).replace('Z', ".000000")),
         "encrypted" | "multiattach" => text("False".into()),
         "snapshot_id" => text(prop("snapshot_id").unwrap_or_else(|| "None".into())),
