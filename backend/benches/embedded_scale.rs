@@ -21,10 +21,16 @@ use occi_so_sdk::{Credentials, StackBackend, StackSpec, WaitOptions};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn grew(by: isize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        grew(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -44,32 +50,7 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 /// Five resources on two levels, three outputs, two parameters.
-pub const FIVE: &str = r#"
-heat_template_version: 2018-08-31
-description: five resources
-parameters:
-  greeting: {type: string, default: hello}
-  length: {type: number, default: 16}
-resources:
-  word:
-    type: OS::Heat::RandomString
-    properties: {length: {get_param: length}}
-  echo:
-    type: OS::Heat::Value
-    properties: {value: {get_param: greeting}}
-  nothing:
-    type: OS::Heat::None
-  test:
-    type: OS::Heat::TestResource
-    properties: {value: {get_attr: [word, value]}}
-  both:
-    type: OS::Heat::Value
-    properties: {value: {list_join: ["-", [{get_attr: [echo, value]}, {get_resource: nothing}]]}}
-outputs:
-  greeting: {value: {get_attr: [echo, value]}}
-  word: {value: {get_attr: [word, value]}}
-  both: {value: {get_attr: [both, value]}}
-"#;
+const FIVE: &str = include_str!("fixtures/five.yaml");
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -88,8 +69,9 @@ fn live() -> isize {
 }
 
 /// Creates `n` stacks at once; returns (seconds until all complete, heap
-/// bytes per stack once settled, RSS growth in KiB).
-async fn round(n: usize, distinct_params: bool, tag: &str) -> (f64, f64, u64) {
+/// bytes per stack once settled, peak heap bytes per stack while all were
+/// in flight, RSS growth in KiB).
+async fn round(n: usize, distinct_params: bool, tag: &str) -> (f64, f64, f64, u64) {
     let backend = Arc::new(EmbeddedBackend::new(EmbeddedConfig::instant()).unwrap());
     let creds = Credentials::new("bench", None);
     // Warm up: the template parsed once, the runtime's pools grown.
@@ -103,6 +85,7 @@ async fn round(n: usize, distinct_params: bool, tag: &str) -> (f64, f64, u64) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let (heap0, rss0) = (live(), rss_kib());
+    PEAK.store(heap0, Ordering::Relaxed);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
@@ -125,11 +108,12 @@ async fn round(n: usize, distinct_params: bool, tag: &str) -> (f64, f64, u64) {
     let secs = start.elapsed().as_secs_f64();
     // Let the watch channels of finished waits go.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let peak = (PEAK.load(Ordering::Relaxed) - heap0) as f64 / n as f64;
     let per_stack = (live() - heap0) as f64 / n as f64;
     let rss = rss_kib().saturating_sub(rss0);
     assert_eq!(backend.stats().stacks, n + 1);
     assert_eq!(backend.stats().in_progress, 0);
-    (secs, per_stack, rss)
+    (secs, per_stack, peak, rss)
 }
 
 fn spec(name: &str, i: usize, distinct: bool) -> StackSpec {
@@ -161,16 +145,18 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         println!("embedded engine, {n} stacks of 5 resources created at once (2 worker threads, zero delay)");
-        println!("| parameters | time to all CREATE_COMPLETE | stacks/s | heap per settled stack | RSS growth |");
-        println!("|---|---|---|---|---|");
+        println!("| parameters | time to all CREATE_COMPLETE | stacks/s | heap per settled stack | peak heap per stack in flight | RSS growth |");
+        println!("|---|---|---|---|---|---|");
         for (distinct, label) in [(true, "distinct per stack"), (false, "all defaults")] {
-            let (secs, per, rss) = round(n, distinct, if distinct { "d" } else { "s" }).await;
+            let (secs, per, peak, rss) =
+                round(n, distinct, if distinct { "d" } else { "s" }).await;
             println!(
-                "| {label} | {:.2} s | {:.0} | {:.0} B ({:.2} KiB) | {:.1} MiB ({:.2} KiB/stack) |",
+                "| {label} | {:.2} s | {:.0} | {:.0} B ({:.2} KiB) | {:.1} KiB | {:.1} MiB ({:.2} KiB/stack) |",
                 secs,
                 n as f64 / secs,
                 per,
                 per / 1024.0,
+                peak / 1024.0,
                 rss as f64 / 1024.0,
                 rss as f64 / n as f64
             );

@@ -481,7 +481,16 @@ pub(crate) fn update(
     };
     let new_def = definition(cell, &new).map_err(|e| rejected(&e))?;
     check_resources(&new_def)?;
-    if let Ok(old_def) = definition(cell, &current) {
+    // Only a template with immutable parameters needs the old definition.
+    let immutable = new
+        .prepared
+        .template
+        .template()
+        .parameters
+        .values()
+        .any(|p| p.immutable);
+    let old_def = immutable.then(|| definition(cell, &current).ok()).flatten();
+    if let Some(old_def) = old_def {
         old_def
             .immutable_changes(&new_def)
             .map_err(|e| BackendError::Rejected {

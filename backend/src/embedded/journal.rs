@@ -135,14 +135,29 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
+/// Writes `bytes` to `path` atomically (temporary file, then rename),
+/// readable by the owner only: stack files hold parameter values and
+/// generated secrets (random strings, tokens) in clear.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     {
-        let mut f = fs::File::create(&tmp)?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
     }
     fs::rename(&tmp, path)
+}
+
+/// Makes `dir` (and its parents), owner-only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 impl Journal {
@@ -152,7 +167,7 @@ impl Journal {
         let dir = state_dir.join("embedded");
         for sub in ["stacks", "templates"] {
             let p = dir.join(sub);
-            fs::create_dir_all(&p).map_err(io_err(&p))?;
+            private_dir(&p).map_err(io_err(&p))?;
         }
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),

@@ -1005,8 +1005,49 @@ fn the_state_dir_keeps_stacks_across_restarts() {
         );
         assert_eq!(b.stats().stacks, 1);
     });
-    let files = std::fs::read_dir(dir.path().join("embedded/stacks"))
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("embedded/stacks"))
         .unwrap()
-        .count();
-    assert_eq!(files, 1);
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "stack files hold secrets: owner only");
+    }
+}
+
+#[tokio::test]
+async fn immutable_parameters_cannot_change() {
+    let b = backend(0);
+    let t = "heat_template_version: 2018-08-31\nparameters:\n  fixed: {type: string, default: a, immutable: true}\n  free: {type: string, default: a}\nresources:\n  v:\n    type: OS::Heat::Value\n    properties: {value: {get_param: fixed}}\n";
+    let (s, _) = run(&b, spec("imm", t)).await;
+    let e = b
+        .update(
+            &creds(),
+            &s,
+            &StackUpdate::Patch {
+                parameters: params(&[("fixed", "b")]),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        BackendError::Rejected {
+            kind: "ImmutableParameterModified".into(),
+            message: "The following parameters are immutable and may not be updated: fixed".into(),
+        }
+    );
+    b.update(
+        &creds(),
+        &s,
+        &StackUpdate::Patch {
+            parameters: params(&[("free", "b")]),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(wait(&b, &s).await.status.to_string(), "UPDATE_COMPLETE");
 }
