@@ -190,6 +190,11 @@ pub(crate) fn check_resources_pub(def: &StackDefinition) -> Result<(), BackendEr
 fn check_resources(def: &StackDefinition) -> Result<(), BackendError> {
     for r in def.resources() {
         let kind = Kind::of(&r.resolved_type);
+        if r.external_id.is_some() {
+            // Heat checks an external resource exists instead; in the
+            // simulated cloud every id does.
+            continue;
+        }
         let Ok(props) = def.properties(&r.name, &Probe) else {
             continue;
         };
@@ -1080,6 +1085,10 @@ fn decide(op: &Op, path: &[Arc<str>], def: &StackDefinition, name: &str) -> Step
     if !r.physical.is_some() || !r.attempted() || r.status.action == StackAction::Delete {
         return Step::Create;
     }
+    if rd.external_id.is_some() {
+        // Adopted: Heat leaves it alone.
+        return Step::Skip;
+    }
     if r.status.state == Phase::Failed || r.kind != kind {
         return Step::Replace;
     }
@@ -1266,6 +1275,11 @@ async fn act(
         Step::Update => StackAction::Update,
         _ => StackAction::Create,
     };
+    if step == Step::Create {
+        if let Some(external) = def.resource(name).and_then(|r| r.external_id.clone()) {
+            return adopt(op, path, name, &external).await;
+        }
+    }
     let engine = &op.engine;
     // Start: properties, effort, IN_PROGRESS.
     let started = {
@@ -1430,6 +1444,55 @@ async fn act(
             Ok(())
         }
     }
+}
+
+/// A resource with an `external_id` is adopted, not created, and then
+/// checked (`CHECK not supported for <type>` for Heat's own types).
+async fn adopt(op: &Arc<Op>, path: &[Arc<str>], name: &str, external: &Value) -> Result<(), Stop> {
+    let engine = &op.engine;
+    {
+        let mut st = op.cell.lock();
+        let s = status(StackAction::Adopt, Phase::InProgress);
+        mark(op, &mut st, path, name, s, Reason::StateChanged);
+        publish(engine, &op.cell, &mut st);
+    }
+    if let Err(a) = pause(op, engine.config.resource_delay).await {
+        let stop = match a {
+            Abort::Cancel => Stop::Cancelled,
+            Abort::Timeout => Stop::TimedOut,
+        };
+        abort_mark(op, path, name, StackAction::Adopt, &stop);
+        return Err(stop);
+    }
+    let mut st = op.cell.lock();
+    let id = kinds::value_text(external);
+    let check = match st.tree.at_mut(path).and_then(|t| t.get_mut(name)) {
+        Some(r) => {
+            r.physical = match uuid::Uuid::parse_str(&id) {
+                Ok(u) => Physical::Uuid(u),
+                Err(_) => Physical::Text(Arc::from(id.as_str())),
+            };
+            r.created = now();
+            if kinds::checkable(r.kind) {
+                Reason::StateChanged
+            } else {
+                Reason::text(format!("CHECK not supported for {}", r.type_name))
+            }
+        }
+        None => return Ok(()),
+    };
+    let done = status(StackAction::Adopt, Phase::Complete);
+    mark(op, &mut st, path, name, done, Reason::StateChanged);
+    mark(
+        op,
+        &mut st,
+        path,
+        name,
+        status(StackAction::Check, Phase::Complete),
+        check,
+    );
+    publish(engine, &op.cell, &mut st);
+    Ok(())
 }
 
 /// Marks a failed resource and gives the walk its reason.

@@ -497,6 +497,18 @@ resources:
   attach:
     type: OS::Cinder::VolumeAttachment
     properties: {instance_uuid: {get_resource: server}, volume_id: {get_resource: volume}}
+  key:
+    type: OS::Nova::KeyPair
+    properties: {name: ops-key}
+  router:
+    type: OS::Neutron::Router
+    properties: {external_gateway_info: {network: public}}
+  interface:
+    type: OS::Neutron::RouterInterface
+    properties: {router: {get_resource: router}, subnet: {get_resource: subnet}}
+  group:
+    type: OS::Neutron::SecurityGroup
+    properties: {rules: [{protocol: tcp, port_range_min: 22, port_range_max: 22}]}
 outputs:
   first: {value: {get_attr: [server, first_address]}}
   networks: {value: {get_attr: [server, networks]}}
@@ -513,6 +525,14 @@ outputs:
   volume_status: {value: {get_attr: [volume, status]}}
   volume_size: {value: {get_attr: [volume, size]}}
   subnets: {value: {get_attr: [net, subnets]}}
+  key_ref: {value: {get_resource: key}}
+  public_key: {value: {get_attr: [key, public_key]}}
+  private_key: {value: {get_attr: [key, private_key]}}
+  interface_ref: {value: {get_resource: interface}}
+  router_ref: {value: {get_resource: router}}
+  subnet_ref: {value: {get_resource: subnet}}
+  gateway: {value: {get_attr: [router, external_gateway_info, network_id]}}
+  group_ref: {value: {get_resource: group}}
 "#;
 
 #[tokio::test]
@@ -553,6 +573,30 @@ async fn servers_get_addresses_from_their_networks_and_pools() {
     assert_eq!(out(&info, "volume_status"), json!("in-use"));
     assert_eq!(out(&info, "volume_size"), json!("2"));
     assert_eq!(out(&info, "subnets").as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        out(&info, "key_ref"),
+        json!("ops-key"),
+        "a key pair's id is its name"
+    );
+    assert!(out(&info, "public_key")
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"));
+    assert_eq!(
+        out(&info, "private_key"),
+        json!(""),
+        "kept only with save_private_key"
+    );
+    assert_eq!(
+        out(&info, "interface_ref"),
+        json!(format!(
+            "{}:subnet_id={}",
+            out(&info, "router_ref").as_str().unwrap(),
+            out(&info, "subnet_ref").as_str().unwrap()
+        ))
+    );
+    assert!(uuid::Uuid::parse_str(out(&info, "gateway").as_str().unwrap()).is_ok());
+    assert!(uuid::Uuid::parse_str(out(&info, "group_ref").as_str().unwrap()).is_ok());
     let stats = b.stats();
     assert_eq!((stats.private_addresses, stats.floating_addresses), (1, 1));
     // A second stack gets other addresses from the shared pools.
@@ -1050,4 +1094,56 @@ async fn immutable_parameters_cannot_change() {
     .await
     .unwrap();
     assert_eq!(wait(&b, &s).await.status.to_string(), "UPDATE_COMPLETE");
+}
+
+#[tokio::test]
+async fn external_resources_are_adopted_and_checked() {
+    let b = backend(0);
+    let t = "heat_template_version: newton\nresources:\n  n:\n    type: OS::Heat::None\n    external_id: def\n  s:\n    type: OS::Nova::Server\n    external_id: 2f1e0c7e-7d4a-4d0e-9d1e-1b2c3d4e5f60\noutputs:\n  id: {value: {get_resource: n}}\n";
+    let (s, info) = run(&b, spec("ext", t)).await;
+    assert_eq!(
+        info.status.to_string(),
+        "CREATE_COMPLETE",
+        "{}",
+        info.status_reason
+    );
+    assert_eq!(out(&info, "id"), json!("def"));
+    let n: Vec<(String, String)> = event_list(&b, &s)
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "n")
+        .map(|e| (e.1, e.2))
+        .collect();
+    assert_eq!(
+        n,
+        [
+            ("ADOPT_IN_PROGRESS".to_string(), "state changed".to_string()),
+            ("ADOPT_COMPLETE".into(), "state changed".into()),
+            (
+                "CHECK_COMPLETE".into(),
+                "CHECK not supported for OS::Heat::None".into()
+            ),
+        ]
+    );
+    let res = b.resources(&creds(), &s).await.unwrap();
+    let server = res.iter().find(|r| r.resource_name == "s").unwrap();
+    assert_eq!(
+        (
+            server.resource_status.as_str(),
+            server.physical_resource_id.as_str()
+        ),
+        ("CHECK_COMPLETE", "2f1e0c7e-7d4a-4d0e-9d1e-1b2c3d4e5f60")
+    );
+    b.update(
+        &creds(),
+        &s,
+        &StackUpdate::Patch {
+            parameters: BTreeMap::new(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(wait(&b, &s).await.status.to_string(), "UPDATE_COMPLETE");
+    b.delete(&creds(), &s).await.unwrap();
+    assert_eq!(wait(&b, &s).await.status.to_string(), "DELETE_COMPLETE");
 }

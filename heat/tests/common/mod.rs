@@ -36,32 +36,46 @@ pub struct Case {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             walk(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "template")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "template")
+        ) {
             out.push(p);
         }
     }
 }
 
 pub fn read_url(url: &str) -> Result<String, String> {
-    let path = url.strip_prefix("file://").ok_or_else(|| format!("not a local file: {url}"))?;
+    let path = url
+        .strip_prefix("file://")
+        .ok_or_else(|| format!("not a local file: {url}"))?;
     std::fs::read_to_string(path).map_err(|e| e.to_string())
 }
 
 /// The environments a corpus template is meant to be used with (its
 /// `<name>_env.yaml` sibling, as the corpus's own README says).
 fn environments_for(path: &Path, root: &Path) -> Vec<PathBuf> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     let sibling = path.with_file_name(format!("{stem}_env.yaml"));
     if sibling.is_file() {
         return vec![sibling];
     }
-    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().to_string();
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .to_string();
     if rel == "mistral/templates/autoscaling_using_mistral.yaml" {
         return vec![root.join("mistral/nova_networking_server_with_ip_env.yaml")];
     }
@@ -75,14 +89,21 @@ pub fn corpus_cases(root: &Path) -> Vec<Case> {
     walk(root, &mut paths);
     let mut cases = Vec::new();
     for path in paths {
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
-        let is_template = text
-            .lines()
-            .any(|l| l.trim_start_matches('\u{feff}').starts_with("heat_template_version"));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let is_template = text.lines().any(|l| {
+            l.trim_start_matches('\u{feff}')
+                .starts_with("heat_template_version")
+        });
         if !is_template {
             continue;
         }
-        let name = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().to_string();
+        let name = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .to_string();
         let mut files = Files::new();
         let mut environment = Environment::new();
         let mut load_error = None;
@@ -103,13 +124,16 @@ pub fn corpus_cases(root: &Path) -> Vec<Case> {
         for env_path in environments_for(&path, root) {
             let env_text = std::fs::read_to_string(&env_path).unwrap_or_default();
             let mut env = Environment::parse(&env_text).expect("corpus environment parses");
-            if let Err(e) = gather_environment_files(&mut env, &file_url(&env_path), &mut read_url, &mut files) {
+            if let Err(e) =
+                gather_environment_files(&mut env, &file_url(&env_path), &mut read_url, &mut files)
+            {
                 load_error = Some(e.to_string());
             }
             environment.merge(&env);
         }
         if let Ok(doc) = heat::yaml::load(&text, &heat::Limits::default()) {
-            if let Err(e) = gather_template_files(&doc, &file_url(&path), &mut read_url, &mut files) {
+            if let Err(e) = gather_template_files(&doc, &file_url(&path), &mut read_url, &mut files)
+            {
                 load_error = Some(e.to_string());
             }
         }
@@ -137,10 +161,16 @@ pub fn sample_values(t: &Template) -> ParameterValues {
         let mut candidates: Vec<String> = Vec::new();
         for c in &s.constraints {
             match &c.kind {
-                ConstraintKind::AllowedValues(v) => candidates.extend(v.first().map(heat::pyfmt::py_str)),
-                ConstraintKind::Range { min, max } => candidates.extend(min.as_ref().or(max.as_ref()).map(|n| n.to_string())),
+                ConstraintKind::AllowedValues(v) => {
+                    candidates.extend(v.first().map(heat::pyfmt::py_str))
+                }
+                ConstraintKind::Range { min, max } => {
+                    candidates.extend(min.as_ref().or(max.as_ref()).map(|n| n.to_string()))
+                }
                 ConstraintKind::Modulo { offset, .. } => candidates.push(offset.to_string()),
-                ConstraintKind::Length { min: Some(m), .. } => candidates.push("a".repeat(m.as_u64().unwrap_or(1) as usize)),
+                ConstraintKind::Length { min: Some(m), .. } => {
+                    candidates.push("a".repeat(m.as_u64().unwrap_or(1) as usize))
+                }
                 _ => {}
             }
         }
@@ -149,7 +179,17 @@ pub fn sample_values(t: &Template) -> ParameterValues {
             ParamType::Boolean => &["true"],
             ParamType::Json => &["{}"],
             ParamType::CommaDelimitedList => &["8,16", "a,b", "a"],
-            ParamType::String => &["abc", "a", "abc123", "Abc123", "Passw0rd!x", "x1", "10.0.0.0/24", "1", "user@example.com"],
+            ParamType::String => &[
+                "abc",
+                "a",
+                "abc123",
+                "Abc123",
+                "Passw0rd!x",
+                "x1",
+                "10.0.0.0/24",
+                "1",
+                "user@example.com",
+            ],
         };
         candidates.extend(defaults.iter().map(|d| d.to_string()));
         let chosen = candidates

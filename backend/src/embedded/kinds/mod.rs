@@ -203,6 +203,27 @@ pub(crate) fn value_text(v: &Value) -> String {
     }
 }
 
+/// Whether Heat can check the resource (`handle_check`): the types backed
+/// by a service, and the TestResource; Heat's own others cannot.
+pub(crate) fn checkable(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::None
+            | Kind::RandomString
+            | Kind::Value
+            | Kind::WaitCondition
+            | Kind::WaitConditionHandle
+            | Kind::SoftwareConfig
+            | Kind::StructuredConfig
+            | Kind::CloudConfig
+            | Kind::MultipartMime
+            | Kind::SoftwareDeployment
+            | Kind::ResourceGroup
+            | Kind::Template
+            | Kind::Generic
+    )
+}
+
 /// Creates the simulated resource: its physical id and what it keeps.
 pub(crate) fn create(kind: Kind, a: &Apply<'_>) -> Result<(Physical, Data), Failure> {
     let uuid = || Physical::Uuid(super::ids::new_uuid());
