@@ -4,9 +4,9 @@
 //!   (pass-through or Keystone v3 auth, catalog lookup, rustls).
 //! * [`poller`]: one shared poller per watched stack, for backends that
 //!   learn a stack's state by asking.
-//!
 //! * [`embedded`]: the embedded engine, the zero-setup default: Heat's
-//!   behaviour simulated in process, stacks in memory or in a state dir.
+//!   behaviour simulated in process, stacks in memory or in a state dir
+//!   (`EmbeddedBackend::new(EmbeddedConfig::default())`).
 
 pub mod embedded;
 pub mod openstack;

@@ -17,14 +17,14 @@
 //! asynchronously (`CREATE_IN_PROGRESS` → `CREATE_COMPLETE`, `*_FAILED`
 //! with Heat's reasons, rollback, updates that create, update in place,
 //! replace or delete only what changed), resources get plausible ids and
-//! attributes (see [`kinds`]), and outputs are computed from them. What
+//! attributes (see `kinds`), and outputs are computed from them. What
 //! the caller sees (statuses, reasons, parameters, outputs, resources,
 //! events, errors) has the shapes and texts a real Heat gives for the same
 //! calls; `backend/tests/embedded.rs` runs the same conformance suite as
 //! against a real Heat.
 //!
 //! Modules: [`config`] (the serde configuration) → `engine` (accepting
-//! calls, running operations) → [`kinds`] (per-type simulation) over
+//! calls, running operations) → `kinds` (per-type simulation) over
 //! `state` (the compact per-stack state), `view` (the resolver the heat
 //! crate evaluates through), `render` (Heat's JSON shapes), `store` (per
 //! project dashmaps), `prepared` (templates parsed once, shared), `pool`

@@ -79,6 +79,13 @@ impl Op {
         st.live = None;
         st.op = None;
         st.previous = None;
+        tracing::debug!(
+            project = %self.cell.project,
+            stack = %self.cell.name,
+            status = %s,
+            reason = %reason.render(&self.cell.name, s),
+            "embedded stack settled"
+        );
         set_stack(engine, &self.cell, &mut st, s, reason);
         st.events.shrink_to_fit();
         publish(engine, &self.cell, &mut st);
