@@ -845,6 +845,48 @@ async fn groups_and_nested_templates() {
 }
 
 #[tokio::test]
+async fn nested_templates_are_checked_before_anything_runs() {
+    let b = backend(0);
+    let bad_type = "heat_template_version: 2018-08-31\nparameters:\n  idx: {type: string, default: x}\nresources:\n  inner: {type: OS::Heat::Nope}\n";
+    let bad_prop = "heat_template_version: 2018-08-31\nparameters:\n  idx: {type: number}\nresources:\n  inner:\n    type: OS::Heat::RandomString\n    properties: {lenght: 3}\n";
+    let nested = "heat_template_version: 2018-08-31\nresources:\n  nested:\n    type: member.yaml\n    properties: {idx: \"n\"}\n";
+    let group = "heat_template_version: 2018-08-31\nresources:\n  g:\n    type: OS::Heat::ResourceGroup\n    properties:\n      count: 2\n      resource_def: {type: member.yaml, properties: {idx: \"%index%\"}}\n";
+    let by_attr = "heat_template_version: 2018-08-31\nresources:\n  r: {type: OS::Heat::RandomString}\n  nested:\n    type: member.yaml\n    properties: {idx: {get_attr: [r, value]}}\n";
+    // The messages the local Heat 27 gives for these (probed).
+    let cases = [
+        (nested, bad_type, "resources.nested<member.yaml>: The Resource Type (OS::Heat::Nope) could not be found."),
+        (group, bad_type, "resources.g<nested_stack>.resources.0<member.yaml>: The Resource Type (OS::Heat::Nope) could not be found."),
+        (by_attr, bad_type, "resources.nested<member.yaml>: The Resource Type (OS::Heat::Nope) could not be found."),
+        (nested, bad_prop, "Property error: resources.nested.properties.idx: could not convert string to float: 'n'"),
+        (group, bad_prop, "Property error: resources.g<nested_stack>.resources.0<member.yaml>.resources.inner.properties: Unknown Property lenght"),
+        (by_attr, bad_prop, "Property error: resources.nested<member.yaml>.resources.inner.properties: Unknown Property lenght"),
+    ];
+    for (i, (parent, member, message)) in cases.iter().enumerate() {
+        let mut s = spec(&format!("n{i}"), parent);
+        s.files = [("member.yaml".to_string(), member.to_string())].into();
+        let (kind, m) = rejected(b.create(&creds(), &s).await);
+        assert_eq!(
+            (kind.as_str(), m.as_str()),
+            ("StackValidationFailed", *message),
+            "case {i}"
+        );
+    }
+    // Members of Heat's own types are checked only when the group runs.
+    let rs = "heat_template_version: 2018-08-31\nresources:\n  g:\n    type: OS::Heat::ResourceGroup\n    properties: {resource_def: {type: OS::Heat::RandomString, properties: {length: 999}}}\n";
+    let (_, info) = run(&b, spec("rsg", rs)).await;
+    assert_eq!(
+        info.status_reason,
+        "Resource CREATE failed: StackValidationFailed: resources.g: Property error: g.resources[0].properties.length: 999 is out of range (min: 1, max: 512)"
+    );
+    let value = "heat_template_version: 2018-08-31\nresources:\n  g:\n    type: OS::Heat::ResourceGroup\n    properties: {resource_def: {type: OS::Heat::Value}}\n";
+    let (_, info) = run(&b, spec("vg", value)).await;
+    assert_eq!(
+        info.status_reason,
+        "Resource CREATE failed: StackValidationFailed: resources.g: Property error: g.resources[0].properties: Property value not assigned"
+    );
+}
+
+#[tokio::test]
 async fn random_strings_honour_their_properties() {
     let b = backend(0);
     let t = r#"

@@ -75,7 +75,9 @@ pub(super) async fn act(
     };
     // The work: a nested walk, or the simulated time.
     if kind.is_nested() {
-        let child = match nested_definition(op, path, def, name, kind, &props) {
+        let child = match nested_definition(op, path, def, name, kind, &props)
+            .and_then(|d| members_checked(name, kind, d))
+        {
             Ok(d) => Arc::new(d),
             Err(why) => {
                 return fail(
@@ -83,7 +85,7 @@ pub(super) async fn act(
                     path,
                     name,
                     action,
-                    format!("{reason_path}: {why}").into(),
+                    format!("StackValidationFailed: {reason_path}: {why}").into(),
                 )
             }
         };
@@ -426,6 +428,31 @@ pub(super) fn nested_definition(
     template
         .define(&params, &ident)
         .map_err(|e| first_message(&e))
+}
+
+/// A group's members of Heat's own types are checked when the group's
+/// nested stack is made, not before the stack is created (as Heat does):
+/// `Property error: g.resources[0].properties.length: ...`.
+pub(super) fn members_checked(
+    group: &str,
+    kind: Kind,
+    def: StackDefinition,
+) -> Result<StackDefinition, String> {
+    if kind != Kind::ResourceGroup {
+        return Ok(def);
+    }
+    for m in def.resources() {
+        let Ok(props) = def.properties(&m.name, &Probe) else {
+            continue;
+        };
+        let member = Kind::of(&m.resolved_type);
+        if let Err(e) = kinds::check(member, &m.name, &props, def.stack_template()) {
+            let own = format!("resources.{}", m.name);
+            let theirs = format!("{group}.resources[{}]", m.name);
+            return Err(e.message.replacen(&own, &theirs, 1));
+        }
+    }
+    Ok(def)
 }
 
 pub(super) fn first_message(e: &heat::Errors) -> String {

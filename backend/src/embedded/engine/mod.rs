@@ -215,12 +215,22 @@ fn check_resources(def: &StackDefinition) -> Result<(), BackendError> {
         let Ok(props) = def.properties(&r.name, &Probe) else {
             continue;
         };
-        kinds::check(kind, &r.name, &props, def.stack_template()).map_err(|e| {
-            BackendError::Rejected {
+        let template = def.stack_template();
+        kinds::check(kind, &r.name, &props, template)
+            .and_then(|()| {
+                kinds::group::check_nested(
+                    kind,
+                    &r.name,
+                    r.resolved_type.name(),
+                    r.nested.as_ref(),
+                    &props,
+                    template,
+                )
+            })
+            .map_err(|e| BackendError::Rejected {
                 kind: e.kind.heat_type().to_string(),
                 message: e.message,
-            }
-        })?;
+            })?;
     }
     Ok(())
 }

@@ -126,6 +126,115 @@ pub(crate) fn check_group(
     }
 }
 
+/// The property type Heat gives a nested template's parameter (a template
+/// resource's properties are its parameters).
+fn property_type(t: heat::ParamType) -> &'static str {
+    match t {
+        heat::ParamType::String => "string",
+        heat::ParamType::Number => "number",
+        heat::ParamType::Boolean => "boolean",
+        heat::ParamType::CommaDelimitedList => "list",
+        heat::ParamType::Json => "map",
+    }
+}
+
+/// Heat's message for an error inside a nested stack, placed under
+/// `prefix` (`resources.nested<member.yaml>`).
+fn nested_error(prefix: &str, mut e: heat::Error) -> heat::Error {
+    e.message = match e.message.strip_prefix("Property error: ") {
+        Some(rest) => format!("Property error: {prefix}.{rest}"),
+        None => format!("{prefix}: {}", e.message),
+    };
+    e.document = None;
+    e.position = None;
+    e
+}
+
+/// Validates a nested template with the parameter values known before the
+/// stack exists (as Heat validates nested stacks at create).
+fn validate_nested(
+    t: &heat::StackTemplate,
+    props: &Value,
+    prefix: &str,
+) -> Result<(), heat::Error> {
+    let mut params = heat::ParameterValues::new();
+    if let Value::Object(m) = props {
+        for (k, v) in m {
+            if known(v) && !v.is_null() {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    match t.validate(&params) {
+        Ok(_) => Ok(()),
+        Err(errors) => match errors.into_iter().next() {
+            Some(e) => Err(nested_error(prefix, e)),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Heat's checks of nested stacks before the stack is created: a template
+/// resource's properties against the nested parameters' types, the nested
+/// template itself, and a group's member definition (as member `0`).
+pub(crate) fn check_nested(
+    kind: super::Kind,
+    name: &str,
+    type_name: &str,
+    nested: Option<&heat::StackTemplate>,
+    props: &Value,
+    parent: &heat::StackTemplate,
+) -> Result<(), heat::Error> {
+    match kind {
+        super::Kind::Template => {
+            let Some(t) = nested else { return Ok(()) };
+            if let Value::Object(m) = props {
+                for (k, v) in m {
+                    let Some(schema) = t.template().parameters.get(k) else {
+                        continue;
+                    };
+                    if !known(v) || v.is_null() {
+                        continue;
+                    }
+                    let ty = property_type(schema.ty);
+                    let convertible = matches!(ty, "list" | "map");
+                    if let Some(m) = heat::stack::property_value_error(ty, convertible, v) {
+                        return Err(heat::Error::validation(
+                            format!("Property error: resources.{name}.properties.{k}: {m}"),
+                            heat::Path::keys(["resources", name, "properties", k.as_str()]),
+                        ));
+                    }
+                }
+            }
+            validate_nested(t, props, &format!("resources.{name}<{type_name}>"))
+        }
+        super::Kind::ResourceGroup => {
+            let Some(def) = props.get("resource_def") else {
+                return Ok(());
+            };
+            let Some(ty) = def.get("type").filter(|t| known(t)).map(value_text) else {
+                return Ok(());
+            };
+            let member = substitute(
+                def.get("properties").unwrap_or(&Value::Null),
+                &index_var(props),
+                "0",
+            );
+            let prefix = format!("resources.{name}<nested_stack>.resources.0");
+            let Ok((resolved, nested)) = parent.resolve_type(&ty, None) else {
+                return Ok(());
+            };
+            // A member of Heat's own types is checked when the group's nested
+            // stack is made (`engine::action::members_checked`), as Heat does.
+            match nested {
+                Some(t) => validate_nested(&t, &member, &format!("{prefix}<{}>", resolved.name())),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The members of a group, in index order.
 fn members<'a>(view: &View<'a>) -> Vec<&'a ResourceState> {
     let mut m: Vec<&ResourceState> = view.tree.resources.iter().filter(|r| r.exists()).collect();
