@@ -19,6 +19,14 @@ use serde_json::{json, Value};
 use crate::plugin::declarative::{InstanceField, Source, Step, StepVerb};
 use crate::plugin::{load, Definition};
 
+/// `println!` that ignores a closed stdout (`occi-so plugins list | head`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Plugin subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginsCommand {
@@ -52,46 +60,7 @@ pub enum PluginsCommand {
     /// Register a plugin with a running server: a declarative folder (its
     /// path on the server's machine, or `--upload` to send its files), or
     /// a remote service orchestrator (`--remote URL --term TERM`).
-    Register {
-        /// The declarative plugin folder.
-        #[arg(required_unless_present = "remote", conflicts_with = "remote")]
-        dir: Option<PathBuf>,
-        /// Send the folder's files instead of its path (for a server on
-        /// another machine); the server keeps them in its state directory.
-        #[arg(long, requires = "dir")]
-        upload: bool,
-        /// A remote SO's base URL.
-        #[arg(long, value_name = "URL", requires = "term")]
-        remote: Option<String>,
-        /// The kind term to serve the remote SO under.
-        #[arg(long)]
-        term: Option<String>,
-        /// The kind scheme [default: the MCN service-manager scheme].
-        #[arg(long)]
-        scheme: Option<String>,
-        /// The kind title [default: the remote kind's].
-        #[arg(long)]
-        title: Option<String>,
-        /// The collection location [default: /TERM/].
-        #[arg(long)]
-        location: Option<String>,
-        /// The registry name [default: the term].
-        #[arg(long)]
-        name: Option<String>,
-        /// The remote collection [default: /orchestrator/].
-        #[arg(long)]
-        collection: Option<String>,
-        /// `shared` (one remote path per instance) or `single` (one
-        /// instance per remote endpoint) [default: shared].
-        #[arg(long)]
-        mode: Option<String>,
-        /// Longest wait for a remote operation [default: 30m].
-        #[arg(long)]
-        timeout: Option<String>,
-        /// The server.
-        #[command(flatten)]
-        server: ServerArgs,
-    },
+    Register(Box<RegisterArgs>),
     /// Unregister a plugin (refused while it has live instances, unless --force).
     Unregister {
         /// The plugin's name.
@@ -104,6 +73,55 @@ pub enum PluginsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+/// What `plugins register` takes.
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The declarative plugin folder.
+    #[arg(required_unless_present = "remote", conflicts_with = "remote")]
+    dir: Option<PathBuf>,
+    /// Send the folder's files instead of its path (for a server on
+    /// another machine); the server keeps them in its state directory.
+    #[arg(long, requires = "dir")]
+    upload: bool,
+    /// A remote SO's base URL.
+    #[arg(long, value_name = "URL", requires = "term")]
+    remote: Option<String>,
+    /// The kind term to serve the remote SO under.
+    #[arg(long)]
+    term: Option<String>,
+    /// The kind scheme [default: the MCN service-manager scheme].
+    #[arg(long)]
+    scheme: Option<String>,
+    /// The kind title [default: the remote kind's].
+    #[arg(long)]
+    title: Option<String>,
+    /// The collection location [default: /TERM/].
+    #[arg(long)]
+    location: Option<String>,
+    /// The registry name [default: the term].
+    #[arg(long)]
+    name: Option<String>,
+    /// The remote collection [default: /orchestrator/].
+    #[arg(long)]
+    collection: Option<String>,
+    /// `shared` (one remote path per instance) or `single` (one
+    /// instance per remote endpoint) [default: shared].
+    #[arg(long)]
+    mode: Option<String>,
+    /// Longest wait for a remote operation [default: 30m].
+    #[arg(long)]
+    timeout: Option<String>,
+    /// A token to read the remote's query interface with (not stored).
+    #[arg(long, value_name = "TOKEN")]
+    remote_token: Option<String>,
+    /// The tenant sent with --remote-token.
+    #[arg(long, value_name = "TENANT")]
+    remote_tenant: Option<String>,
+    /// The server.
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 /// How to reach a server's admin API.
@@ -145,20 +163,23 @@ pub fn run(cmd: PluginsCommand) -> ExitCode {
             PluginsCommand::Validate { dir, attributes } => validate(&dir, &attributes).await,
             PluginsCommand::List { server, json } => list(&server, json).await,
             PluginsCommand::Show { name, server } => show(&server, &name).await,
-            PluginsCommand::Register {
-                dir,
-                upload,
-                remote,
-                term,
-                scheme,
-                title,
-                location,
-                name,
-                collection,
-                mode,
-                timeout,
-                server,
-            } => {
+            PluginsCommand::Register(args) => {
+                let RegisterArgs {
+                    dir,
+                    upload,
+                    remote,
+                    term,
+                    scheme,
+                    title,
+                    location,
+                    name,
+                    collection,
+                    mode,
+                    timeout,
+                    remote_token,
+                    remote_tenant,
+                    server,
+                } = *args;
                 let body = match (dir, remote) {
                     (Some(dir), None) => match folder_body(&dir, upload) {
                         Ok(b) => b,
@@ -181,6 +202,8 @@ pub fn run(cmd: PluginsCommand) -> ExitCode {
                             ("collection", collection),
                             ("mode", mode),
                             ("timeout", timeout),
+                            ("token", remote_token),
+                            ("tenant", remote_tenant),
                         ] {
                             if let Some(v) = v {
                                 r[k] = json!(v);
@@ -286,7 +309,7 @@ async fn validate(dir: &Path, given: &[(String, String)]) -> ExitCode {
     }
     print_summary(dir, &def, &attributes);
     for l in report {
-        println!("{l}");
+        say!("{l}");
     }
     ExitCode::SUCCESS
 }
@@ -362,8 +385,8 @@ fn check_step(def: &Definition, step: &Step, attributes: &Attributes) -> Result<
 
 fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
     let info = &def.info;
-    println!("{}: valid", dir.display());
-    println!(
+    say!("{}: valid", dir.display());
+    say!(
         "  plugin     {} {}{}",
         info.name,
         info.version,
@@ -372,7 +395,7 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
     );
-    println!(
+    say!(
         "  kind       {} at {}",
         info.kind.id(),
         info.kind.location()
@@ -384,7 +407,7 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
         .filter(|a| !a.output)
         .map(|a| a.name.as_str())
         .collect();
-    println!(
+    say!(
         "  attributes {}",
         if inputs.is_empty() {
             "-".into()
@@ -400,14 +423,14 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
         .map(|a| a.name.as_str())
         .collect();
     if !outputs.is_empty() {
-        println!("  outputs    {}", outputs.join(", "));
+        say!("  outputs    {}", outputs.join(", "));
     }
     let stacks: Vec<String> = def
         .stacks
         .iter()
         .map(|(r, s)| format!("{r} ({})", s.template.file))
         .collect();
-    println!("  stacks     {}", stacks.join(", "));
+    say!("  stacks     {}", stacks.join(", "));
     let steps = |s: &[Step]| -> String {
         if s.is_empty() {
             "-".into()
@@ -418,16 +441,16 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
                 .join(", ")
         }
     };
-    println!("  deploy     {}", steps(&def.deploy));
-    println!("  provision  {}", steps(&def.provision));
-    println!(
+    say!("  deploy     {}", steps(&def.deploy));
+    say!("  provision  {}", steps(&def.provision));
+    say!(
         "  update     {}",
         def.update
             .as_deref()
             .map(steps)
             .unwrap_or_else(|| "patch the parameters whose attributes changed".into())
     );
-    println!(
+    say!(
         "  dispose    {}",
         def.dispose
             .as_deref()
@@ -435,7 +458,7 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
             .unwrap_or_else(|| "delete every stack, last first".into())
     );
     for (term, a) in &def.actions {
-        println!("  action     {term}: {}", steps(a));
+        say!("  action     {term}: {}", steps(a));
     }
     let shown: Vec<String> = attributes
         .iter()
@@ -447,7 +470,7 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
             }
         })
         .collect();
-    println!(
+    say!(
         "  sample     {}",
         if shown.is_empty() {
             "-".into()
@@ -455,8 +478,8 @@ fn print_summary(dir: &Path, def: &Definition, attributes: &Attributes) {
             shown.join(" ")
         }
     );
-    println!("  digest     {}", def.fingerprint);
-    println!("  checked with the sample attributes:");
+    say!("  digest     {}", def.fingerprint);
+    say!("  checked with the sample attributes:");
 }
 
 // ---- admin API client ----
@@ -543,7 +566,7 @@ async fn list(server: &ServerArgs, raw: bool) -> ExitCode {
         return refused(status, &v);
     }
     if raw {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
     let rows: Vec<[String; 6]> = v["plugins"]
@@ -594,18 +617,18 @@ async fn list(server: &ServerArgs, raw: bool) -> ExitCode {
                 }
             })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        say!("{}", line.join("  ").trim_end());
     }
     for p in v["plugins"].as_array().into_iter().flatten() {
         if let Some(e) = p["error"].as_str() {
-            println!(
+            say!(
                 "\n{}: its latest version was refused (the previous one serves): {e}",
                 p["name"].as_str().unwrap_or("")
             );
         }
     }
     for r in v["rejected"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "\nrefused folder {}: {}",
             r["path"].as_str().unwrap_or(""),
             r["error"]
@@ -630,7 +653,7 @@ async fn show(server: &ServerArgs, name: &str) -> ExitCode {
     .await
     {
         Ok((200, v)) => {
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             ExitCode::SUCCESS
         }
         Ok((s, v)) => refused(s, &v),
@@ -685,7 +708,7 @@ fn collect(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> Resul
 async fn register(server: &ServerArgs, body: &Value) -> ExitCode {
     match admin(server, reqwest::Method::POST, "/admin/plugins", Some(body)).await {
         Ok((201, v)) => {
-            println!(
+            say!(
                 "registered {} {}: kind {} at {} ({})",
                 v["name"].as_str().unwrap_or(""),
                 v["version"].as_str().unwrap_or(""),
@@ -708,7 +731,7 @@ async fn unregister(server: &ServerArgs, name: &str, force: bool) -> ExitCode {
     };
     match admin(server, reqwest::Method::DELETE, &path, None).await {
         Ok((204, _)) => {
-            println!("unregistered {name}");
+            say!("unregistered {name}");
             ExitCode::SUCCESS
         }
         Ok((s, v)) => refused(s, &v),

@@ -1066,3 +1066,226 @@ fn from_heat(shown: &str, e: heat::Error) -> LoadError {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use occi_so_sdk::{Operation, Orchestrator, PluginError};
+    use serde_json::json;
+
+    const DB: &str = "heat_template_version: 2018-08-31\nparameters:\n  name:\n    type: string\n    constraints:\n      - allowed_pattern: \"[a-z]+\"\n  password:\n    type: string\n    hidden: true\n    default: \"\"\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: name}}}\noutputs:\n  url: {value: {get_attr: [v, value]}}\n";
+    const WEB: &str = "heat_template_version: 2018-08-31\nparameters:\n  db_url:\n    type: string\n  count:\n    type: number\n    default: 1\n    constraints:\n      - range: {min: 1, max: 3}\nresources:\n  v: {type: OS::Heat::Value, properties: {value: {get_param: db_url}}}\noutputs:\n  url: {value: {get_attr: [v, value]}}\n";
+    const MANIFEST: &str = "manifest_version: 1\nname: two\nversion: 1.0.0\nkind:\n  term: two\n  scheme: http://example.org/occi/two#\nattributes:\n  two.name:\n    type: string\n    required: true\n  two.password:\n    secret: true\n  two.count:\n    type: integer\n    default: 1\nstacks:\n  db:\n    template: db.yaml\n    parameters:\n      name: {attribute: two.name}\n      password: {attribute: two.password}\n  web:\n    template: web.yaml\n    parameters:\n      db_url: {output: db.url}\n      count: {attribute: two.count}\n";
+
+    fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let p = d.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        d
+    }
+
+    fn good() -> Vec<(&'static str, String)> {
+        vec![
+            ("plugin.yaml", MANIFEST.to_string()),
+            ("db.yaml", DB.to_string()),
+            ("web.yaml", WEB.to_string()),
+        ]
+    }
+
+    fn load_with(files: &[(&'static str, String)]) -> Result<Arc<Definition>, LoadError> {
+        let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let d = folder(&refs);
+        load(d.path()).map(|l| l.definition)
+    }
+
+    fn replace(files: &mut [(&'static str, String)], file: &str, from: &str, to: &str) {
+        let f = files.iter_mut().find(|(n, _)| *n == file).unwrap();
+        assert!(f.1.contains(from), "{from:?} not in {file}");
+        f.1 = f.1.replace(from, to);
+    }
+
+    #[test]
+    fn a_two_stack_plugin_loads_with_default_phases() {
+        let def = load_with(&good()).unwrap();
+        assert_eq!(def.info.name, "two");
+        let steps: Vec<(StepVerb, &str)> = def
+            .deploy
+            .iter()
+            .map(|s| (s.verb, s.role.as_str()))
+            .collect();
+        assert_eq!(steps, [(StepVerb::Create, "db"), (StepVerb::Create, "web")]);
+        assert!(def.provision.is_empty() && def.update.is_none() && def.dispose.is_none());
+        assert!(def.secrets.contains("two.password"));
+        assert!(def.fingerprint.starts_with("sha256:"));
+        assert!(def.info.kind.attribute("two.password").unwrap().secret);
+    }
+
+    #[test]
+    fn the_example_plugin_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/webapp");
+        let def = load(&dir).unwrap().definition;
+        assert_eq!(def.info.kind.location(), "/webapp/");
+        assert!(
+            def.provision[0].replace,
+            "provision is a full update with its environment"
+        );
+        assert!(
+            def.info
+                .kind
+                .attribute("mcn.endpoint.webapp")
+                .unwrap()
+                .output
+        );
+        assert!(def.actions.contains_key("restart"));
+    }
+
+    #[test]
+    fn a_broken_template_names_its_file_and_line() {
+        let mut f = good();
+        replace(&mut f, "web.yaml", "OS::Heat::Value", "OS::Heat::Valeu");
+        let e = load_with(&f).unwrap_err();
+        assert!(e.file.ends_with("web.yaml"), "{e}");
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(e.message.contains("OS::Heat::Valeu"), "{e}");
+    }
+
+    #[test]
+    fn manifest_mistakes_name_the_manifest_line() {
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "db_url: {output: db.url}",
+            "db_url: {output: db.uri}",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(e.file.ends_with("plugin.yaml"), "{e}");
+        assert_eq!(e.line, Some(25), "{e}");
+        assert!(e.message.contains("no output \"uri\""), "{e}");
+
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "count: {attribute: two.count}",
+            "cnt: {attribute: two.count}",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("declares no parameter \"cnt\""), "{e}");
+
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "{attribute: two.count}",
+            "{attribute: two.cuont}",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("no attribute \"two.cuont\""), "{e}");
+
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "      db_url: {output: db.url}\n",
+            "",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(
+            e.message.contains("\"db_url\"") && e.message.contains("no default"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("(line 3)"),
+            "the template line is named: {e}"
+        );
+
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "count: {attribute: two.count}",
+            "count: 7",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(
+            e.message.contains("Parameter 'count'"),
+            "literal values are checked: {e}"
+        );
+    }
+
+    #[test]
+    fn secrets_must_go_to_hidden_parameters() {
+        let mut f = good();
+        replace(&mut f, "db.yaml", "    hidden: true\n", "");
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("must be `hidden: true`"), "{e}");
+    }
+
+    #[test]
+    fn outputs_come_from_stacks_created_before() {
+        let mut f = good();
+        f[0].1
+            .push_str("lifecycle:\n  deploy:\n    - create: web\n    - create: db\n");
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("not created before stack web"), "{e}");
+    }
+
+    #[test]
+    fn files_outside_the_folder_are_refused() {
+        let mut f = good();
+        replace(
+            &mut f,
+            "plugin.yaml",
+            "template: db.yaml",
+            "template: ../db.yaml",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("inside the plugin folder"), "{e}");
+        let mut f = good();
+        replace(
+            &mut f,
+            "web.yaml",
+            "value: {get_param: db_url}",
+            "value: {get_file: /etc/hostname}",
+        );
+        let e = load_with(&f).unwrap_err();
+        assert!(e.message.contains("outside the plugin folder"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn requests_are_checked_against_the_templates() {
+        let def = load_with(&good()).unwrap();
+        let ok = occi_so_sdk::Attributes::from([
+            ("two.name".to_string(), json!("shop")),
+            ("two.count".to_string(), json!(2)),
+        ]);
+        def.validate(&Operation::Design, &ok).await.unwrap();
+        let mut bad = ok.clone();
+        bad.insert("two.name".into(), json!("Shop"));
+        match def.validate(&Operation::Design, &bad).await.unwrap_err() {
+            PluginError::InvalidAttribute { name, message } => {
+                assert_eq!(name, "two.name");
+                assert!(
+                    message.contains("Heat parameter 'name' of db.yaml"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut bad = ok.clone();
+        bad.insert("two.count".into(), json!(9));
+        let changed = occi_so_sdk::Attributes::from([("two.count".to_string(), json!(9))]);
+        let e = def
+            .validate(&Operation::Update(changed), &bad)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("two.count"), "{e}");
+        let mut secret = ok.clone();
+        secret.insert("two.password".into(), json!("hunter2"));
+        def.validate(&Operation::Design, &secret).await.unwrap();
+    }
+}

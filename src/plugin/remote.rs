@@ -129,6 +129,13 @@ pub struct RemoteRequest {
     /// Plugin version to show.
     #[serde(default)]
     pub version: Option<String>,
+    /// A token for reading the remote's query interface at registration
+    /// (when it wants one); used once, never stored.
+    #[serde(default)]
+    pub token: Option<occi_so_sdk::Secret>,
+    /// The tenant sent with `token`.
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// The kind part of a [`RemoteRequest`].
@@ -176,7 +183,11 @@ fn unreachable(url: &str, e: &reqwest::Error) -> PluginError {
 
 /// A remote answer that is not a success, as a plugin error.
 fn remote_error(status: StatusCode, body: &str) -> PluginError {
-    let text = body.trim();
+    // An occi-so remote answers errors as {"message": ...} in JSON.
+    let json_message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string));
+    let text = json_message.as_deref().unwrap_or(body).trim();
     let mut message: String = text.chars().take(500).collect();
     if message.is_empty() {
         message = status.canonical_reason().unwrap_or("error").to_string();
@@ -278,12 +289,19 @@ impl RemoteRequest {
         };
         let timeout_secs = parse_duration(self.timeout.as_deref()).map_err(invalid)?;
         let qi = format!("{base}/-/");
-        let r = http
+        let mut rb = http
             .get(&qi)
-            .header(ACCEPT, "application/occi+json, text/plain;q=0.5")
-            .send()
-            .await
-            .map_err(|e| unreachable(&base, &e))?;
+            .header(ACCEPT, "application/occi+json, text/plain;q=0.5");
+        if let Some(t) = &self.token {
+            if let Ok(mut v) = HeaderValue::from_str(t.expose()) {
+                v.set_sensitive(true);
+                rb = rb.header("X-Auth-Token", v);
+            }
+        }
+        if let Some(tenant) = &self.tenant {
+            rb = rb.header("X-Tenant-Name", tenant.as_str());
+        }
+        let r = rb.send().await.map_err(|e| unreachable(&base, &e))?;
         let status = r.status();
         let headers = r.headers().clone();
         let body = r.bytes().await.map_err(|e| unreachable(&base, &e))?;

@@ -128,7 +128,10 @@ struct Registrations {
 enum Command {
     RegisterFolder(PathBuf, oneshot::Sender<Result<String, SourceError>>),
     Upload(Upload, oneshot::Sender<Result<String, SourceError>>),
-    RegisterRemote(RemoteSpec, oneshot::Sender<Result<String, SourceError>>),
+    RegisterRemote(
+        Box<RemoteSpec>,
+        oneshot::Sender<Result<String, SourceError>>,
+    ),
     Unregister(String, bool, oneshot::Sender<Result<(), SourceError>>),
 }
 
@@ -270,7 +273,8 @@ impl PluginSources {
 
     /// Registers a remote plugin; returns its name.
     pub async fn register_remote(&self, spec: RemoteSpec) -> Result<String, SourceError> {
-        self.ask(|r| Command::RegisterRemote(spec, r)).await
+        self.ask(|r| Command::RegisterRemote(Box::new(spec), r))
+            .await
     }
 
     /// Unregisters plugin `name` (refused with live instances unless `force`).
@@ -363,7 +367,7 @@ impl Task {
                 let _ = reply.send(r);
             }
             Command::RegisterRemote(spec, reply) => {
-                let r = self.register_remote(spec);
+                let r = self.register_remote(*spec);
                 let _ = reply.send(r);
             }
             Command::Unregister(name, force, reply) => {

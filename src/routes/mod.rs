@@ -441,7 +441,7 @@ impl App {
         for (name, value) in e.headers {
             h.insert(name, value);
         }
-        if e.status == StatusCode::UNAUTHORIZED {
+        if e.status == StatusCode::UNAUTHORIZED && !h.contains_key(WWW_AUTHENTICATE) {
             h.insert(WWW_AUTHENTICATE, self.auth.challenge().clone());
         }
         r
