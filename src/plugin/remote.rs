@@ -30,7 +30,6 @@
 //! it cannot be read (after a restart, or the remote is down) the snapshot
 //! taken at the end of the last operation is shown.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -395,10 +394,15 @@ impl RemoteRequest {
 struct Live {
     credentials: Credentials,
     snapshot: Option<(Instant, Attributes)>,
+    /// When a live read last failed (the snapshot is shown for a while).
+    failed: Option<Instant>,
 }
 
 /// How fresh a relayed state must be to skip a remote `GET`.
 const STATE_CACHE: Duration = Duration::from_secs(1);
+
+/// How long after a failed live read the snapshot is shown without trying again.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A remote service orchestrator as a plugin.
 pub struct RemotePlugin {
@@ -546,6 +550,7 @@ impl RemotePlugin {
             Live {
                 credentials: credentials.clone(),
                 snapshot: snapshot.map(|s| (Instant::now(), s)),
+                failed: None,
             },
         );
     }
@@ -660,17 +665,17 @@ impl RemotePlugin {
     /// The remote state to relay now: cached, live, or the last snapshot.
     async fn current(&self, path: &str, plugin_state: &Value) -> Option<Attributes> {
         let cached = self.live.get(path).map(|l| {
-            (
-                l.credentials.clone(),
-                l.snapshot
-                    .as_ref()
-                    .filter(|(at, _)| at.elapsed() < STATE_CACHE)
-                    .map(|(_, s)| s.clone()),
-            )
+            let fresh = l
+                .snapshot
+                .as_ref()
+                .filter(|(at, _)| at.elapsed() < STATE_CACHE)
+                .map(|(_, s)| s.clone());
+            let resting = l.failed.is_some_and(|at| at.elapsed() < FAILURE_BACKOFF);
+            (l.credentials.clone(), fresh, resting)
         });
         match cached {
-            Some((_, Some(fresh))) => return Some(fresh),
-            Some((credentials, None)) => {
+            Some((_, Some(fresh), _)) => return Some(fresh),
+            Some((credentials, None, false)) => {
                 match self.fetch(path, &credentials, Duration::from_secs(3)).await {
                     Ok(Some(s)) => {
                         self.remember(path, &credentials, Some(s.clone()));
@@ -678,11 +683,14 @@ impl RemotePlugin {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::debug!(error = %e, path, "remote state not readable; showing the last snapshot")
+                        tracing::debug!(error = %e, path, "remote state not readable; showing the last snapshot");
+                        if let Some(mut l) = self.live.get_mut(path) {
+                            l.failed = Some(Instant::now());
+                        }
                     }
                 }
             }
-            None => {}
+            _ => {}
         }
         plugin_state
             .get("snapshot")
@@ -899,9 +907,6 @@ impl Orchestrator for RemotePlugin {
         Ok(report)
     }
 }
-
-/// Registrations shared by a server's remote plugins.
-pub type Shared = Arc<RemotePlugin>;
 
 #[cfg(test)]
 mod tests {
