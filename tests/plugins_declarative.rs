@@ -185,3 +185,51 @@ async fn a_broken_folder_at_start_is_listed_with_file_and_line_and_others_serve(
     );
     assert!(rejected["error"].as_str().unwrap().contains(&at), "{v}");
 }
+
+#[tokio::test]
+async fn a_kind_changes_on_reload_only_while_it_has_no_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    copy_dir(&example(), &plugins.join("webapp"));
+    let s = Server::start_with(vec!["--plugins".into(), plugins.display().to_string()]);
+    let c = client();
+    assert!(kind_line(&query(&c, &s).await, "webapp").is_some());
+    let manifest = plugins.join("webapp/plugin.yaml");
+
+    // No instance: the new kind replaces the old one.
+    edit(&manifest, "term: webapp", "term: shop");
+    edit(&manifest, "location: /webapp/", "location: /shop/");
+    until_served(&s, WITHIN, |q| {
+        kind_line(q, "shop").is_some() && kind_line(q, "webapp").is_none()
+    })
+    .await;
+
+    // With an instance, the kind stays and the change is refused (and said).
+    let mut create = mcn("t1");
+    create.push((
+        "Category",
+        "shop; scheme=\"http://schemas.occi-so.org/occi/webapp#\"",
+    ));
+    create.push(("X-OCCI-Attribute", "webapp.site.name=\"shop\""));
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/shop/one"), &create, "")
+            .await
+            .status,
+        201
+    );
+    edit(&manifest, "term: shop", "term: store");
+    edit(&manifest, "location: /shop/", "location: /store/");
+    let line = until_logged(&s, WITHIN, "plugin rejected by the registry").await;
+    assert!(line.contains("1 live instance"), "{line}");
+    let q = query(&c, &s).await;
+    assert!(
+        kind_line(&q, "shop").is_some() && kind_line(&q, "store").is_none(),
+        "{q}"
+    );
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/shop/one"), &mcn("t1"), "")
+            .await
+            .status,
+        200
+    );
+}

@@ -206,3 +206,58 @@ async fn an_unreachable_remote_is_a_bad_gateway() {
     assert_eq!(a.status, 400, "{a:?}");
     assert!(kind_line(&query(&c, &s).await, "gone").is_none());
 }
+
+#[tokio::test]
+async fn a_single_instance_remote_hosts_one_instance() {
+    // No stacks here: design and dispose only, so no Heat is needed.
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Server::start(&[]);
+    let s = Server::start_with(vec![
+        "--admin-token-file".into(),
+        token_file(dir.path()).display().to_string(),
+    ]);
+    let c = client();
+    let body = json!({ "remote": { "url": remote.base, "kind": { "term": "classic" }, "mode": "single" } });
+    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    assert_eq!(a.status, 201, "{a:?}");
+    let cat = "classic; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"";
+    let mut create = vec![
+        ("X-Auth-Token", "secret-caller-token"),
+        ("X-Tenant-Name", "t1"),
+    ];
+    create.push(("Category", cat));
+    let a = call(&c, Method::PUT, &s.url("/classic/a"), &create, "").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    // The remote's one instance is /orchestrator/default.
+    let r = call(
+        &c,
+        Method::GET,
+        &remote.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // A second one is refused: the endpoint is taken.
+    let mut other = vec![("X-Auth-Token", "x"), ("X-Tenant-Name", "t1")];
+    other.push(("Category", cat));
+    let a = call(&c, Method::PUT, &s.url("/classic/b"), &other, "").await;
+    assert_eq!(a.status, 409, "{a:?}");
+    assert!(a.body.contains("single instance"), "{}", a.body);
+    // Dispose frees it.
+    let a = call(&c, Method::DELETE, &s.url("/classic/a"), &mcn("t1"), "").await;
+    assert!(a.status.is_success(), "{a:?}");
+    let r = call(
+        &c,
+        Method::GET,
+        &remote.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let a = call(&c, Method::PUT, &s.url("/classic/b"), &other, "").await;
+    assert_eq!(a.status, 201, "{a:?}");
+    // The caller's token went to the remote, never to a log.
+    assert!(!s.log().contains("secret-caller-token"));
+}

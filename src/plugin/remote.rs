@@ -16,8 +16,10 @@
 //! tenants' instances can meet at one remote path even when the remote
 //! ignores `X-Tenant-Name` (an occi-so remote keeps tenants apart by it as
 //! well). In `single` mode (a classic one-instance-per-process MCN SO) the
-//! remote path is `{collection}default` and the endpoint hosts at most one
-//! instance, of whichever tenant created it first; a second create is 409.
+//! remote path is `{collection}default`: a create first reads it and is
+//! refused (409) when an instance is there, so a classic SO hosts one
+//! instance for everyone (an occi-so remote has a default instance per
+//! tenant, so there it is one per tenant).
 //!
 //! **Errors.** A remote 4xx is relayed with its status and message
 //! (`PluginError::Remote`), a 5xx or an unreachable remote is 502.
