@@ -89,6 +89,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub plugins: Vec<PathBuf>,
+    /// File whose first line is the admin API's token (`Authorization:
+    /// Bearer ...`) [default: the admin API is off].
+    #[arg(long, env = "OCCI_SO_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Journal directory [default: a fresh temporary directory, said in the log].
     #[arg(long, env = "OCCI_SO_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -143,6 +147,7 @@ struct FileConfig {
     default_tenant: Option<String>,
     #[serde(default)]
     plugins: Vec<PathBuf>,
+    admin_token_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     journal_fsync: Option<bool>,
     default_service: Option<String>,
@@ -222,8 +227,10 @@ pub struct Settings {
     pub backend: BackendSettings,
     /// Auth.
     pub auth: AuthSettings,
-    /// Declarative plugin directories (loaded by the plugin framework).
+    /// Declarative plugin directories (loaded and watched at start).
     pub plugin_dirs: Vec<PathBuf>,
+    /// The admin token's file (`None`: the admin API is off).
+    pub admin_token_file: Option<PathBuf>,
     /// Journal directory; `None` means a fresh temporary one.
     pub state_dir: Option<PathBuf>,
     /// fsync the journal.
@@ -451,6 +458,10 @@ impl ServeArgs {
             backend,
             auth,
             plugin_dirs,
+            admin_token_file: self
+                .admin_token_file
+                .clone()
+                .or(file.admin_token_file.clone()),
             state_dir: self.state_dir.clone().or(file.state_dir.clone()),
             journal_fsync: self.journal_fsync.or(file.journal_fsync).unwrap_or(true),
             default_service: self

@@ -52,6 +52,24 @@ pub fn init_logging(settings: &Settings) -> Result<(), String> {
     r.map_err(|e| format!("logging: {e}"))
 }
 
+/// The admin token: the first non-empty line of `file`.
+fn read_admin_token(file: &std::path::Path) -> Result<occi_so_sdk::Secret, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("--admin-token-file {}: {e}", file.display()))?;
+    let token = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "--admin-token-file {}: the first line must be a token of at least 16 characters without spaces",
+            file.display()
+        ));
+    }
+    Ok(occi_so_sdk::Secret::new(token))
+}
+
 /// Runs the server until SIGTERM/SIGINT; returns after a clean shutdown.
 pub async fn run(settings: Settings) -> Result<(), StartError> {
     let setup = |e: &dyn std::fmt::Display| StartError::Setup(e.to_string());
@@ -89,14 +107,27 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     registry
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
-    for p in occi_so_plugin_sample::plugins().map_err(|e| setup(&e))? {
+    for p in crate::plugin::builtin::plugins().map_err(|e| setup(&e))? {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
     }
-    if !settings.plugin_dirs.is_empty() {
-        tracing::warn!(dirs = ?settings.plugin_dirs, "declarative plugin directories are not loaded by this build (the plugin framework adds the loader)");
-    }
+    let stop = CancellationToken::new();
+    let plugins = crate::plugin::PluginSources::start(
+        crate::plugin::SourcesConfig {
+            dirs: settings.plugin_dirs.clone(),
+            state_dir: state_dir.clone(),
+        },
+        registry.clone(),
+        store.clone(),
+        stop.clone(),
+    )
+    .await
+    .map_err(|e| setup(&e))?;
+    let admin_token = match &settings.admin_token_file {
+        Some(f) => Some(read_admin_token(f).map_err(|e| setup(&e))?),
+        None => None,
+    };
     if registry.by_name(&settings.default_service).is_none() {
         tracing::warn!(service = %settings.default_service, "the default service is not registered; /orchestrator/ answers 404 until it is");
     }
@@ -143,7 +174,6 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     };
     let listener = server::bind(settings.listen).await?;
     let address = listener.local_addr()?;
-    let stop = CancellationToken::new();
     let auth_mode = auth.mode_name();
     let app = Arc::new(App {
         lifecycle: lifecycle.clone(),
@@ -156,6 +186,8 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         listen: address,
         stop: stop.clone(),
         max_body: settings.limits.max_body,
+        plugins: Some(plugins),
+        admin_token,
     });
     let service = server::layers::stack(
         tower::service_fn(move |req| app.clone().handle(req)),

@@ -12,6 +12,8 @@ use occi_so_sdk::{BackendError, PluginError};
 
 use crate::auth::AuthError;
 use crate::lifecycle::LifecycleError;
+use crate::plugin::SourceError;
+use crate::registry::RegistryError;
 use crate::schema::AttributeError;
 use crate::store::JournalError;
 
@@ -171,6 +173,30 @@ impl From<PluginError> for ApiError {
             PluginError::Remote { .. } => Self::new(StatusCode::BAD_GATEWAY, e.to_string()),
             // The plugin's own account of a run-time failure: worth telling.
             PluginError::Failed(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid { .. } => Self::bad_request(e.to_string()),
+            RegistryError::NotFound(_) => Self::not_found(e.to_string()),
+            RegistryError::NameTaken(_)
+            | RegistryError::KindTaken { .. }
+            | RegistryError::LocationTaken { .. }
+            | RegistryError::InUse { .. } => Self::conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<SourceError> for ApiError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Load(_) | SourceError::Invalid(_) => Self::bad_request(e.to_string()),
+            SourceError::Registry(r) => r.into(),
+            SourceError::Plugin(p) => p.into(),
+            SourceError::Internal(m) => Self::internal(m),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mixins;
+pub mod plugin;
 pub mod registry;
 pub mod routes;
 pub mod schema;

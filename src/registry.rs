@@ -131,7 +131,7 @@ fn valid_term(t: &str) -> bool {
 }
 
 /// Check a kind definition the way the server relies on it.
-fn check_kind(info: &PluginInfo) -> Result<(), RegistryError> {
+pub(crate) fn check_kind(info: &PluginInfo) -> Result<(), RegistryError> {
     let k = &info.kind;
     if !valid_term(&info.name) {
         return Err(invalid(

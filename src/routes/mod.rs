@@ -7,6 +7,7 @@
 //! | path | what |
 //! |---|---|
 //! | `/healthz`, `/metrics` | liveness, Prometheus metrics (no auth) |
+//! | `/admin/plugins...` | the admin API ([`admin`]; admin token, JSON) |
 //! | `/-/`, `/.well-known/org/ogf/occi/-/` | query interface, user mixins ([`query`]) |
 //! | `/` | every entity of the tenant |
 //! | `/link/`, `/link/{id}` | links between instances ([`link`]) |
@@ -17,6 +18,7 @@
 //! Errors become [`ApiError`]s and are rendered in exactly one place,
 //! [`App::error_response`].
 
+pub mod admin;
 pub mod collection;
 pub mod entity;
 pub mod link;
@@ -65,6 +67,10 @@ pub struct App {
     pub stop: CancellationToken,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// Run-time plugin sources (declarative folders, uploads, remotes).
+    pub plugins: Option<crate::plugin::PluginSources>,
+    /// The admin API's token (`None`: the admin API is off).
+    pub admin_token: Option<occi_so_sdk::Secret>,
 }
 
 /// Up to this much of an oversized body is read and dropped before the
@@ -267,6 +273,9 @@ impl App {
             _ => {}
         }
         let renderer = Renderer::new(&self.base_url(&parts));
+        if parts.uri.path().starts_with(admin::PREFIX) {
+            return Ok(self.admin(parts, body, &renderer).await);
+        }
         let query = match Query::parse(parts.uri.query()) {
             Ok(q) => q,
             Err(e) => return Ok(self.error_response(e, MediaType::TextPlain, &renderer)),
@@ -338,6 +347,47 @@ impl App {
         }
     }
 
+    /// The admin API: its own token, JSON bodies, errors as JSON.
+    async fn admin<B>(
+        self: &Arc<Self>,
+        parts: Parts,
+        body: B,
+        renderer: &Renderer,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let media = MediaType::OcciJson;
+        let body = match read_body(body, &parts.headers, self.max_body).await {
+            Ok(b) => b,
+            Err(e) => {
+                let mut r = self.error_response(e, media, renderer);
+                r.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+        };
+        let method = if parts.method == Method::HEAD {
+            Method::GET
+        } else {
+            parts.method.clone()
+        };
+        match admin::handle(
+            self,
+            &method,
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            body,
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => self.error_response(e, media, renderer),
+        }
+    }
+
     async fn route(self: &Arc<Self>, c: &Call) -> Result<Response<Body>, ApiError> {
         let path = c.path.as_str();
         if path == query::PATH || path == query::WELL_KNOWN_PATH {
@@ -391,7 +441,7 @@ impl App {
         for (name, value) in e.headers {
             h.insert(name, value);
         }
-        if e.status == StatusCode::UNAUTHORIZED {
+        if e.status == StatusCode::UNAUTHORIZED && !h.contains_key(WWW_AUTHENTICATE) {
             h.insert(WWW_AUTHENTICATE, self.auth.challenge().clone());
         }
         r

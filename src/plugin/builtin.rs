@@ -1,0 +1,40 @@
+//! The compiled plugins built into this binary: one line per plugin crate
+//! under `plugins/`. To add one, depend on the crate in the root
+//! `Cargo.toml` and add its line to [`BUILTIN`]; the server registers them
+//! all at start, in this order.
+
+use std::sync::Arc;
+
+use occi_so_sdk::Orchestrator;
+
+/// Builds the plugins of one crate (templates parsed and checked); the
+/// error says why one cannot be built.
+pub type Build = fn() -> Result<Vec<Arc<dyn Orchestrator>>, String>;
+
+/// Every compiled plugin crate: (crate name, build function).
+pub const BUILTIN: &[(&str, Build)] = &[("occi-so-plugin-sample", || {
+    occi_so_plugin_sample::plugins().map_err(|e| e.to_string())
+})];
+
+/// Builds every compiled plugin; the error names the crate that failed.
+pub fn plugins() -> Result<Vec<Arc<dyn Orchestrator>>, String> {
+    let mut all = Vec::new();
+    for (name, build) in BUILTIN {
+        all.extend(build().map_err(|e| format!("{name}: {e}"))?);
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_builds_and_names_are_unique() {
+        let all = super::plugins().unwrap();
+        let mut names: Vec<&str> = all.iter().map(|p| p.info().name.as_str()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate plugin names: {names:?}");
+        assert!(names.contains(&"sample"));
+    }
+}

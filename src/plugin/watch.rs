@@ -1,0 +1,82 @@
+//! File watching for hot reload: `notify` (inotify on Linux) reports every
+//! change under the plugin directories; the paths are sent to the plugin
+//! sources' task, which debounces them (a quiet period, see
+//! [`DEBOUNCE`]) and reloads each plugin folder touched once.
+//!
+//! Why notify and not a polling loop: a change is seen in microseconds
+//! rather than after a poll interval, nothing is read while nothing
+//! changes, and new sub-folders are watched as they appear. Reads are not
+//! reported (our own loads would otherwise wake us), and an overflowing
+//! event queue asks for a full rescan.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// How long the files must stay quiet before a folder is reloaded: an
+/// editor's save (write, rename, chmod) and `cp -r` of a folder settle well
+/// within it.
+pub const DEBOUNCE: Duration = Duration::from_millis(60);
+
+/// The longest a stream of changes can delay a reload.
+pub const MAX_DELAY: Duration = Duration::from_millis(600);
+
+/// What the watcher reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Something changed at this path.
+    Path(PathBuf),
+    /// Events were lost: look at everything again.
+    Rescan,
+}
+
+/// Watches directories recursively and reports changed paths.
+pub struct FolderWatcher {
+    inner: RecommendedWatcher,
+}
+
+impl FolderWatcher {
+    /// A watcher that sends what changes to `tx`.
+    pub fn new(tx: UnboundedSender<Change>) -> Result<Self, String> {
+        let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            match event {
+                Ok(e) if e.need_rescan() => {
+                    let _ = tx.send(Change::Rescan);
+                }
+                Ok(e) => {
+                    let relevant = match e.kind {
+                        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                        EventKind::Access(_) => false,
+                        _ => true,
+                    };
+                    if relevant {
+                        for p in e.paths {
+                            let _ = tx.send(Change::Path(p));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "plugin file watcher: events may be lost; rescanning");
+                    let _ = tx.send(Change::Rescan);
+                }
+            }
+        })
+        .map_err(|e| format!("file watcher: {e}"))?;
+        Ok(FolderWatcher { inner })
+    }
+
+    /// Watch `dir` and everything below it.
+    pub fn watch(&mut self, dir: &Path) -> Result<(), String> {
+        self.inner
+            .watch(dir, RecursiveMode::Recursive)
+            .map_err(|e| format!("cannot watch {}: {e}", dir.display()))
+    }
+
+    /// Stop watching `dir` (no error when it was not watched or is gone).
+    pub fn unwatch(&mut self, dir: &Path) {
+        let _ = self.inner.unwatch(dir);
+    }
+}
