@@ -23,7 +23,7 @@ fn main() -> std::process::ExitCode {
     }
     match plugin.render(&attrs) {
         Ok((_, _, generated)) => {
-            print!("{}", generated.text());
+            print!("{}", generated.yaml());
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

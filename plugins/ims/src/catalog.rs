@@ -116,14 +116,25 @@ impl Catalog {
                     .unwrap_or_default(),
                 topology,
             };
-            // The template at the topology's defaults must be one Heat takes.
-            let settings = Settings::defaults(&loaded.topology);
-            let generated = template::generate(&loaded, &settings);
-            generated.check(&loaded).map_err(|message| TopologyError {
-                file: path.clone(),
-                field: "(generated template)".into(),
-                message,
-            })?;
+            // The templates at the topology's default and largest sizes
+            // must be ones Heat takes.
+            let mut settings = Settings::defaults(&loaded.topology);
+            for at_max in [false, true] {
+                if at_max {
+                    for si in &loaded.topology.service_instances {
+                        settings.sizes.insert(si.name.clone(), si.size.max);
+                    }
+                }
+                let generated = template::generate(&loaded, &settings);
+                generated.check(&loaded).map_err(|message| TopologyError {
+                    file: path.clone(),
+                    field: format!(
+                        "(generated template, {} sizes)",
+                        if at_max { "maximum" } else { "default" }
+                    ),
+                    message,
+                })?;
+            }
             topologies.insert(loaded.topology.name.clone(), Arc::new(loaded));
         }
         if !topologies.contains_key(default) {

@@ -37,6 +37,8 @@ use crate::topology::{AddressKind, Direction, Protocol, SecretSetting, ServiceIn
 pub const HOT_VERSION: &str = "2015-04-30";
 /// The shared software config resource.
 pub const CONFIG_RESOURCE: &str = "ims-configure";
+/// Heat's default `max_template_size`.
+pub const MAX_TEMPLATE_BYTES: usize = 512 * 1024;
 /// Output listing every unit's hostname, space-separated.
 pub const HOSTS_OUTPUT: &str = "mcn.ims.hosts";
 
@@ -79,9 +81,6 @@ fn parameter_attribute(parameter: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
-
-/// The endpoint parameters a provision passes (with `lifecycle`).
-pub const ENDPOINT_PARAMETERS: [&str; 3] = ["maas_endpoint", "dnsaas_api", "dns_forwarder"];
 
 /// A generated template and the parameter values to create it with.
 #[derive(Clone, Debug)]
@@ -607,18 +606,16 @@ impl Generator<'_> {
 }
 
 impl Generated {
-    /// The template as the YAML text sent to Heat.
+    /// The template as sent to Heat: compact JSON (Heat's own format for
+    /// `GET .../template`), which keeps the largest topology well under
+    /// Heat's `max_template_size` (512 KiB).
     pub fn text(&self) -> String {
-        serde_yaml::to_string(&self.template).unwrap_or_default()
+        serde_json::to_string(&self.template).unwrap_or_default()
     }
 
-    /// The parameter values without the ones in `skip`.
-    pub fn parameters_without(&self, skip: &[&str]) -> BTreeMap<String, String> {
-        self.parameters
-            .iter()
-            .filter(|(k, _)| !skip.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+    /// The template as YAML, for people (`--example render`).
+    pub fn yaml(&self) -> String {
+        serde_yaml::to_string(&self.template).unwrap_or_default()
     }
 
     /// Parses the text and checks it with these parameter values as Heat
@@ -633,8 +630,19 @@ impl Generated {
     }
 
     fn check_heat(&self) -> Result<(), heat::Errors> {
-        let parsed = StackTemplate::parse(
-            &self.text(),
+        // The document as sent (JSON text of this value), without parsing
+        // the text again; its size is checked against Heat's limit.
+        let size = self.text().len();
+        if size > MAX_TEMPLATE_BYTES {
+            return Err(heat::Error::validation(
+                format!("Template size ({size} bytes) exceeds maximum allowed size ({MAX_TEMPLATE_BYTES} bytes)."),
+                heat::Path::root(),
+            )
+            .into());
+        }
+        let template = heat::Template::from_value(self.template.clone(), None)?;
+        let parsed = StackTemplate::new(
+            template,
             Environment::new(),
             Files::new(),
             Options::default(),

@@ -513,6 +513,10 @@ impl Topology {
                     format!("service instance {:?} is defined twice", si.name),
                 ));
             }
+        }
+        // The other checks look service instances up by name: names first.
+        for (i, si) in self.service_instances.iter().enumerate() {
+            let field = |f: &str| format!("service_instances[{i}]{f}");
             self.check_service_instance(si, &field, &err)?;
         }
         self.check_scripts(scripts, &err)?;
