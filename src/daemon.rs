@@ -89,7 +89,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     registry
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
-    for p in occi_so_plugin_sample::plugins().map_err(|e| setup(&e))? {
+    let ims = occi_so_plugin_ims::plugins().map_err(|e| setup(&e))?;
+    for p in occi_so_plugin_sample::plugins()
+        .map_err(|e| setup(&e))?
+        .into_iter()
+        .chain(ims)
+    {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");

@@ -65,3 +65,20 @@ pub const MCN_SM_SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/
 
 /// The role (and stack-name suffix) of an instance's one stack.
 pub const STACK_ROLE: &str = "ims";
+
+/// Environment variable naming a directory of topologies (laid out as
+/// `templates/ims/`: `topologies/*.yaml|json`, `scripts/*`) that replaces
+/// the built-in ones; it must define `openims`, the default.
+pub const TOPOLOGIES_ENV: &str = "OCCI_SO_IMS_TOPOLOGIES";
+
+/// The built-in IMS plugin, as a server registers it: the built-in
+/// topologies, or those of the directory in [`TOPOLOGIES_ENV`].
+pub fn plugins() -> Result<Vec<std::sync::Arc<dyn occi_so_sdk::Orchestrator>>, TopologyError> {
+    let catalog = match std::env::var_os(TOPOLOGIES_ENV) {
+        Some(dir) if !dir.is_empty() => {
+            Catalog::from_dir(std::path::Path::new(&dir), DEFAULT_TOPOLOGY)?
+        }
+        _ => Catalog::builtin()?,
+    };
+    Ok(vec![std::sync::Arc::new(ImsPlugin::with_catalog(catalog)?)])
+}

@@ -379,12 +379,7 @@ fn user_data_passes_relations_requirements_and_endpoints() {
         .dependencies()
         .create_levels()
         .expect("no dependency cycle");
-    let level_of = |r: &str| {
-        levels
-            .iter()
-            .position(|l| l.contains(&r))
-            .unwrap()
-    };
+    let level_of = |r: &str| levels.iter().position(|l| l.contains(&r)).unwrap();
     assert!(level_of("hss-1-port-mgmt") < level_of("cscfs-1"));
     assert!(level_of("cscfs-1-port-mgmt") < level_of("slf-1"));
     assert!(level_of("cscfs-1") < level_of("cscfs-1-config"));
