@@ -211,10 +211,8 @@ impl Orchestrator for ImsPlugin {
             Operation::Action { term, parameters } if term == "notify" => {
                 let (loaded, _) =
                     Settings::from_attributes(&self.catalog, &self.patterns, attributes)?;
-                if parameters.contains_key(POLICY_ATTRIBUTE) {
-                    self.policy(&loaded, parameters)?;
-                }
-                Ok(())
+                // The only notifications an IMS acts on are scaling alarms.
+                self.policy(&loaded, parameters).map(|_| ())
             }
             _ => self.render(attributes).map(|_| ()),
         }
@@ -365,5 +363,185 @@ impl Orchestrator for ImsPlugin {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Lifecycle rules that need a stack to fail: a minimal in-memory
+    //! backend double (the real backends are exercised in `tests/`).
+
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use occi_so_sdk::{
+        BackendError, Credentials, EventInfo, NullSink, ResourceInfo, StackBackend, StackRef,
+        Stacks, ValidateInfo, ValidateRequest,
+    };
+    use tokio::sync::watch;
+
+    use super::*;
+
+    /// Creates fail until `fail_creates` reaches 0; every stack settles at once.
+    #[derive(Default)]
+    struct Flaky {
+        fail_creates: Mutex<u32>,
+        stacks: Mutex<Vec<(StackRef, watch::Sender<StackInfo>)>>,
+        deleted: Mutex<Vec<String>>,
+    }
+
+    fn info(stack: &StackRef, status: &str) -> StackInfo {
+        StackInfo {
+            stack: stack.clone(),
+            status: status.parse().unwrap(),
+            status_reason: format!("{status} (test double)"),
+            outputs: vec![],
+            parameters: BTreeMap::new(),
+            creation_time: None,
+            updated_time: None,
+            description: None,
+            tags: vec![],
+        }
+    }
+
+    impl Flaky {
+        fn sender(&self, s: &StackRef) -> Result<watch::Sender<StackInfo>, BackendError> {
+            self.stacks
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(r, _)| r.id == s.id)
+                .map(|(_, tx)| tx.clone())
+                .ok_or(BackendError::NotFound {
+                    message: "no such stack".into(),
+                })
+        }
+    }
+
+    #[async_trait]
+    impl StackBackend for Flaky {
+        fn kind(&self) -> &'static str {
+            "flaky"
+        }
+        async fn create(
+            &self,
+            _: &Credentials,
+            spec: &StackSpec,
+        ) -> Result<StackRef, BackendError> {
+            let mut stacks = self.stacks.lock().unwrap();
+            let r = StackRef {
+                name: spec.name.clone(),
+                id: format!("id-{}", stacks.len()),
+            };
+            let mut fail = self.fail_creates.lock().unwrap();
+            let status = if *fail > 0 {
+                *fail -= 1;
+                "CREATE_FAILED"
+            } else {
+                "CREATE_COMPLETE"
+            };
+            stacks.push((r.clone(), watch::channel(info(&r, status)).0));
+            Ok(r)
+        }
+        async fn get(&self, _: &Credentials, s: &StackRef) -> Result<StackInfo, BackendError> {
+            Ok(self.sender(s)?.borrow().clone())
+        }
+        async fn find(&self, _: &Credentials, _: &str) -> Result<Option<StackRef>, BackendError> {
+            Ok(None)
+        }
+        async fn update(
+            &self,
+            _: &Credentials,
+            s: &StackRef,
+            _: &StackUpdate,
+        ) -> Result<(), BackendError> {
+            self.sender(s)?.send_replace(info(s, "UPDATE_COMPLETE"));
+            Ok(())
+        }
+        async fn delete(&self, _: &Credentials, s: &StackRef) -> Result<(), BackendError> {
+            self.sender(s)?.send_replace(info(s, "DELETE_COMPLETE"));
+            self.deleted.lock().unwrap().push(s.id.clone());
+            Ok(())
+        }
+        async fn resources(
+            &self,
+            _: &Credentials,
+            _: &StackRef,
+        ) -> Result<Vec<ResourceInfo>, BackendError> {
+            Ok(vec![])
+        }
+        async fn events(
+            &self,
+            _: &Credentials,
+            _: &StackRef,
+        ) -> Result<Vec<EventInfo>, BackendError> {
+            Ok(vec![])
+        }
+        async fn validate(
+            &self,
+            _: &Credentials,
+            _: &ValidateRequest,
+        ) -> Result<ValidateInfo, BackendError> {
+            Ok(ValidateInfo {
+                description: None,
+                parameters: BTreeMap::new(),
+            })
+        }
+        async fn watch(
+            &self,
+            _: &Credentials,
+            s: &StackRef,
+        ) -> Result<watch::Receiver<StackInfo>, BackendError> {
+            Ok(self.sender(s)?.subscribe())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_deploy_is_reported_and_the_next_deploy_starts_clean() {
+        let backend = Arc::new(Flaky::default());
+        *backend.fail_creates.lock().unwrap() = 1;
+        let creds = Credentials::new("t", None);
+        let mut ctx = LifecycleCtx {
+            instance_id: "default".into(),
+            location: "/orchestrator/default".into(),
+            credentials: creds.clone(),
+            attributes: Attributes::new(),
+            plugin_state: Value::Null,
+            stacks: Stacks::new(
+                backend.clone(),
+                creds,
+                Arc::new(NullSink),
+                "so-ims-x",
+                vec![],
+            ),
+        };
+        let plugin = ImsPlugin::new().unwrap();
+        plugin.design(&mut ctx).await.unwrap();
+        let e = plugin.deploy(&mut ctx).await.unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("deploy: stack so-ims-x-ims ended CREATE_FAILED"),
+            "{e}"
+        );
+        let report = plugin
+            .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+            .await
+            .unwrap();
+        assert_eq!(report.attributes["occi.mcn.stack.state"], "CREATE_FAILED");
+        // Deploying again deletes the failed stack and creates a new one.
+        plugin.deploy(&mut ctx).await.unwrap();
+        assert_eq!(*backend.deleted.lock().unwrap(), ["id-0"]);
+        let record = ctx.stacks.get(crate::STACK_ROLE).unwrap();
+        assert_eq!(record.stack.as_ref().unwrap().id, "id-1");
+        assert_eq!(ctx.plugin_state["lifecycle"], "deployed");
+    }
+
+    #[test]
+    fn the_node_lifecycle_follows_the_plugin_state() {
+        assert_eq!(lifecycle_of(&Value::Null), NodeLifecycle::Deployed);
+        assert_eq!(
+            lifecycle_of(&json!({"lifecycle": "provisioned"})),
+            NodeLifecycle::Provisioned
+        );
     }
 }

@@ -684,3 +684,52 @@ impl Generated {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn heats_complaint_about_a_value_names_the_attribute() {
+        let catalog = Catalog::builtin().unwrap();
+        let loaded = catalog.get("openims").unwrap();
+        // Values that bypassed the kind's patterns still meet Heat's
+        // constraints in the generated template.
+        let mut s = Settings::defaults(&loaded.topology);
+        s.forwarder = "not-an-ip".into();
+        match generate(loaded, &s).check_for_caller() {
+            Err(PluginError::InvalidAttribute { name, message }) => {
+                assert_eq!(name, settings::FORWARDER);
+                assert!(
+                    message.starts_with("Parameter 'dns_forwarder' is invalid"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut s = Settings::defaults(&loaded.topology);
+        s.dns_zone = "no_zone".into();
+        match generate(loaded, &s).check_for_caller() {
+            Err(PluginError::InvalidAttribute { name, .. }) => assert_eq!(name, settings::DNS_ZONE),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_parameter_maps_back_to_an_attribute() {
+        let catalog = Catalog::builtin().unwrap();
+        for loaded in catalog.iter() {
+            let mut s = Settings::defaults(&loaded.topology);
+            s.private_subnet = Some("subnet".into());
+            for secret in &loaded.topology.secrets {
+                s.secrets
+                    .insert(*secret, "c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into());
+            }
+            let g = generate(loaded, &s);
+            for p in g.parameters.keys().filter(|p| *p != "lifecycle") {
+                assert!(parameter_attribute(p).is_some(), "{p} has no attribute");
+            }
+        }
+    }
+}

@@ -355,6 +355,14 @@ async fn notify_names_a_scaling_policy() {
         parameters: attrs(&[("ims.policy", json!("hss.msg_scaleup"))]),
     };
     p.validate(&ok, &Attributes::new()).await.unwrap();
+    let none = Operation::Action {
+        term: "notify".into(),
+        parameters: Attributes::new(),
+    };
+    match p.validate(&none, &Attributes::new()).await {
+        Err(PluginError::InvalidAttribute { name, .. }) => assert_eq!(name, "ims.policy"),
+        other => panic!("{other:?}"),
+    }
     let bad = Operation::Action {
         term: "notify".into(),
         parameters: attrs(&[("ims.policy", json!("cscfs.nope"))]),
