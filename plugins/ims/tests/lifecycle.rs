@@ -1,9 +1,11 @@
-//! The IMS plugin's whole lifecycle through `Stacks` against a real stack
-//! backend: the local real OpenStack Heat (`OCCI_SO_TEST_HEAT_URL`, with
+//! The IMS plugin's whole lifecycle through `Stacks` against real stack
+//! backends: the local real OpenStack Heat (`OCCI_SO_TEST_HEAT_URL`, with
 //! Nova/Neutron mapped to `OS::Heat::None` as `OpenStackConfig::local_heat`
-//! does). Each step asserts what Heat itself reports: the parameters it
-//! received, the resources it holds, the outputs, and that a scale-out is
-//! one stack update.
+//! does) and the embedded engine (which gives servers, ports and floating
+//! IPs addresses, so the endpoint outputs have values). Each step asserts
+//! what the backend itself reports: the parameters it received, the
+//! resources it holds, the outputs, and that a scale-out is one stack
+//! update.
 
 mod support;
 
@@ -120,9 +122,17 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
     assert_eq!(s["occi.mcn.stack.id"], heat.stack.id.as_str());
     assert_eq!(s["mcn.ims.hosts"], "cscfs-1 db-1 hss-1 slf-1 dns-1");
     if embedded {
-        let ip = s["mcn.endpoint.cscfs-1"].as_str().expect("an address");
-        assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
-        assert!(s.contains_key("mcn.endpoint.hss-1.mgmt.private"));
+        // The embedded engine's pools: private 10.0.0.0/16, floating 172.24.4.0/22.
+        let public = s["mcn.endpoint.cscfs-1"].as_str().expect("an address");
+        assert!(public.starts_with("172.24."), "{public}");
+        assert_eq!(
+            s["mcn.endpoint.cscfs-1"],
+            s["mcn.endpoint.cscfs-1.mgmt.public"]
+        );
+        let private = s["mcn.endpoint.hss-1.mgmt.private"]
+            .as_str()
+            .expect("an address");
+        assert!(private.starts_with("10.0."), "{private}");
     } else {
         // The local Heat has no Nova/Neutron: their stand-ins have no
         // addresses, so those outputs are null and not shown.
@@ -364,4 +374,20 @@ async fn clearwater_lifecycle_on_local_heat() {
         return;
     };
     clearwater_lifecycle(backend).await;
+}
+
+fn embedded() -> Arc<dyn StackBackend> {
+    let engine = occi_so_backend::EmbeddedBackend::new(occi_so_backend::EmbeddedConfig::instant())
+        .expect("embedded engine");
+    Arc::new(engine)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openims_lifecycle_on_the_embedded_engine() {
+    openims_lifecycle(embedded(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearwater_lifecycle_on_the_embedded_engine() {
+    clearwater_lifecycle(embedded()).await;
 }
