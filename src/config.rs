@@ -99,7 +99,7 @@ pub struct ServeArgs {
     /// fsync the journal after every batch of changes [default: true].
     #[arg(long, env = "OCCI_SO_JOURNAL_FSYNC", value_name = "BOOL")]
     pub journal_fsync: Option<bool>,
-    /// Plugin bound to `/orchestrator/` [default: sample].
+    /// Plugin bound to `/orchestrator/` [default: ims].
     #[arg(long, env = "OCCI_SO_DEFAULT_SERVICE", value_name = "NAME")]
     pub default_service: Option<String>,
     /// Largest request body, e.g. 1MiB or 65536 [default: 1MiB].
@@ -468,7 +468,7 @@ impl ServeArgs {
                 .default_service
                 .clone()
                 .or(file.default_service.clone())
-                .unwrap_or_else(|| "sample".into()),
+                .unwrap_or_else(|| "ims".into()),
             limits,
             dispose_wait,
             stack_timeout: duration(
@@ -510,7 +510,7 @@ mod tests {
                 default_tenant: "default".into()
             }
         );
-        assert_eq!(s.default_service, "sample");
+        assert_eq!(s.default_service, "ims");
         assert_eq!(s.limits.max_body, 1 << 20);
         assert!(s.journal_fsync);
         assert!(s.tls.is_none());

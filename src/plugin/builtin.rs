@@ -12,9 +12,14 @@ use occi_so_sdk::Orchestrator;
 pub type Build = fn() -> Result<Vec<Arc<dyn Orchestrator>>, String>;
 
 /// Every compiled plugin crate: (crate name, build function).
-pub const BUILTIN: &[(&str, Build)] = &[("occi-so-plugin-sample", || {
-    occi_so_plugin_sample::plugins().map_err(|e| e.to_string())
-})];
+pub const BUILTIN: &[(&str, Build)] = &[
+    ("occi-so-plugin-sample", || {
+        occi_so_plugin_sample::plugins().map_err(|e| e.to_string())
+    }),
+    ("occi-so-plugin-ims", || {
+        occi_so_plugin_ims::plugins().map_err(|e| e.to_string())
+    }),
+];
 
 /// Builds every compiled plugin; the error names the crate that failed.
 pub fn plugins() -> Result<Vec<Arc<dyn Orchestrator>>, String> {
@@ -35,6 +40,8 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n, "duplicate plugin names: {names:?}");
-        assert!(names.contains(&"sample"));
+        for p in ["sample", "ims"] {
+            assert!(names.contains(&p), "{p} missing from {names:?}");
+        }
     }
 }

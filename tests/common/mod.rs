@@ -81,6 +81,9 @@ impl Server {
             .env_remove("OCCI_SO_CONFIG")
             .env_remove("OCCI_SO_AUTH")
             .env_remove("OCCI_SO_BACKEND")
+            // These tests drive the sample plugin at /orchestrator/ (the
+            // default service is IMS; tests of it pass --default-service).
+            .env("OCCI_SO_DEFAULT_SERVICE", "sample")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
