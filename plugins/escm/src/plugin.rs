@@ -46,6 +46,22 @@ pub struct EscmConfig {
     pub certificate_dir: PathBuf,
 }
 
+/// The environment variable naming the certificate directory.
+pub const CERTIFICATE_DIR_ENV: &str = "OCCI_SO_ESCM_CERTIFICATE_DIR";
+
+impl EscmConfig {
+    /// The defaults, with the certificate directory taken from
+    /// `OCCI_SO_ESCM_CERTIFICATE_DIR` when it is set.
+    pub fn from_env() -> Self {
+        match std::env::var_os(CERTIFICATE_DIR_ENV) {
+            Some(d) if !d.is_empty() => EscmConfig {
+                certificate_dir: PathBuf::from(d),
+            },
+            _ => EscmConfig::default(),
+        }
+    }
+}
+
 impl Default for EscmConfig {
     fn default() -> Self {
         EscmConfig {
