@@ -52,6 +52,13 @@ pub async fn load(root: &Path, settings: &Settings) -> Result<Option<Certificate
     if settings.flag(names::SSL_GENERATE) {
         return Ok(None);
     }
+    // Every path is checked before any file is opened.
+    for attribute in [names::SSL_CERTFILE, names::SSL_KEYFILE, names::SSL_CA_CERTS] {
+        let path = settings.text(attribute);
+        if !(attribute == names::SSL_CA_CERTS && path.is_empty()) {
+            confine(root, path).map_err(|m| PluginError::attribute(attribute, m))?;
+        }
+    }
     let cert = read_pem(
         root,
         names::SSL_CERTFILE,
