@@ -379,11 +379,14 @@ async fn mandatory_settings_are_required() {
     }
 }
 
+/// Extra attributes, the attribute the error must name, what it must say.
+type RuleCase = (Vec<(&'static str, Value)>, &'static str, &'static str);
+
 #[tokio::test]
 async fn rules_between_settings() {
     use names::*;
     let (plugin, _certs) = plugin_and_certs().await;
-    let cases: Vec<(Vec<(&str, Value)>, &str, &str)> = vec![
+    let cases: Vec<RuleCase> = vec![
         (
             vec![(MAIL_AUTH, json!(true))],
             MAIL_USER,
