@@ -231,6 +231,20 @@ async fn escm_lifecycle_through_the_api_on_the_local_heat() {
     // (the embedded engine's tests see them).
     assert_eq!(g.attribute("ip_appserver"), None);
 
+    // notify (a runtime event): accepted, changes nothing.
+    let mut h = mcn(tenant);
+    h.push(("Content-Type", "text/occi"));
+    h.push(("Category", "notify; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"; class=\"action\""));
+    h.push(("X-OCCI-Attribute", "alarm=\"cpu\""));
+    let a = call(&c, Method::POST, &format!("{url}?action=notify"), &h, "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = settled(&c, &url, tenant).await;
+    assert_eq!(g.attribute("occi.so.error"), None, "{}", g.body);
+    assert_eq!(
+        g.attribute("escm.stack.instance.state").as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+
     // update: a changed setting reaches Heat.
     let mut h = mcn(tenant);
     h.push(("Content-Type", "text/occi"));

@@ -55,7 +55,9 @@ pub async fn load(root: &Path, settings: &Settings) -> Result<Option<Certificate
     // Every path is checked before any file is opened.
     for attribute in [names::SSL_CERTFILE, names::SSL_KEYFILE, names::SSL_CA_CERTS] {
         let path = settings.text(attribute);
-        if !(attribute == names::SSL_CA_CERTS && path.is_empty()) {
+        let optional = attribute == names::SSL_CA_CERTS
+            && (path.is_empty() || path == catalog::DEFAULT_CA_CERTS);
+        if !optional {
             confine(root, path).map_err(|m| PluginError::attribute(attribute, m))?;
         }
     }
@@ -79,7 +81,8 @@ pub async fn load(root: &Path, settings: &Settings) -> Result<Option<Certificate
     } else {
         match read_pem(root, names::SSL_CA_CERTS, chain_path, PemKind::Certificate).await {
             Ok(c) => c,
-            // The chain is optional: its default path may simply not exist.
+            // The chain is optional: at its default path it may simply not
+            // exist (or lie outside a certificate directory set elsewhere).
             Err(_)
                 if chain_path == catalog::DEFAULT_CA_CERTS && !exists(root, chain_path).await =>
             {

@@ -255,8 +255,10 @@ impl Orchestrator for EscmPlugin {
 
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
         match op {
-            // Tearing down never depends on the settings.
+            // Tearing down never depends on the settings, nor does a
+            // runtime notification (MCN `notify`, a no-op for ESCM).
             Operation::Dispose => Ok(()),
+            Operation::Action { term, .. } if term == "notify" => Ok(()),
             Operation::Action { term, .. } => Err(PluginError::NotApplicable {
                 action: term.clone(),
                 message: "ESCM has no actions besides deploy and provision".into(),

@@ -481,6 +481,12 @@ async fn dispose_never_depends_on_the_settings() {
         plugin.validate(&action, &minimal()).await,
         Err(PluginError::NotApplicable { .. })
     ));
+    // MCN notify applies to every deployed SO, whatever its settings.
+    let notify = Operation::Action {
+        term: "notify".into(),
+        parameters: Attributes::new(),
+    };
+    plugin.validate(&notify, &broken).await.unwrap();
 }
 
 #[tokio::test]
