@@ -39,67 +39,82 @@ pub struct Shape {
     pub pattern: &'static str,
     /// "a host name or IPv4 address", for messages.
     pub hint: &'static str,
+    /// Longest value, in characters (checked apart from the pattern, so
+    /// the pattern stays cheap to compile).
+    pub max_len: usize,
 }
 
 /// A host name, FQDN or IPv4 address.
 pub const HOST: Shape = Shape {
-    pattern: r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    pattern: r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*",
     hint: "a host name, FQDN or IPv4 address",
+    max_len: 253,
 };
 /// Empty, or [`HOST`].
 pub const HOST_OR_EMPTY: Shape = Shape {
-    pattern: r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)?",
+    pattern: r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)?",
     hint: "empty, or a host name, FQDN or IPv4 address",
+    max_len: 253,
 };
 /// An e-mail address.
 pub const EMAIL: Shape = Shape {
-    pattern: r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*",
+    pattern: r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*",
     hint: "an e-mail address (local-part@domain)",
+    max_len: 254,
 };
 /// An OpenSSH public key line.
 pub const SSH_PUBLIC_KEY: Shape = Shape {
     pattern: r"(?:ssh-rsa|ssh-dss|ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) AAAA[A-Za-z0-9+/]+={0,3}(?: [^\x00-\x1f\x7f]*)?",
     hint: "an OpenSSH public key (type, base64 key, optional comment)",
+    max_len: 16384,
 };
 /// A name OpenStack accepts (image, flavor, network): no control characters.
 pub const NAME: Shape = Shape {
-    pattern: r"[^\x00-\x1f\x7f]{1,255}",
+    pattern: r"[^\x00-\x1f\x7f]+",
     hint: "a name of 1 to 255 characters without control characters",
+    max_len: 255,
 };
 /// A Nova keypair name (the stack name is appended).
 pub const KEYPAIR: Shape = Shape {
-    pattern: r"[A-Za-z0-9_.@ -]{1,200}",
+    pattern: r"[A-Za-z0-9_.@ -]+",
     hint: "1 to 200 letters, digits, spaces or _ . @ -",
+    max_len: 200,
 };
 /// A Docker registry namespace.
 pub const ORGANIZATION: Shape = Shape {
     pattern: r"[a-z0-9]+(?:[._-][a-z0-9]+)*",
     hint: "a Docker organization (lower-case letters and digits, separated by . _ -)",
+    max_len: 255,
 };
 /// A Docker image tag.
 pub const TAG: Shape = Shape {
-    pattern: r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+    pattern: r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
     hint: "a Docker tag (up to 128 letters, digits, _ . -, not starting with . or -)",
+    max_len: 128,
 };
 /// Free text on one line (user names, passwords).
 pub const LINE: Shape = Shape {
-    pattern: r"[^\x00-\x1f\x7f]{0,255}",
+    pattern: r"[^\x00-\x1f\x7f]*",
     hint: "up to 255 characters without line breaks or control characters",
+    max_len: 255,
 };
 /// A comma-separated list of hosts, addresses, CIDRs or `.domain` suffixes.
 pub const HOST_LIST: Shape = Shape {
     pattern: r"(?:[A-Za-z0-9.*:/_-]+(?: *, *[A-Za-z0-9.*:/_-]+)*)?",
     hint: "a comma-separated list of host names, IP addresses, CIDRs or .domain suffixes",
+    max_len: 4096,
 };
 /// An absolute file path.
 pub const PATH: Shape = Shape {
-    pattern: r"/[^\x00-\x1f\x7f]{0,4095}",
+    pattern: r"/[^\x00-\x1f\x7f]*",
     hint: "an absolute file path",
+    max_len: 4096,
 };
 /// Empty, or [`PATH`].
 pub const PATH_OR_EMPTY: Shape = Shape {
-    pattern: r"(?:/[^\x00-\x1f\x7f]{0,4095})?",
+    pattern: r"(?:/[^\x00-\x1f\x7f]*)?",
     hint: "empty, or an absolute file path",
+    max_len: 4096,
 };
 
 /// One setting.
@@ -234,6 +249,12 @@ pub const DEFAULT_CERTFILE: &str = "/etc/escm/ssl/certs/signing_cert.pem";
 pub const DEFAULT_KEYFILE: &str = "/etc/escm/ssl/private/signing_key.pem";
 /// The barclamp's default CA chain path (optional file).
 pub const DEFAULT_CA_CERTS: &str = "/etc/escm/ssl/certs/ca.pem";
+
+/// Every setting, built once.
+pub fn all() -> &'static [Setting] {
+    static ALL: std::sync::OnceLock<Vec<Setting>> = std::sync::OnceLock::new();
+    ALL.get_or_init(settings)
+}
 
 /// Every setting, in the deployment guide's order.
 pub fn settings() -> Vec<Setting> {

@@ -200,6 +200,16 @@ impl Checker {
                     }
                 };
                 if let (Some(re), Some(shape)) = (self.patterns.get(s.name), s.shape) {
+                    let len = text.chars().count();
+                    if len > shape.max_len {
+                        return Err(invalid(
+                            s.name,
+                            format!(
+                                "is {len} characters long; at most {} are allowed",
+                                shape.max_len
+                            ),
+                        ));
+                    }
                     if !re.is_match(&text) {
                         return Err(shape_error(s, &text, shape));
                     }
@@ -370,6 +380,24 @@ pub(crate) mod tests {
         assert_eq!(
             no_proxy("intranet.example.com, 10.0.0.0/8,localhost"),
             "localhost,127.0.0.1,intranet.example.com,10.0.0.0/8"
+        );
+    }
+
+    #[test]
+    fn lengths_are_bounded_apart_from_the_patterns() {
+        let checker = Checker::new().unwrap();
+        let mut a = minimal();
+        a.insert(names::MAIL_USER.into(), json!("u".repeat(256)));
+        let e = checker.check(&a).unwrap_err();
+        assert!(e.to_string().contains("at most 255"), "{e}");
+        a.insert(names::MAIL_USER.into(), json!("u".repeat(255)));
+        checker.check(&a).unwrap();
+        let long_host = vec!["a".repeat(60); 5].join(".");
+        a.insert(names::MAIL_HOST.into(), json!(long_host));
+        let e = checker.check(&a).unwrap_err();
+        assert!(
+            matches!(&e, PluginError::InvalidAttribute { name, .. } if name == names::MAIL_HOST),
+            "{e}"
         );
     }
 

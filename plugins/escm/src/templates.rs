@@ -99,7 +99,7 @@ impl Templates {
     /// The volume stack's parameters.
     pub fn volumes_parameters(&self, s: &Settings) -> BTreeMap<String, String> {
         let mut p = BTreeMap::new();
-        for setting in crate::catalog::settings() {
+        for setting in crate::catalog::all() {
             if let Param::Value(Stack::Volumes, name) = setting.param {
                 if let Some(v) = s.get(setting.name) {
                     p.insert(name.to_string(), v.heat_value());
@@ -119,7 +119,7 @@ impl Templates {
         provision: bool,
     ) -> BTreeMap<String, String> {
         let mut p = BTreeMap::new();
-        for setting in crate::catalog::settings() {
+        for setting in crate::catalog::all() {
             match setting.param {
                 Param::Value(Stack::Instance, name) => {
                     if let Some(v) = s.get(setting.name) {
@@ -222,9 +222,9 @@ fn update(
 
 /// The attribute behind a Heat parameter, for messages.
 fn attribute_of(parameter: &str) -> Option<&'static str> {
-    crate::catalog::settings()
-        .into_iter()
-        .find(|s: &Setting| match s.param {
+    crate::catalog::all()
+        .iter()
+        .find(|s: &&Setting| match s.param {
             Param::Value(_, p) | Param::FileContent(p) => p == parameter,
             Param::None => false,
         })
