@@ -310,6 +310,68 @@ mod tests {
     }
 
     #[test]
+    fn every_branch_of_the_instance_template_defines() {
+        let t = Templates::load().unwrap();
+        let mut a = minimal();
+        a.insert(names::FLAVOR_CREATE.into(), serde_json::json!(true));
+        a.insert(names::DOCKER_HUB.into(), serde_json::json!(false));
+        a.insert(
+            names::DOCKER_HOST.into(),
+            serde_json::json!("registry.example.com"),
+        );
+        a.insert(
+            names::SSL_FQDN.into(),
+            serde_json::json!("escm.example.com"),
+        );
+        let s = Checker::new().unwrap().check(&a).unwrap();
+        let p = t.instance_parameters(&s, None, &VolumeIds::placeholder(), true);
+        let def = t
+            .application()
+            .define(&ParameterValues::from(&p), &StackIdentity::default())
+            .unwrap();
+        for r in [
+            "escm_flavor",
+            "escm_config",
+            "userdata_appserver",
+            "appserver",
+        ] {
+            assert!(def.resource(r).is_some(), "{r} is enabled");
+        }
+        let rendered = t
+            .application()
+            .render(&ParameterValues::from(&p), &heat::RenderOptions::default())
+            .unwrap();
+        let server = &rendered.template["resources"]["appserver"]["properties"];
+        assert_eq!(
+            server["flavor"],
+            serde_json::json!({"get_resource": "escm_flavor"})
+        );
+        assert_eq!(server["user_data_update_policy"], "REPLACE");
+        let parts = &rendered.template["resources"]["userdata_appserver"]["properties"]["parts"];
+        assert_eq!(parts.as_array().map(Vec::len), Some(2), "{parts}");
+        let params = &rendered.template["resources"]["escm_config"]["properties"]["config"]
+            ["str_replace"]["params"];
+        assert_eq!(
+            params["@@IMAGE_PREFIX@@"],
+            "registry.example.com:5000/servicecatalog"
+        );
+        assert_eq!(params["@@HOST_FQDN@@"], "escm.example.com");
+        // Not provisioned, no flavor: the boot configuration only mounts.
+        let p = t.instance_parameters(
+            &Checker::new().unwrap().check(&minimal()).unwrap(),
+            None,
+            &VolumeIds::placeholder(),
+            false,
+        );
+        let def = t
+            .application()
+            .define(&ParameterValues::from(&p), &StackIdentity::default())
+            .unwrap();
+        assert!(def.resource("escm_config").is_none());
+        assert!(def.resource("escm_flavor").is_none());
+    }
+
+    #[test]
     fn heat_errors_name_the_attribute() {
         let t = Templates::load().unwrap();
         let s = Checker::new().unwrap().check(&minimal()).unwrap();
