@@ -271,7 +271,7 @@ async fn escm_lifecycle_through_the_api_on_the_local_heat() {
     h.push(("Content-Type", "text/occi"));
     h.push((
         "X-OCCI-Attribute",
-        "escm.openstack.volume_stack.data_volume_size=1",
+        "escm.openstack.volume_stack.data_volume_size=1, escm.mail.port=2525",
     ));
     let a = call(&c, Method::POST, &url, &h, "").await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -288,6 +288,11 @@ async fn escm_lifecycle_through_the_api_on_the_local_heat() {
         g.attribute("escm.openstack.volume_stack.data_volume_size")
             .as_deref(),
         Some("3")
+    );
+    assert_eq!(
+        g.attribute("escm.mail.port").as_deref(),
+        Some("587"),
+        "the whole update is refused"
     );
     let volumes = heat_stack(&heat, &volumes_id).await.unwrap();
     assert_eq!(volumes["parameters"]["data_size"], "3");

@@ -36,4 +36,7 @@ pub mod settings;
 pub mod state;
 pub mod templates;
 
-pub use plugin::{Deployment, EscmConfig, EscmError, EscmPlugin, INSTANCE, SCHEME, TERM, VOLUMES};
+pub use plugin::{
+    Deployment, EscmConfig, EscmError, EscmPlugin, CERTIFICATE_DIR_ENV, INSTANCE, SCHEME, TERM,
+    VOLUMES,
+};

@@ -13,12 +13,13 @@
 //!   resources alone, as the barclamp's checksum-gated re-run did).
 //! * `dispose`: the instance stack, then the volume stack.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
     Attributes, KindSpec, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
-    PluginSource, StackInfo, StackRecord, StateReport,
+    PluginSource, Secret, StackInfo, StackRecord, StateReport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -81,8 +82,9 @@ pub enum EscmError {
     Pattern(#[from] regex::Error),
 }
 
-/// What the plugin remembers about an instance (`plugin_state`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the plugin remembers about an instance (`plugin_state`). `Debug`
+/// never shows the passwords.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     /// Sizes the volume stack was last created or updated with (GB).
     pub logs_size: i64,
@@ -90,6 +92,13 @@ pub struct Deployment {
     pub data_size: i64,
     /// ESCM is configured on the instance (`provision` done).
     pub provisioned: bool,
+    /// The settings the stacks last received (passwords apart), so that a
+    /// failed update can put the attributes back to what Heat has.
+    #[serde(default)]
+    pub applied: Attributes,
+    /// The passwords the stacks last received.
+    #[serde(default)]
+    pub applied_secrets: BTreeMap<String, Secret>,
 }
 
 impl Deployment {
@@ -100,6 +109,36 @@ impl Deployment {
     /// As `plugin_state`.
     pub fn to_state(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Remembers `attributes` as what the stacks now have.
+    fn record(&mut self, attributes: &Attributes) {
+        for s in catalog::all() {
+            let Some(v) = attributes.get(s.name) else {
+                continue;
+            };
+            if s.secret {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                self.applied_secrets
+                    .insert(s.name.to_string(), Secret::new(text));
+            } else {
+                self.applied.insert(s.name.to_string(), v.clone());
+            }
+        }
+    }
+
+    /// Puts the `changed` attributes back to what the stacks have.
+    fn restore(&self, attributes: &mut Attributes, changed: &Attributes) {
+        for name in changed.keys() {
+            if let Some(v) = self.applied.get(name) {
+                attributes.insert(name.clone(), v.clone());
+            } else if let Some(s) = self.applied_secrets.get(name) {
+                attributes.insert(name.clone(), Value::String(s.expose().to_string()));
+            }
+        }
     }
 }
 
@@ -213,6 +252,61 @@ impl EscmPlugin {
     }
 }
 
+impl EscmPlugin {
+    /// An update: grown volumes first (the volume stack), then every other
+    /// change (the instance stack).
+    async fn apply(
+        &self,
+        ctx: &mut LifecycleCtx,
+        changed: &Attributes,
+        deployment: &mut Deployment,
+    ) -> Result<(), PluginError> {
+        // Cinder volumes grow but never shrink: refuse before touching anything.
+        for (name, deployed) in [
+            (names::LOGS_SIZE, deployment.logs_size),
+            (names::DATA_SIZE, deployment.data_size),
+        ] {
+            if let Some(wanted) = changed.get(name).and_then(Value::as_i64) {
+                if deployed > 0 && wanted < deployed {
+                    return Err(PluginError::attribute(
+                        name,
+                        format!("a volume cannot shrink: it has {deployed} GB, {wanted} GB were asked for"),
+                    ));
+                }
+            }
+        }
+        let (settings, certificates) = self.check(&ctx.attributes).await?;
+        let (logs, data) = (
+            settings.int(names::LOGS_SIZE),
+            settings.int(names::DATA_SIZE),
+        );
+        if (logs, data) != (deployment.logs_size, deployment.data_size) {
+            let params = self.templates.volumes_parameters(&settings);
+            let info = ctx
+                .stacks
+                .update_and_wait(VOLUMES, &self.templates.volumes_update(params))
+                .await?;
+            ready(VOLUMES, info)?;
+            deployment.logs_size = logs;
+            deployment.data_size = data;
+            let sizes: Attributes = [names::LOGS_SIZE, names::DATA_SIZE]
+                .iter()
+                .filter_map(|n| ctx.attributes.get(*n).map(|v| (n.to_string(), v.clone())))
+                .collect();
+            deployment.record(&sizes);
+        }
+        let volume_only = changed
+            .keys()
+            .all(|k| k == names::LOGS_SIZE || k == names::DATA_SIZE);
+        if !volume_only {
+            let provisioned = deployment.provisioned;
+            self.instance_update(ctx, &settings, certificates.as_ref(), provisioned)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 fn ready(role: &str, info: StackInfo) -> Result<StackInfo, PluginError> {
     if info.status.is_ready() {
         Ok(info)
@@ -277,10 +371,10 @@ impl Orchestrator for EscmPlugin {
             .await?;
         let volumes = volume_ids_of(&info)?;
         tracing::info!(stack = %info.stack.id, logs = %volumes.logs, data = %volumes.data, "ESCM volume stack complete");
-        let deployment = Deployment {
+        let mut deployment = Deployment {
             logs_size: settings.int(names::LOGS_SIZE),
             data_size: settings.int(names::DATA_SIZE),
-            provisioned: false,
+            ..Deployment::default()
         };
         ctx.plugin_state = deployment.to_state();
         let params =
@@ -289,6 +383,8 @@ impl Orchestrator for EscmPlugin {
         let info = self
             .create_stack(ctx, INSTANCE, self.templates.instance_spec(params))
             .await?;
+        deployment.record(&ctx.attributes);
+        ctx.plugin_state = deployment.to_state();
         tracing::info!(stack = %info.stack.id, "ESCM instance stack complete");
         Ok(())
     }
@@ -299,6 +395,7 @@ impl Orchestrator for EscmPlugin {
             .await?;
         let mut deployment = Deployment::from_state(&ctx.plugin_state);
         deployment.provisioned = true;
+        deployment.record(&ctx.attributes);
         ctx.plugin_state = deployment.to_state();
         tracing::info!("ESCM configuration applied to the instance stack");
         Ok(())
@@ -310,52 +407,16 @@ impl Orchestrator for EscmPlugin {
         changed: &Attributes,
     ) -> Result<(), PluginError> {
         let mut deployment = Deployment::from_state(&ctx.plugin_state);
-        // Cinder volumes grow but never shrink: refuse before touching
-        // anything, and keep the size that is really deployed.
-        for (name, deployed) in [
-            (names::LOGS_SIZE, deployment.logs_size),
-            (names::DATA_SIZE, deployment.data_size),
-        ] {
-            let wanted = changed.get(name).and_then(Value::as_i64);
-            if let Some(wanted) = wanted {
-                if deployed > 0 && wanted < deployed {
-                    ctx.attributes.insert(name.into(), deployed.into());
-                    return Err(PluginError::attribute(
-                        name,
-                        format!("a volume cannot shrink: it has {deployed} GB, {wanted} GB were asked for"),
-                    ));
-                }
-            }
+        let result = self.apply(ctx, changed, &mut deployment).await;
+        if result.is_err() {
+            // Nothing half-applied: the attributes say what the stacks have
+            // (a grown volume stays grown; Heat rolled a failed update back).
+            deployment.restore(&mut ctx.attributes, changed);
+        } else {
+            deployment.record(&ctx.attributes);
         }
-        let (settings, certificates) = self.check(&ctx.attributes).await?;
-        let (logs, data) = (
-            settings.int(names::LOGS_SIZE),
-            settings.int(names::DATA_SIZE),
-        );
-        if (logs, data) != (deployment.logs_size, deployment.data_size) {
-            let params = self.templates.volumes_parameters(&settings);
-            let info = ctx
-                .stacks
-                .update_and_wait(VOLUMES, &self.templates.volumes_update(params))
-                .await?;
-            ready(VOLUMES, info)?;
-            deployment.logs_size = logs;
-            deployment.data_size = data;
-            ctx.plugin_state = deployment.to_state();
-        }
-        let volume_only = changed
-            .keys()
-            .all(|k| k == names::LOGS_SIZE || k == names::DATA_SIZE);
-        if !volume_only {
-            self.instance_update(
-                ctx,
-                &settings,
-                certificates.as_ref(),
-                deployment.provisioned,
-            )
-            .await?;
-        }
-        Ok(())
+        ctx.plugin_state = deployment.to_state();
+        result
     }
 
     async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
@@ -407,12 +468,51 @@ mod tests {
 
     #[test]
     fn deployment_state_round_trips_and_tolerates_null() {
-        let d = Deployment {
+        let mut d = Deployment {
             logs_size: 3,
             data_size: 5,
             provisioned: true,
+            ..Deployment::default()
         };
+        let attributes: Attributes = [
+            (
+                names::MAIL_HOST.to_string(),
+                serde_json::json!("mail.example.com"),
+            ),
+            (
+                names::MAIL_PASSWORD.to_string(),
+                serde_json::json!("pw-kept"),
+            ),
+            (
+                "occi.core.title".to_string(),
+                serde_json::json!("not a setting"),
+            ),
+        ]
+        .into();
+        d.record(&attributes);
         assert_eq!(Deployment::from_state(&d.to_state()), d);
         assert_eq!(Deployment::from_state(&Value::Null), Deployment::default());
+        assert!(!format!("{d:?}").contains("pw-kept"), "{d:?}");
+        assert_eq!(
+            d.applied.len(),
+            1,
+            "passwords are kept apart, other keys ignored"
+        );
+        // A failed update puts the changed attributes back.
+        let mut now = attributes.clone();
+        let changed: Attributes = [
+            (
+                names::MAIL_HOST.to_string(),
+                serde_json::json!("other.example.com"),
+            ),
+            (
+                names::MAIL_PASSWORD.to_string(),
+                serde_json::json!("pw-new"),
+            ),
+        ]
+        .into();
+        now.extend(changed.clone());
+        d.restore(&mut now, &changed);
+        assert_eq!(now, attributes);
     }
 }
