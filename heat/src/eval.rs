@@ -27,6 +27,18 @@ pub trait Resolver {
     /// `get_attr`: the value of one attribute (`Null` while unknown). Any
     /// path after the attribute name is applied by the evaluator.
     fn attribute(&self, resource: &str, attribute: &str) -> Value;
+    /// `get_attr: [resource, attribute, path...]`: the attribute's value
+    /// with the path applied. Heat hands the path to the resource (its
+    /// `get_attribute(key, *path)`), so a type may give it a meaning of its
+    /// own (a ResourceGroup's `resource.0` is the member's id alone, but the
+    /// member's attribute with a path); by default the path selects keys and
+    /// indices from [`Resolver::attribute`]'s value.
+    fn attribute_path(&self, resource: &str, attribute: &str, path: &[Value]) -> Value {
+        match self.attribute(resource, attribute) {
+            Value::Null => Value::Null,
+            v => select_attr_path(v, path),
+        }
+    }
     /// `get_attr: [resource]` (2015-10-15 and later): all attributes as a map.
     fn all_attributes(&self, resource: &str) -> Value {
         let _ = resource;
@@ -513,11 +525,7 @@ impl Scope<'_> {
             None => Ok(Out::Val(r.all_attributes(&res))),
             Some(attr) => {
                 let attr = py_str(attr);
-                let v = r.attribute(&res, &attr);
-                if v.is_null() {
-                    return Ok(Out::Val(Value::Null));
-                }
-                Ok(Out::Val(select_attr_path(v, &a[2..])))
+                Ok(Out::Val(r.attribute_path(&res, &attr, &a[2..])))
             }
         }
     }
@@ -663,7 +671,10 @@ fn select_param_path(mut v: Value, path: &[Value]) -> Value {
 }
 
 /// Heat's `select_from_attribute`: anything that does not resolve gives `null`.
-pub(crate) fn select_attr_path(mut v: Value, path: &[Value]) -> Value {
+/// Applies a `get_attr` path (mapping keys, list and string indices,
+/// negative ones from the end) to an attribute value; `Null` when a step
+/// does not exist.
+pub fn select_attr_path(mut v: Value, path: &[Value]) -> Value {
     for key in path {
         let next = match (&v, key) {
             (Value::Object(m), Value::String(k)) => m.get(k).cloned(),

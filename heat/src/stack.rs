@@ -360,6 +360,39 @@ impl StackTemplate {
         self.inner.nested.get(name).and_then(|r| r.as_ref().ok())
     }
 
+    /// Resolves a type name as this template's resources are resolved
+    /// (the environment's registry, then the types Heat knows), with the
+    /// nested template when it leads to one: what an engine needs for the
+    /// members of a group, whose type is only known from a property. The
+    /// error is Heat's (`The Resource Type (X) could not be found.`, or the
+    /// nested template's own).
+    pub fn resolve_type(
+        &self,
+        type_name: &str,
+        resource_name: Option<&str>,
+    ) -> Result<(ResolvedType, Option<StackTemplate>), Errors> {
+        let resolved = self
+            .inner
+            .registry
+            .resolve(type_name, resource_name, &self.inner.options.types)
+            .map_err(|m| Errors::from(Error::validation(m, Path::root())))?;
+        let nested = match &resolved {
+            ResolvedType::Template(t) => Some(match self.inner.nested.get(t) {
+                Some(Ok(st)) => st.clone(),
+                Some(Err(es)) => return Err(es.clone()),
+                None => StackTemplate::nested(
+                    t,
+                    &self.inner.environment,
+                    &self.inner.files,
+                    &self.inner.options,
+                    self.inner.depth,
+                )?,
+            }),
+            ResolvedType::Builtin(_) => None,
+        };
+        Ok((resolved, nested))
+    }
+
     /// Checks the template as Heat's `POST /validate` does: parameter
     /// values are not checked (a required parameter without a value is
     /// fine), but every parameter given must exist. With
@@ -1177,44 +1210,49 @@ fn check_property_values(
             None | Some(Value::Null) => continue,
             Some(v) => v,
         };
-        let problem = match (prop.ty.as_str(), v) {
-            ("integer", Value::Number(n)) if n.is_f64() => None,
-            ("integer", Value::Number(_) | Value::Bool(_)) => None,
-            ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
-            ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
-            ("number", v) if crate::parameter::str_to_num_ok(v) => None,
-            ("number", Value::String(s)) => {
-                Some(format!("could not convert string to float: '{s}'"))
-            }
-            ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
-            ("string", other) => Some(format!(
-                "Value must be a string; got {}",
-                crate::pyfmt::py_repr(other)
-            )),
-            ("boolean", Value::Bool(_)) => None,
-            ("boolean", Value::String(s))
-                if matches!(s.to_lowercase().as_str(), "true" | "false") =>
-            {
-                None
-            }
-            ("boolean", Value::String(s)) => {
-                Some(format!("\"{}\" is not a valid boolean", s.to_lowercase()))
-            }
-            ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
-            ("map", Value::Object(_)) => None,
-            ("map", Value::String(_) | Value::Array(_)) if prop.allow_conversion => None,
-            ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
-            ("list", Value::Array(_)) => None,
-            ("list", Value::String(_)) if prop.allow_conversion => None,
-            ("list", other) => Some(format!(
-                "\"{}\" is not a list",
-                crate::pyfmt::py_repr(other)
-            )),
-            _ => None,
-        };
+        let problem = property_value_error(&prop.ty, prop.allow_conversion, v);
         if let Some(p) = problem {
             errors.push(Error::validation(format!("{prefix}.{key}: {p}"), path));
         }
+    }
+}
+
+/// Heat's complaint about a property value of property type `ty`
+/// (`integer`, `number`, `string`, `boolean`, `map`, `list`; anything else
+/// takes any value), as it words it after `Property error: <path>: `;
+/// `None` when the value is acceptable. `allow_conversion` is the schema's
+/// flag (a `list` taking a comma-delimited string, a `map` a string or list).
+pub fn property_value_error(ty: &str, allow_conversion: bool, v: &Value) -> Option<String> {
+    match (ty, v) {
+        ("integer", Value::Number(n)) if n.is_f64() => None,
+        ("integer", Value::Number(_) | Value::Bool(_)) => None,
+        ("integer", Value::String(s)) if crate::parameter::py_int(s).is_some() => None,
+        ("integer", other) => Some(format!("Value '{}' is not an integer", py_str(other))),
+        ("number", v) if crate::parameter::str_to_num_ok(v) => None,
+        ("number", Value::String(s)) => Some(format!("could not convert string to float: '{s}'")),
+        ("string", Value::String(_) | Value::Bool(_) | Value::Number(_)) => None,
+        ("string", other) => Some(format!(
+            "Value must be a string; got {}",
+            crate::pyfmt::py_repr(other)
+        )),
+        ("boolean", Value::Bool(_)) => None,
+        ("boolean", Value::String(s)) if matches!(s.to_lowercase().as_str(), "true" | "false") => {
+            None
+        }
+        ("boolean", Value::String(s)) => {
+            Some(format!("\"{}\" is not a valid boolean", s.to_lowercase()))
+        }
+        ("boolean", other) => Some(format!("\"{}\" is not a valid boolean", py_str(other))),
+        ("map", Value::Object(_)) => None,
+        ("map", Value::String(_) | Value::Array(_)) if allow_conversion => None,
+        ("map", other) => Some(format!("\"{}\" is not a map", py_str(other))),
+        ("list", Value::Array(_)) => None,
+        ("list", Value::String(_)) if allow_conversion => None,
+        ("list", other) => Some(format!(
+            "\"{}\" is not a list",
+            crate::pyfmt::py_repr(other)
+        )),
+        _ => None,
     }
 }
 

@@ -1,0 +1,259 @@
+//! Accepting calls: Heat's synchronous checks, then the stack recorded
+//! `*_IN_PROGRESS` and its operation started.
+
+use super::*;
+
+/// Accepts a create: checks it as Heat does, records the stack
+/// `CREATE_IN_PROGRESS` and starts creating it.
+pub(crate) fn create(
+    engine: &Arc<Engine>,
+    creds: &Credentials,
+    spec: &StackSpec,
+) -> Result<StackRef, BackendError> {
+    check_name(&spec.name)?;
+    let prepared = engine
+        .templates
+        .get(&spec.template, spec.environment.as_deref(), &spec.files)
+        .map_err(|e| rejected(&e))?;
+    let project_name = engine.store.project_name(&creds.project);
+    let project = engine.store.project(&creds.project);
+    let exists = || BackendError::Conflict {
+        kind: "StackExists".into(),
+        message: format!("The Stack ({}) already exists.", spec.name),
+    };
+    if project.names.contains_key(spec.name.as_str()) {
+        return Err(exists());
+    }
+    let id = new_uuid();
+    let name: Arc<str> = Arc::from(spec.name.as_str());
+    let inputs = Inputs {
+        prepared,
+        params: spec
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+            .collect(),
+        timeout_mins: spec.timeout_mins,
+        disable_rollback: spec.disable_rollback,
+        tags: spec.tags.iter().map(|t| t.as_str().into()).collect(),
+    };
+    let def = inputs
+        .prepared
+        .template
+        .define(
+            &inputs.parameter_values(),
+            &identity(&project_name, &name, &id),
+        )
+        .map_err(|e| rejected(&e))?;
+    check_resources(&def)?;
+    match project.names.entry(name.clone()) {
+        dashmap::mapref::entry::Entry::Occupied(_) => return Err(exists()),
+        dashmap::mapref::entry::Entry::Vacant(v) => {
+            v.insert(id);
+        }
+    }
+    let created = now();
+    let tree = initial_tree(&inputs, &def);
+    let cell = Arc::new(StackCell {
+        project: project_name,
+        id,
+        name,
+        state: std::sync::Mutex::new(StackState {
+            status: status(StackAction::Create, Phase::InProgress),
+            reason: Reason::Started,
+            created,
+            updated: 0,
+            deleted: 0,
+            inputs,
+            previous: None,
+            tree,
+            events: Vec::new(),
+            events_purged: 0,
+            outputs: None,
+            live: None,
+            op: None,
+            generation: 0,
+            watch: None,
+        }),
+    });
+    project.stacks.insert(id, cell.clone());
+    {
+        let mut st = cell.lock();
+        let s = st.status;
+        event(
+            &mut st,
+            engine.config.max_events_per_stack,
+            None,
+            s,
+            Reason::Started,
+            Physical::Uuid(id),
+        );
+        let def = Arc::new(def);
+        st.live = Some(def.clone());
+        start(engine, &cell, &mut st, Work::Create(def));
+        publish(engine, &cell, &mut st);
+    }
+    tracing::debug!(stack = %spec.name, %id, project = %creds.project, "embedded create accepted");
+    Ok(StackRef {
+        name: spec.name.clone(),
+        id: id.to_string(),
+    })
+}
+
+/// The resources of a new stack, not created yet.
+pub(super) fn initial_tree(inputs: &Inputs, def: &StackDefinition) -> Tree {
+    let mut tree = Tree::default();
+    for r in def.resources() {
+        let name = inputs
+            .prepared
+            .name(&r.name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(r.name.as_str()));
+        let ty = inputs
+            .prepared
+            .type_of(&r.name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(r.type_name.as_str()));
+        tree.resources
+            .push(ResourceState::new(name, ty, Kind::of(&r.resolved_type)));
+    }
+    tree
+}
+
+/// Accepts an update (PATCH or PUT), checking it as Heat does.
+pub(crate) fn update(
+    engine: &Arc<Engine>,
+    cell: &Arc<StackCell>,
+    change: &StackUpdate,
+) -> Result<(), BackendError> {
+    let current = {
+        let st = cell.lock();
+        if st.status.action == StackAction::Delete {
+            if st.status.state == Phase::Complete {
+                return Err(not_found(&cell.name));
+            }
+            return Err(BackendError::Rejected {
+                kind: "NotSupported".into(),
+                message: "Updating a stack when it is deleting is not supported.".into(),
+            });
+        }
+        st.inputs.clone()
+    };
+    let new = match change {
+        StackUpdate::Patch { parameters } => {
+            let mut params: BTreeMap<String, String> = current
+                .params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            for (k, v) in parameters {
+                params.insert(k.clone(), v.clone());
+            }
+            Inputs {
+                params: params
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+                ..current.clone()
+            }
+        }
+        StackUpdate::Replace {
+            template,
+            parameters,
+            environment,
+            files,
+            timeout_mins,
+        } => Inputs {
+            prepared: engine
+                .templates
+                .get(template, environment.as_deref(), files)
+                .map_err(|e| rejected(&e))?,
+            params: parameters
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+            timeout_mins: timeout_mins.or(current.timeout_mins),
+            ..current.clone()
+        },
+    };
+    let new_def = definition(cell, &new).map_err(|e| rejected(&e))?;
+    check_resources(&new_def)?;
+    // Only a template with immutable parameters needs the old definition.
+    let immutable = new
+        .prepared
+        .template
+        .template()
+        .parameters
+        .values()
+        .any(|p| p.immutable);
+    let old_def = immutable.then(|| definition(cell, &current).ok()).flatten();
+    if let Some(old_def) = old_def {
+        old_def
+            .immutable_changes(&new_def)
+            .map_err(|e| BackendError::Rejected {
+                kind: e.kind.heat_type().to_string(),
+                message: e.message,
+            })?;
+    }
+    let mut st = cell.lock();
+    if st.status.action == StackAction::Delete {
+        return Err(not_found(&cell.name));
+    }
+    let previous = std::mem::replace(&mut st.inputs, new);
+    st.previous = Some(Box::new(previous));
+    st.updated = now();
+    let def = Arc::new(new_def);
+    st.live = Some(def.clone());
+    set_stack(
+        engine,
+        cell,
+        &mut st,
+        status(StackAction::Update, Phase::InProgress),
+        Reason::Started,
+    );
+    start(engine, cell, &mut st, Work::Update(def));
+    publish(engine, cell, &mut st);
+    Ok(())
+}
+
+/// Accepts a delete: cancels what runs (`Stack CREATE cancelled`) and
+/// starts deleting. Deleting a stack that is being deleted changes nothing.
+pub(crate) fn delete(engine: &Arc<Engine>, cell: &Arc<StackCell>) -> Result<(), BackendError> {
+    let mut st = cell.lock();
+    if st.status.action == StackAction::Delete {
+        return match st.status.state {
+            Phase::Complete => Err(not_found(&cell.name)),
+            Phase::InProgress => Ok(()),
+            Phase::Failed => {
+                restart_delete(engine, cell, &mut st);
+                Ok(())
+            }
+        };
+    }
+    if st.status.state == Phase::InProgress {
+        let action = st.status.action;
+        set_stack(
+            engine,
+            cell,
+            &mut st,
+            status(action, Phase::Failed),
+            Reason::text(format!("Stack {} cancelled", action_text(action))),
+        );
+    }
+    restart_delete(engine, cell, &mut st);
+    Ok(())
+}
+
+pub(super) fn restart_delete(engine: &Arc<Engine>, cell: &Arc<StackCell>, st: &mut StackState) {
+    st.updated = now();
+    set_stack(
+        engine,
+        cell,
+        st,
+        status(StackAction::Delete, Phase::InProgress),
+        Reason::Started,
+    );
+    st.live = None;
+    start(engine, cell, st, Work::Delete);
+    publish(engine, cell, st);
+}
