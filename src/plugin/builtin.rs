@@ -19,6 +19,11 @@ pub const BUILTIN: &[(&str, Build)] = &[
     ("occi-so-plugin-ims", || {
         occi_so_plugin_ims::plugins().map_err(|e| e.to_string())
     }),
+    ("occi-so-plugin-escm", || {
+        let plugin = occi_so_plugin_escm::EscmPlugin::new(occi_so_plugin_escm::EscmConfig::from_env())
+            .map_err(|e| e.to_string())?;
+        Ok(vec![std::sync::Arc::new(plugin) as std::sync::Arc<dyn occi_so_sdk::Orchestrator>])
+    }),
 ];
 
 /// Builds every compiled plugin; the error names the crate that failed.
@@ -40,7 +45,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n, "duplicate plugin names: {names:?}");
-        for p in ["sample", "ims"] {
+        for p in ["sample", "ims", "escm"] {
             assert!(names.contains(&p), "{p} missing from {names:?}");
         }
     }
