@@ -389,22 +389,23 @@ impl Conpaas {
             ));
         };
         let t = spec.service_type;
-        let nodes =
-            match params.get(PARAM_NODES) {
-                Some(Value::Object(m)) => m,
-                Some(other) => return Err(PluginError::attribute(
+        let nodes = match params.get(PARAM_NODES) {
+            Some(Value::Object(m)) => m,
+            Some(other) => {
+                return Err(PluginError::attribute(
                     PARAM_NODES,
                     format!(
                         "expected an object of counts by role, e.g. {{\"web\": 2}}, got {other}"
                     ),
-                )),
-                None => {
-                    return Err(PluginError::attribute(
-                        PARAM_NODES,
-                        "required: counts by role, e.g. {\"web\": 2}",
-                    ))
-                }
-            };
+                ))
+            }
+            None => {
+                return Err(PluginError::attribute(
+                    PARAM_NODES,
+                    "required: counts by role, e.g. {\"web\": 2}",
+                ))
+            }
+        };
         let mut counts = RoleCounts::new();
         for (role, n) in nodes {
             let Some(r) = t.role(role) else {
