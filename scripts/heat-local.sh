@@ -26,7 +26,7 @@
 #   HEAT_DEBUG [false]           true = debug logging (+ tracebacks in API errors)
 #   HEAT_READY_TIMEOUT [180]     seconds to wait for the API to answer
 #
-# What this Heat can and cannot do (checked by backend/tests/openstack_local_heat.rs):
+# What this Heat can and cannot do (checked by backend/tests/openstack_heat.rs):
 # * noauth, but with a service catalog: the noauth middleware answers every
 #   request with etc/token.json (`[noauth] token_response`), a Keystone v3 token
 #   body whose catalog lists this Heat as `orchestration`. That makes the types

@@ -184,12 +184,18 @@ do_start() {
   ensure_venv
   write_config
   : >"$KEYSTONE_HOME/manage.log"
-  manage db_sync
-  [ -f "$KEYSTONE_HOME/fernet-keys/0" ] || manage fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-  [ -f "$KEYSTONE_HOME/credential-keys/0" ] || manage credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
-  manage bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PASSWORD" \
-    --bootstrap-admin-url "$BASE_URL/v3" --bootstrap-public-url "$BASE_URL/v3" \
-    --bootstrap-internal-url "$BASE_URL/v3" --bootstrap-region-id RegionOne
+  # each keystone-manage run costs seconds: skip what this home already has
+  local stamp="$KEYSTONE_HOME/keystone.db.bootstrapped-$KEYSTONE_VERSION-$KEYSTONE_PORT"
+  if [ ! -s "$KEYSTONE_HOME/keystone.db" ] || [ ! -f "$stamp" ]; then
+    rm -f "$KEYSTONE_HOME"/keystone.db.bootstrapped-*
+    manage db_sync
+    [ -f "$KEYSTONE_HOME/fernet-keys/0" ] || manage fernet_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    [ -f "$KEYSTONE_HOME/credential-keys/0" ] || manage credential_setup --keystone-user "$(id -un)" --keystone-group "$(id -gn)"
+    manage bootstrap --bootstrap-password "$KEYSTONE_ADMIN_PASSWORD" \
+      --bootstrap-admin-url "$BASE_URL/v3" --bootstrap-public-url "$BASE_URL/v3" \
+      --bootstrap-internal-url "$BASE_URL/v3" --bootstrap-region-id RegionOne
+    touch "$stamp"
+  fi
 
   local t0; t0=$(date +%s.%N)
   KEYSTONE_PORT=$KEYSTONE_PORT PYTHONWARNINGS=ignore \

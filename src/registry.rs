@@ -203,7 +203,8 @@ fn check_kind(info: &PluginInfo) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// The MCN stack-state attributes every SO kind reports.
+/// The attributes the server reports on every SO kind: the MCN stack
+/// state, and the instance's lifecycle (`occi.so.*`).
 fn mcn_state_attributes() -> Vec<AttributeSpec> {
     vec![
         AttributeSpec::new("occi.mcn.stack.id", AttributeType::String)
@@ -212,6 +213,25 @@ fn mcn_state_attributes() -> Vec<AttributeSpec> {
         AttributeSpec::new("occi.mcn.stack.state", AttributeType::String)
             .output()
             .describe("Heat's raw stack status"),
+        AttributeSpec::new(
+            "occi.so.phase",
+            AttributeType::Enum(vec![
+                "initialised".into(),
+                "deployed".into(),
+                "provisioned".into(),
+            ]),
+        )
+        .output()
+        .describe("How far the lifecycle has come"),
+        AttributeSpec::new("occi.so.operation", AttributeType::String)
+            .output()
+            .describe("The lifecycle operation running now (absent when none runs)"),
+        AttributeSpec::new("occi.so.error", AttributeType::String)
+            .output()
+            .describe("Why the last operation failed (absent once one succeeds)"),
+        AttributeSpec::new("occi.so.error.operation", AttributeType::String)
+            .output()
+            .describe("The operation that failed"),
     ]
 }
 

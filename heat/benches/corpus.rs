@@ -70,6 +70,13 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("corpus");
     g.throughput(Throughput::Elements(n));
+    g.bench_function("yaml load only", |b| {
+        b.iter(|| {
+            for case in &cases {
+                black_box(heat::yaml::load(&case.text, &heat::Limits::default()).ok());
+            }
+        })
+    });
     g.bench_function("parse", |b| {
         b.iter(|| {
             for case in &cases {

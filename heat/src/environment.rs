@@ -448,7 +448,9 @@ impl ResourceRegistry {
         if depth > 32 {
             return None;
         }
-        // Candidates: (user entry?, path) sorted as Heat sorts ResourceInfo.
+        // Candidates: (user entry?, path, mapping), sorted as Heat sorts
+        // ResourceInfo: the user's environment first, longer (per-resource)
+        // paths first, then by path.
         let mut candidates: Vec<(bool, Vec<String>, Mapping)> = Vec::new();
         if is_template_name(ty) {
             candidates.push((
@@ -457,28 +459,10 @@ impl ResourceRegistry {
                 Mapping::Template(ty.to_string()),
             ));
         }
-        for e in &self.entries {
-            let matches = match e.path.as_slice() {
-                [name] => {
-                    if name == ty {
-                        true
-                    } else if let (Some(stem), Mapping::Glob(target)) =
-                        (name.strip_suffix('*'), &e.mapping)
-                    {
-                        ty != target && ty.starts_with(stem)
-                    } else {
-                        false
-                    }
-                }
-                [res, rname, name] if res == "resources" => {
-                    resource_name == Some(rname.as_str()) && name == ty
-                }
-                _ => false,
-            };
-            if matches {
-                candidates.push((true, e.path.clone(), e.mapping.clone()));
-            }
-        }
+        self.push_matches(ty, resource_name, true, &mut candidates);
+        known
+            .global_registry()
+            .push_matches(ty, resource_name, false, &mut candidates);
         if known.contains(ty) {
             candidates.push((false, vec![ty.to_string()], Mapping::Alias(String::new())));
         }
@@ -488,10 +472,16 @@ impl ResourceRegistry {
                 .then(a.1.cmp(&b.1))
         });
         for (user, path, mapping) in candidates {
-            if !user {
-                return Some(ResolvedType::Builtin(ty.to_string()));
-            }
             match mapping {
+                // A type Heat implements.
+                Mapping::Alias(target) if !user && target.is_empty() => {
+                    return Some(ResolvedType::Builtin(ty.to_string()))
+                }
+                // A template of Heat's own global environment (read from
+                // its /etc, not from `files`): Heat implements the type.
+                Mapping::Template(_) if !user => {
+                    return Some(ResolvedType::Builtin(ty.to_string()))
+                }
                 Mapping::Template(t) => return Some(ResolvedType::Template(t)),
                 Mapping::Alias(target) => {
                     if let Some(r) = self.resolve_depth(&target, resource_name, known, depth + 1) {
@@ -512,6 +502,38 @@ impl ResourceRegistry {
             }
         }
         None
+    }
+
+    /// This registry's entries that match `ty` (for `resource_name`).
+    fn push_matches(
+        &self,
+        ty: &str,
+        resource_name: Option<&str>,
+        user: bool,
+        candidates: &mut Vec<(bool, Vec<String>, Mapping)>,
+    ) {
+        for e in &self.entries {
+            let matches = match e.path.as_slice() {
+                [name] => {
+                    if name == ty {
+                        true
+                    } else if let (Some(stem), Mapping::Glob(target)) =
+                        (name.strip_suffix('*'), &e.mapping)
+                    {
+                        ty != target && ty.starts_with(stem)
+                    } else {
+                        false
+                    }
+                }
+                [res, rname, name] if res == "resources" => {
+                    resource_name == Some(rname.as_str()) && name == ty
+                }
+                _ => false,
+            };
+            if matches {
+                candidates.push((user, e.path.clone(), e.mapping.clone()));
+            }
+        }
     }
 }
 

@@ -523,7 +523,14 @@ impl Scope<'_> {
     }
 
     fn eval_if(&self, c: &Call) -> Result<Out, Error> {
-        let items = c.args.as_list().unwrap_or_default();
+        let owned;
+        let items: &[Expr] = match &c.args {
+            Expr::List(items) => items,
+            other => {
+                owned = other.as_list().unwrap_or_default();
+                &owned
+            }
+        };
         let Some(cond) = items.first() else {
             return Err(err(c, "Arguments to \"if\" must be of the form: [condition_name, value_if_true, value_if_false]"));
         };

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Path};
+use crate::error::{Error, ErrorKind, Path, Segment};
 use crate::version::Version;
 
 /// An intrinsic function.
@@ -111,7 +111,44 @@ impl Func {
 
     /// The function with this template name, in any version.
     pub fn from_name(name: &str) -> Option<Func> {
-        ALL_FUNCS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+        use Func::*;
+        Some(match name {
+            "get_param" => GetParam,
+            "get_resource" => GetResource,
+            "get_attr" => GetAttr,
+            "get_file" => GetFile,
+            "str_replace" => StrReplace,
+            "str_replace_strict" => StrReplaceStrict,
+            "str_replace_vstrict" => StrReplaceVstrict,
+            "list_join" => ListJoin,
+            "str_split" => StrSplit,
+            "repeat" => Repeat,
+            "map_merge" => MapMerge,
+            "map_replace" => MapReplace,
+            "digest" => Digest,
+            "equals" => Equals,
+            "not" => Not,
+            "and" => And,
+            "or" => Or,
+            "if" => If,
+            "contains" => Contains,
+            "filter" => Filter,
+            "make_url" => MakeUrl,
+            "list_concat" => ListConcat,
+            "list_concat_unique" => ListConcatUnique,
+            "yaql" => Yaql,
+            "resource_facade" => ResourceFacade,
+            "Ref" => Ref,
+            "Fn::GetAZs" => FnGetAzs,
+            "Fn::Select" => FnSelect,
+            "Fn::Join" => FnJoin,
+            "Fn::Split" => FnSplit,
+            "Fn::Replace" => FnReplace,
+            "Fn::Base64" => FnBase64,
+            "Fn::MemberListToMap" => FnMemberListToMap,
+            "Fn::ResourceFacade" => FnResourceFacade,
+            _ => return None,
+        })
     }
 
     /// The first version whose templates may call this function outside
@@ -248,6 +285,12 @@ pub enum Expr {
     Removed(Box<Removed>),
 }
 
+/// A borrowed path step, for walks that rarely need a real [`Path`].
+enum SegRef<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
 /// One function call in a template.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Call {
@@ -374,21 +417,115 @@ pub struct ExprParser<'a> {
 impl ExprParser<'_> {
     /// Parses `v` found at `path`.
     pub fn parse(&mut self, v: &Value, path: &Path, ctx: Context) -> Expr {
+        self.parse_owned(v.clone(), path, ctx)
+    }
+
+    /// Parses `v` (taking it, so no data is copied) found at `path`.
+    pub fn parse_owned(&mut self, v: Value, path: &Path, ctx: Context) -> Expr {
+        self.strict_scan(&v, path, ctx);
+        let mut p = path.clone();
+        match self.parse_ref(&v, &mut p, ctx) {
+            Some(e) => e,
+            None => Expr::Lit(v),
+        }
+    }
+
+    /// One pass over a snippet for the strict findings (misspelt function
+    /// names, functions of other versions), following `if` into condition
+    /// context as parsing does. The path is kept as borrowed segments and
+    /// only built when there is something to report.
+    fn strict_scan(&mut self, v: &Value, path: &Path, ctx: Context) {
+        let mut stack: Vec<SegRef<'_>> = Vec::new();
+        self.strict_walk(v, path, &mut stack, ctx);
+    }
+
+    fn strict_walk<'v>(
+        &mut self,
+        v: &'v Value,
+        base: &Path,
+        stack: &mut Vec<SegRef<'v>>,
+        ctx: Context,
+    ) {
+        let here = |stack: &[SegRef<'_>]| {
+            let mut p = base.clone();
+            for s in stack {
+                match s {
+                    SegRef::Key(k) => p.0.push(Segment::Key((*k).to_string())),
+                    SegRef::Index(i) => p.0.push(Segment::Index(*i)),
+                }
+            }
+            p
+        };
+        match v {
+            Value::Object(m) => {
+                if m.len() == 1 {
+                    if let Some((k, args)) = m.iter().next() {
+                        match lookup(self.version, ctx, k) {
+                            Lookup::NotAFunction
+                                if Func::from_name(k).is_some()
+                                    || nearest_function(self.version, ctx, k).is_some() =>
+                            {
+                                let p = here(stack);
+                                self.strict_check(k, &p, ctx);
+                            }
+                            Lookup::Func(Func::If) => {
+                                stack.push(SegRef::Key(k));
+                                if let Value::Array(items) = args {
+                                    for (i, a) in items.iter().enumerate() {
+                                        let c = if i == 0 { Context::Condition } else { ctx };
+                                        stack.push(SegRef::Index(i));
+                                        self.strict_walk(a, base, stack, c);
+                                        stack.pop();
+                                    }
+                                } else {
+                                    self.strict_walk(args, base, stack, ctx);
+                                }
+                                stack.pop();
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                for (k, x) in m {
+                    stack.push(SegRef::Key(k));
+                    self.strict_walk(x, base, stack, ctx);
+                    stack.pop();
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    stack.push(SegRef::Index(i));
+                    self.strict_walk(x, base, stack, ctx);
+                    stack.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Parses by reference in one pass: `None` when the snippet holds no
+    /// function call (the caller then keeps the value as it is, uncopied);
+    /// otherwise the expression, in which only the plain-data siblings of
+    /// calls are copied. The path grows and shrinks as the walk goes.
+    fn parse_ref(&mut self, v: &Value, path: &mut Path, ctx: Context) -> Option<Expr> {
         match v {
             Value::Object(m) => {
                 if m.len() == 1 {
                     if let Some((name, args)) = m.iter().next() {
                         match lookup(self.version, ctx, name) {
                             Lookup::Func(func) => {
-                                let fpath = path.key(name.as_str());
-                                return self.call(func, args, fpath, ctx);
+                                path.0.push(Segment::Key(name.clone()));
+                                let e = self.call(func, args, path, ctx);
+                                path.0.pop();
+                                return Some(e);
                             }
                             Lookup::Removed => {
-                                return Expr::Removed(Box::new(Removed {
+                                return Some(Expr::Removed(Box::new(Removed {
+                                    path: path.key(name.as_str()),
                                     name: name.clone(),
                                     args: args.clone(),
-                                    path: path.key(name.as_str()),
-                                }));
+                                })));
                             }
                             Lookup::Invalid => {
                                 self.errors.push(Error::validation(
@@ -398,98 +535,110 @@ impl ExprParser<'_> {
                                     ),
                                     path.key(name.as_str()),
                                 ));
-                                return Expr::Lit(v.clone());
+                                return None;
                             }
-                            Lookup::NotAFunction => self.strict_check(name, path, ctx),
+                            Lookup::NotAFunction => {}
                         }
                     }
                 }
-                let mut entries = Vec::with_capacity(m.len());
-                let mut all_lit = true;
-                for (k, val) in m {
-                    let e = self.parse(val, &path.key(k.as_str()), ctx);
-                    all_lit &= e.is_lit();
-                    entries.push((k.clone(), e));
+                let mut parsed: Vec<Option<Expr>> = Vec::new();
+                let mut any = false;
+                for (i, (k, val)) in m.iter().enumerate() {
+                    path.0.push(Segment::Key(k.clone()));
+                    let r = self.parse_ref(val, path, ctx);
+                    path.0.pop();
+                    if r.is_some() && !any {
+                        any = true;
+                        parsed = (0..i).map(|_| None).collect();
+                    }
+                    if any {
+                        parsed.push(r);
+                    }
                 }
-                if all_lit {
-                    Expr::Lit(Value::Object(
-                        entries
-                            .into_iter()
-                            .map(|(k, e)| match e {
-                                Expr::Lit(v) => (k, v),
-                                _ => (k, Value::Null),
-                            })
-                            .collect(),
-                    ))
-                } else {
-                    Expr::Map(entries)
+                if !any {
+                    return None;
                 }
+                Some(Expr::Map(
+                    m.iter()
+                        .zip(parsed)
+                        .map(|((k, val), e)| {
+                            (k.clone(), e.unwrap_or_else(|| Expr::Lit(val.clone())))
+                        })
+                        .collect(),
+                ))
             }
             Value::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut all_lit = true;
+                let mut parsed: Vec<Option<Expr>> = Vec::new();
+                let mut any = false;
                 for (i, val) in items.iter().enumerate() {
-                    let e = self.parse(val, &path.index(i), ctx);
-                    all_lit &= e.is_lit();
-                    out.push(e);
+                    path.0.push(Segment::Index(i));
+                    let r = self.parse_ref(val, path, ctx);
+                    path.0.pop();
+                    if r.is_some() && !any {
+                        any = true;
+                        parsed = (0..i).map(|_| None).collect();
+                    }
+                    if any {
+                        parsed.push(r);
+                    }
                 }
-                if all_lit {
-                    Expr::Lit(Value::Array(
-                        out.into_iter()
-                            .map(|e| match e {
-                                Expr::Lit(v) => v,
-                                _ => Value::Null,
-                            })
-                            .collect(),
-                    ))
-                } else {
-                    Expr::List(out)
+                if !any {
+                    return None;
                 }
+                Some(Expr::List(
+                    items
+                        .iter()
+                        .zip(parsed)
+                        .map(|(val, e)| e.unwrap_or_else(|| Expr::Lit(val.clone())))
+                        .collect(),
+                ))
             }
-            other => Expr::Lit(other.clone()),
+            _ => None,
         }
     }
 
-    fn call(&mut self, func: Func, args: &Value, path: Path, ctx: Context) -> Expr {
-        // `if` parses its first argument as a condition.
-        let parsed_args = if func == Func::If {
-            match args {
-                Value::Array(items) if !items.is_empty() => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for (i, a) in items.iter().enumerate() {
-                        let c = if i == 0 {
-                            Context::Condition
-                        } else {
-                            Context::Normal
-                        };
-                        let c = if ctx == Context::Condition && i > 0 {
-                            ctx
-                        } else {
-                            c
-                        };
-                        out.push(self.parse(a, &path.index(i), c));
-                    }
-                    Expr::List(out)
-                }
-                other => self.parse(other, &path, ctx),
-            }
-        } else {
-            self.parse(args, &path, ctx)
-        };
+    fn call(&mut self, func: Func, args: &Value, path: &mut Path, ctx: Context) -> Expr {
         if let Err(msg) = check_args(self.version, func, args) {
             self.errors
                 .push(Error::validation(format!("{path}: {msg}"), path.clone()));
         }
+        // `if` parses its first argument as a condition.
+        let parsed_args = match (func, args) {
+            (Func::If, Value::Array(items)) if !items.is_empty() => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, a) in items.iter().enumerate() {
+                    let c = if i == 0 || ctx == Context::Condition {
+                        Context::Condition
+                    } else {
+                        Context::Normal
+                    };
+                    path.0.push(Segment::Index(i));
+                    out.push(
+                        self.parse_ref(a, path, c)
+                            .unwrap_or_else(|| Expr::Lit(a.clone())),
+                    );
+                    path.0.pop();
+                }
+                Expr::List(out)
+            }
+            (_, args) => self
+                .parse_ref(args, path, ctx)
+                .unwrap_or_else(|| Expr::Lit(args.clone())),
+        };
         Expr::Call(Box::new(Call {
             func,
             args: parsed_args,
-            path,
+            path: path.clone(),
         }))
     }
 
     fn strict_check(&mut self, name: &str, path: &Path, ctx: Context) {
-        let here = path.key(name);
+        if name.len() > 40 || name.contains(' ') {
+            return;
+        }
+        let here = || path.key(name);
         if let Some(f) = Func::from_name(name) {
+            let here = here();
             let msg = match (f.since(), ctx) {
                 (Some(since), _) if since > self.version => format!(
                     "{here}: \"{name}\" is not a function in heat_template_version {} (it was added in {}), so Heat takes this mapping as plain data",
@@ -507,6 +656,7 @@ impl ExprParser<'_> {
             return;
         }
         if let Some(near) = nearest_function(self.version, ctx, name) {
+            let here = here();
             self.strict.push(Error::validation(
                 format!(
                     "{here}: unknown function \"{name}\" (did you mean \"{near}\"?); Heat takes this mapping as plain data"
@@ -528,6 +678,9 @@ fn nearest_function(version: Version, ctx: Context, name: &str) -> Option<&'stat
             continue;
         }
         let limit = if n.len() >= 8 { 2 } else { 1 };
+        if n.len().abs_diff(name.len()) > limit {
+            continue;
+        }
         let d = edit_distance(&name.to_ascii_lowercase(), n);
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, n));
@@ -589,9 +742,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map"));
             };
             let (Some(params), Some(_)) = (m.get("params"), m.get("template")) else {
-                return Err(format!(
+                return Err(key_error(&format!(
                     "\"{name}\" syntax should be {name}:\n              template: This is var1 template var2\n              params:\n                var1: a\n                var2: string"
-                ));
+                )));
             };
             if !(params.is_object() || is_single_call(params)) {
                 return Err(format!("\"{name}\" parameters must be a mapping"));
@@ -639,7 +792,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map"));
             };
             if !(m.contains_key("for_each") && m.contains_key("template")) {
-                return Err("\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']".into());
+                return Err(key_error(
+                    "\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']",
+                ));
             }
             if version >= Version::V2017_09_01 {
                 if let Some(p) = m.get("permutations") {
@@ -663,9 +818,9 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 return Err(format!("Arguments to \"{name}\" must be a map."));
             };
             if !m.contains_key("expression") || m.keys().any(|k| k != "expression" && k != "data") {
-                return Err(format!(
+                return Err(key_error(&format!(
                     "\"{name}\" syntax should be {name}:\n              expression: $.data.var1.sum()\n              data:\n                var1: [3, 2, 1]"
-                ));
+                )));
             }
             Ok(())
         }
@@ -779,6 +934,11 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
             Ok(())
         }
     }
+}
+
+/// Python's `str(KeyError(msg))`: the message as a quoted repr.
+fn key_error(msg: &str) -> String {
+    crate::pyfmt::py_repr(&Value::String(msg.to_string()))
 }
 
 /// True for a single-key mapping whose key is some function's name.
@@ -908,6 +1068,6 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0]
             .message
-            .starts_with("resources.r.properties.name.str_replace: \"str_replace\" syntax"));
+            .starts_with("resources.r.properties.name.str_replace: '\"str_replace\" syntax"));
     }
 }

@@ -91,9 +91,9 @@ pub enum ConstraintKind {
         /// The pattern as written.
         pattern: String,
         /// The compiled pattern (anchored at the start, backtracking like
-        /// Python's `re`, look-around included); `None` when it does not
-        /// compile.
-        regex: Option<Regex>,
+        /// Python's `re`, look-around included), compiled on first use;
+        /// `None` when it does not compile.
+        regex: std::sync::OnceLock<Option<Regex>>,
     },
     /// A named constraint checked against a cloud (`nova.flavor`...): kept
     /// as data; only a real Heat can check it.
@@ -219,7 +219,10 @@ impl Constraint {
                     found
                 }
             }
-            ConstraintKind::AllowedPattern { regex, .. } => match (regex, value) {
+            ConstraintKind::AllowedPattern { regex, pattern } => match (
+                regex.get_or_init(|| Regex::new(&format!("^(?:{pattern})")).ok()),
+                value,
+            ) {
                 (Some(re), Value::String(s)) => {
                     matches!(re.find(s), Ok(Some(m)) if m.end() == s.len())
                 }
@@ -982,7 +985,7 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
         match p {
             Value::String(s) => ConstraintKind::AllowedPattern {
                 pattern: s.clone(),
-                regex: Regex::new(&format!("^(?:{s})")).ok(),
+                regex: std::sync::OnceLock::new(),
             },
             _ => return Err(e("AllowedPattern must be a string".into())),
         }

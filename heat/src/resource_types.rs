@@ -46,16 +46,20 @@ pub struct TypeSchema {
     pub status: Option<String>,
 }
 
-/// The set of resource types a Heat (real or embedded) implements.
+/// The set of resource types a Heat (real or embedded) implements, and
+/// the aliases of its global environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResourceTypes {
     types: BTreeMap<String, TypeSchema>,
+    global: crate::environment::ResourceRegistry,
     any: bool,
 }
 
 #[derive(Deserialize)]
 struct Dump {
     heat_version: String,
+    #[serde(default)]
+    global_resource_registry: serde_json::Map<String, serde_json::Value>,
     resource_types: BTreeMap<String, TypeSchema>,
 }
 
@@ -91,6 +95,7 @@ impl ResourceTypes {
     pub fn any() -> &'static ResourceTypes {
         ANY.get_or_init(|| ResourceTypes {
             types: BTreeMap::new(),
+            global: Default::default(),
             any: true,
         })
     }
@@ -99,6 +104,14 @@ impl ResourceTypes {
     /// attribute names (hidden, retired types included: Heat still accepts them).
     pub fn heat() -> &'static ResourceTypes {
         &heat_dump().0
+    }
+
+    /// [`ResourceTypes::heat`] behind a shared pointer (what [`crate::Options`] holds).
+    pub fn heat_shared() -> std::sync::Arc<ResourceTypes> {
+        static SHARED: OnceLock<std::sync::Arc<ResourceTypes>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| std::sync::Arc::new(ResourceTypes::heat().clone()))
+            .clone()
     }
 
     /// The Heat release [`ResourceTypes::heat`] was generated from.
@@ -124,15 +137,29 @@ impl ResourceTypes {
         t
     }
 
-    /// This set restricted to `names` (e.g. what an embedded engine implements).
+    /// This set restricted to `names` (e.g. what an embedded engine
+    /// implements); the global aliases are kept.
     pub fn subset<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Self {
         let mut t = ResourceTypes::new();
+        t.global = self.global.clone();
         for n in names {
             if let Some(s) = self.types.get(n) {
                 t.insert(n, s.clone());
             }
         }
         t
+    }
+
+    /// Heat's global environment: aliases every stack sees after its own
+    /// environment's (a stock Heat maps `OS::Ceilometer::Alarm` to
+    /// `OS::Aodh::Alarm`, `OS::Quantum*` to `OS::Neutron*`...).
+    pub fn global_registry(&self) -> &crate::environment::ResourceRegistry {
+        &self.global
+    }
+
+    /// Replaces the global environment's registry.
+    pub fn set_global_registry(&mut self, registry: crate::environment::ResourceRegistry) {
+        self.global = registry;
     }
 
     /// True when the type is implemented.
@@ -179,6 +206,10 @@ fn heat_dump() -> &'static (ResourceTypes, String) {
             Ok(d) => (
                 ResourceTypes {
                     types: d.resource_types,
+                    global: crate::environment::ResourceRegistry::from_map(
+                        &d.global_resource_registry,
+                    )
+                    .unwrap_or_default(),
                     any: false,
                 },
                 d.heat_version,

@@ -86,8 +86,8 @@ pub enum Strictness {
 pub struct Options {
     /// Document limits.
     pub limits: Limits,
-    /// The resource types the target Heat implements.
-    pub types: ResourceTypes,
+    /// The resource types the target Heat implements (shared, cheap to clone).
+    pub types: Arc<ResourceTypes>,
     /// How strictly to validate.
     pub strictness: Strictness,
 }
@@ -96,7 +96,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             limits: Limits::default(),
-            types: ResourceTypes::heat().clone(),
+            types: ResourceTypes::heat_shared(),
             strictness: Strictness::Strict,
         }
     }
@@ -166,18 +166,12 @@ pub struct ResourceDefinition {
     pub resolved_type: ResolvedType,
     /// The nested template, for a nested-template type.
     pub nested: Option<StackTemplate>,
-    /// `properties`, unevaluated (see [`StackDefinition::properties`]).
-    pub properties: Option<Expr>,
-    /// `metadata`, unevaluated.
-    pub metadata: Option<Expr>,
     /// `depends_on` (enabled resources only).
     pub depends_on: Vec<String>,
     /// Every resource this one requires (explicit and implicit).
     pub requires: Vec<String>,
     /// `deletion_policy`.
     pub deletion_policy: DeletionPolicy,
-    /// `update_policy`, unevaluated.
-    pub update_policy: Option<Expr>,
     /// `description`.
     pub description: Option<String>,
     /// The condition that enabled it, if any (as written).
@@ -754,12 +748,9 @@ impl StackTemplate {
                     type_name: r.type_name.clone(),
                     resolved_type: resolved,
                     nested,
-                    properties: r.properties.clone(),
-                    metadata: r.metadata.clone(),
                     depends_on,
                     requires: Vec::new(),
                     deletion_policy,
-                    update_policy: r.update_policy.clone(),
                     description: r.description.clone(),
                     condition: r.condition.as_ref().map(Expr::to_value),
                     external_id,
@@ -873,8 +864,17 @@ impl StackTemplate {
                 if let (ResolvedType::Builtin(ty), Some(props)) =
                     (&def.resolved_type, &r.properties)
                 {
-                    if let Ok(Out::Val(Value::Object(values))) = scope.eval(props) {
-                        check_property_values(name, ty, &values, types, errors);
+                    match scope.eval(props) {
+                        Ok(Out::Val(Value::Object(values))) => {
+                            check_property_values(name, ty, &values, types, errors);
+                            self.check_group_member(name, ty, &values, errors);
+                        }
+                        // Some values need the running stack: the member's
+                        // property names are known all the same.
+                        Ok(Out::Res(Value::Object(values))) => {
+                            self.check_group_member(name, ty, &values, errors)
+                        }
+                        _ => {}
                     }
                 } else if let (ResolvedType::Builtin(ty), None) =
                     (&def.resolved_type, &r.properties)
@@ -981,6 +981,71 @@ impl StackTemplate {
         }
     }
 
+    /// The member definition of a resource group or autoscaling group:
+    /// Heat checks it when it creates the group's nested stack (before the
+    /// create call returns), so an unknown member property is a create error.
+    fn check_group_member(
+        &self,
+        name: &str,
+        ty: &str,
+        values: &Map<String, Value>,
+        errors: &mut Errors,
+    ) {
+        let key = match ty {
+            "OS::Heat::ResourceGroup" => "resource_def",
+            "OS::Heat::AutoScalingGroup" => "resource",
+            _ => return,
+        };
+        let Some(Value::Object(member)) = values.get(key) else {
+            return;
+        };
+        let Some(Value::String(member_type)) = member.get("type") else {
+            return;
+        };
+        let Some(Value::Object(props)) = member.get("properties") else {
+            return;
+        };
+        let known = &self.inner.options.types;
+        let member_name = if key == "resource_def" { "0" } else { "member" };
+        let unknown: Vec<String> = match self.inner.registry.resolve(member_type, None, known) {
+            Ok(ResolvedType::Builtin(b)) => props
+                .keys()
+                .filter(|k| !known.has_property(&b, k))
+                .cloned()
+                .collect(),
+            Ok(ResolvedType::Template(t)) => self
+                .inner
+                .files
+                .get(&t)
+                .and_then(|text| {
+                    Template::parse_with(text, Some(&t), &self.inner.options.limits).ok()
+                })
+                .map(|nt| {
+                    props
+                        .keys()
+                        .filter(|k| !nt.parameters.contains_key(*k))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(msg) => {
+                errors.push(Error::validation(
+                    format!("resources.{name}<nested_stack>.resources.{member_name}: {msg}"),
+                    Path::keys(["resources", name, "properties", key, "type"]),
+                ));
+                Vec::new()
+            }
+        };
+        for k in unknown {
+            errors.push(Error::validation(
+                format!(
+                    "Property error: resources.{name}<nested_stack>.resources.{member_name}.properties: Unknown Property {k}"
+                ),
+                Path::keys(["resources", name, "properties", key, "properties", k.as_str()]),
+            ));
+        }
+    }
+
     /// `get_attr` on an attribute the (known) type lacks.
     fn check_attributes(
         &self,
@@ -990,23 +1055,22 @@ impl StackTemplate {
         errors: &mut Errors,
     ) {
         let types = &self.inner.options.types;
-        let mut calls = Vec::new();
+        let mut calls: Vec<&Call> = Vec::new();
         e.for_each_call(&mut |c| {
             if c.func == Func::GetAttr {
-                calls.push(c.clone());
+                calls.push(c);
             }
         });
         for c in calls {
-            let Some(items) = c.args.as_list() else {
-                continue;
-            };
-            if items.len() < 2 {
-                continue;
-            }
-            let (Ok(Some(res)), Ok(Some(attr))) =
-                (scope.eval_value(&items[0]), scope.eval_value(&items[1]))
-            else {
-                continue;
+            let (res, attr) = match &c.args {
+                Expr::Lit(Value::Array(a)) if a.len() >= 2 => (a[0].clone(), a[1].clone()),
+                Expr::List(items) if items.len() >= 2 => {
+                    match (scope.eval_value(&items[0]), scope.eval_value(&items[1])) {
+                        (Ok(Some(r)), Ok(Some(a))) => (r, a),
+                        _ => continue,
+                    }
+                }
+                _ => continue,
             };
             let (res, attr) = (py_str(&res), py_str(&attr));
             let Some(def) = resources.get(&res) else {
@@ -1183,7 +1247,12 @@ fn check_removed(e: &Expr, errors: &mut Errors) {
 
 /// Resources referenced by `get_resource`, `get_attr` and `Ref` (to a
 /// resource), following only the `if` branches the conditions select.
-fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, errors: &mut Errors) {
+fn collect_refs<'e>(
+    scope: &Scope<'_>,
+    e: &'e Expr,
+    out: &mut Vec<(String, &'e Call)>,
+    errors: &mut Errors,
+) {
     match e {
         Expr::Lit(_) | Expr::Removed(_) => {}
         Expr::List(items) => items
@@ -1194,7 +1263,8 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
             .for_each(|(_, i)| collect_refs(scope, i, out, errors)),
         Expr::Call(c) => match c.func {
             Func::If => {
-                let items = c.args.as_list().unwrap_or_default();
+                // A literal `if` holds no references: nothing to follow.
+                let Expr::List(items) = &c.args else { return };
                 let Some(cond) = items.first() else { return };
                 let b = match scope.eval(cond) {
                     Ok(Out::Val(Value::Bool(b))) => Ok(b),
@@ -1224,19 +1294,21 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
             }
             Func::GetResource | Func::GetAttr | Func::Ref => {
                 collect_refs(scope, &c.args, out, errors);
-                let name_expr = match c.func {
-                    Func::GetResource | Func::Ref => Some(c.args.clone()),
-                    _ => c
-                        .args
-                        .as_list()
-                        .and_then(|l| l.first().cloned())
-                        .or_else(|| match &c.args {
-                            Expr::Lit(Value::String(_)) => Some(c.args.clone()),
-                            _ => None,
-                        }),
+                let first_of_list;
+                let name_expr: Option<&Expr> = match c.func {
+                    Func::GetResource | Func::Ref => Some(&c.args),
+                    _ => match &c.args {
+                        Expr::List(items) => items.first(),
+                        Expr::Lit(Value::Array(a)) => {
+                            first_of_list = a.first().cloned().map(Expr::Lit);
+                            first_of_list.as_ref()
+                        }
+                        Expr::Lit(Value::String(_)) => Some(&c.args),
+                        _ => None,
+                    },
                 };
                 let Some(ne) = name_expr else { return };
-                match scope.eval_value(&ne) {
+                match scope.eval_value(ne) {
                     Ok(Some(v)) => {
                         let n = py_str(&v);
                         if c.func == Func::Ref
@@ -1248,7 +1320,7 @@ fn collect_refs(scope: &Scope<'_>, e: &Expr, out: &mut Vec<(String, Call)>, erro
                         if c.func == Func::Ref && !scope_has_resource(scope, &n) {
                             return;
                         }
-                        out.push((n, (**c).clone()));
+                        out.push((n, &**c));
                     }
                     Ok(None) => {}
                     Err(e) => errors.push(e),
@@ -1336,6 +1408,15 @@ impl StackDefinition {
     /// One enabled resource.
     pub fn resource(&self, name: &str) -> Option<&ResourceDefinition> {
         self.resources.get(name)
+    }
+
+    /// An enabled resource as written in the template (its unevaluated
+    /// properties, metadata and update policy).
+    pub fn raw(&self, name: &str) -> Option<&crate::template::ResourceTemplate> {
+        if !self.resources.contains_key(name) {
+            return None;
+        }
+        self.template.template().resources.get(name)
     }
 
     /// The dependency graph of the enabled resources.
@@ -1438,7 +1519,7 @@ impl StackDefinition {
     /// A resource's properties, every function resolved (`get_resource`
     /// and `get_attr` through `resolver`). Properties an `if` omits are absent.
     pub fn properties(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.properties.as_ref()) {
+        match self.raw(name).and_then(|r| r.properties.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1446,7 +1527,7 @@ impl StackDefinition {
 
     /// A resource's metadata, resolved.
     pub fn metadata(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self.resources.get(name).and_then(|r| r.metadata.as_ref()) {
+        match self.raw(name).and_then(|r| r.metadata.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1454,11 +1535,7 @@ impl StackDefinition {
 
     /// A resource's update policy, resolved.
     pub fn update_policy(&self, name: &str, resolver: &dyn Resolver) -> Result<Value, Error> {
-        match self
-            .resources
-            .get(name)
-            .and_then(|r| r.update_policy.as_ref())
-        {
+        match self.raw(name).and_then(|r| r.update_policy.as_ref()) {
             Some(e) => self.eval_full(e, resolver),
             None => Ok(Value::Object(Map::new())),
         }
@@ -1518,7 +1595,7 @@ impl StackDefinition {
         }
         let mut hidden = ParameterValues::new();
         if !t.parameters.is_empty() {
-            let raw_params = t.document.get("parameters").and_then(Value::as_object);
+            let raw_params = Some(&t.parameters_document);
             let mut params = Map::new();
             for (name, s) in &t.parameters {
                 let mut decl = raw_params
@@ -1616,5 +1693,60 @@ impl StackDefinition {
             hidden_parameters: hidden,
             files,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn definitions_can_be_shared_across_threads() {
+        send_sync::<StackTemplate>();
+        send_sync::<StackDefinition>();
+        send_sync::<RenderedTemplate>();
+    }
+
+    #[test]
+    fn immutable_parameters_may_not_change() {
+        let text = "heat_template_version: 2016-10-14\nparameters:\n  size: {type: number, immutable: true}\nresources: {}\n";
+        let t =
+            StackTemplate::parse(text, Environment::new(), Files::new(), Options::heat()).unwrap();
+        let a = t
+            .define(
+                &[("size", "1")].into_iter().collect(),
+                &StackIdentity::default(),
+            )
+            .unwrap();
+        let b = t
+            .define(
+                &[("size", "2")].into_iter().collect(),
+                &StackIdentity::default(),
+            )
+            .unwrap();
+        assert!(a.immutable_changes(&a).is_ok());
+        let e = a.immutable_changes(&b).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ImmutableParameterModified);
+        assert_eq!(
+            e.message,
+            "The following parameters are immutable and may not be updated: size"
+        );
+    }
+
+    #[test]
+    fn validate_report_like_heat() {
+        let text = "heat_template_version: 2016-10-14\ndescription: d\nparameters:\n  pw: {type: string, hidden: true, default: secret, label: Password}\n  n: {type: number, default: 2, constraints: [{range: {min: 1, max: 5}}]}\nresources: {}\n";
+        let t =
+            StackTemplate::parse(text, Environment::new(), Files::new(), Options::heat()).unwrap();
+        let r = t.validate(&ParameterValues::new()).unwrap().to_json();
+        assert_eq!(r["Description"], "d");
+        assert_eq!(r["Parameters"]["pw"]["NoEcho"], "true");
+        assert_eq!(r["Parameters"]["pw"]["Default"], "******");
+        assert_eq!(r["Parameters"]["pw"]["Label"], "Password");
+        assert_eq!(r["Parameters"]["n"]["Type"], "Number");
+        assert_eq!(r["Parameters"]["n"]["MaxValue"], 5);
+        assert!(!r.to_string().contains("secret"));
     }
 }

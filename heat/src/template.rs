@@ -116,8 +116,8 @@ pub struct Template {
     pub outputs: IndexMap<String, OutputTemplate>,
     /// `conditions`, in template order.
     pub conditions: IndexMap<String, Expr>,
-    /// The whole document.
-    pub document: Value,
+    /// The `parameters` section as written.
+    pub parameters_document: Map<String, Value>,
     /// Mistakes Heat silently accepts (misspelt function names, functions
     /// of other versions, references in branches Heat never checks); they
     /// are errors in strict validation.
@@ -171,7 +171,7 @@ impl Template {
             source.locate(&mut e);
             e.into()
         };
-        let Value::Object(top) = &doc else {
+        let Value::Object(mut top) = doc else {
             return Err(fail(bad_request(
                 "The template is not a JSON object or YAML mapping.",
             )));
@@ -182,7 +182,9 @@ impl Template {
             "AWSTemplateFormatVersion",
         ];
         if !version_keys.iter().any(|k| top.contains_key(*k)) {
-            return Err(fail(bad_request("Template format version not found.")));
+            return Err(fail(bad_request(
+                "Template not in valid format: Template format version not found.",
+            )));
         }
         let present: Vec<&str> = version_keys
             .iter()
@@ -257,11 +259,13 @@ impl Template {
             }
         }
 
-        let section_map = |name: &str, errors: &mut Vec<Error>| -> Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        let empty = EMPTY.get_or_init(Map::new);
+        let section_map = |name: &str, errors: &mut Vec<Error>| -> &Map<String, Value> {
             match top.get(name) {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(m)) => m.clone(),
-                Some(Value::String(s)) if s.is_empty() => Map::new(),
+                Some(Value::Object(m)) => m,
+                None | Some(Value::Null) => empty,
+                Some(Value::String(s)) if s.is_empty() => empty,
                 Some(other) => {
                     errors.push(Error::validation(
                         format!(
@@ -271,7 +275,7 @@ impl Template {
                         ),
                         Path::keys([name]),
                     ));
-                    Map::new()
+                    empty
                 }
             }
         };
@@ -357,7 +361,7 @@ impl Template {
         // Parameters.
         let params_raw = section_map("parameters", &mut errors);
         let mut parameters = IndexMap::new();
-        for (name, v) in &params_raw {
+        for (name, v) in params_raw {
             let path = Path::keys(["parameters", name.as_str()]);
             match ParameterSchema::parse(name, v, version, &path) {
                 Ok(s) => {
@@ -367,6 +371,14 @@ impl Template {
             }
         }
 
+        let parameters_document = params_raw.clone();
+        let description = top.get("description").map(py_str);
+        let parameter_groups = top.get("parameter_groups").cloned();
+        // From here on the sections are taken out of the document and
+        // parsed in place: nothing is copied.
+        let conditions_v = top.remove("conditions");
+        let resources_v = top.remove("resources");
+        let outputs_v = top.remove("outputs");
         let mut parser = ExprParser {
             version,
             errors: &mut errors,
@@ -376,20 +388,20 @@ impl Template {
         // Conditions.
         let mut conditions = IndexMap::new();
         if version.has_conditions() {
-            match top.get("conditions") {
+            match conditions_v {
                 None | Some(Value::Null) => {}
                 Some(Value::Object(m)) => {
                     for (name, c) in m {
                         let path = Path::keys(["conditions", name.as_str()]);
-                        let e = parser.parse(c, &path, Context::Condition);
-                        conditions.insert(name.clone(), e);
+                        let e = parser.parse_owned(c, &path, Context::Condition);
+                        conditions.insert(name, e);
                     }
                 }
                 Some(other) => parser.errors.push(Error::new(
                     ErrorKind::StackValidationFailed,
                     format!(
                         "Conditions validation error: Condition definitions must be a map. Found a {} instead",
-                        python_class(other)
+                        python_class(&other)
                     ),
                     Path::keys(["conditions"]),
                 )),
@@ -398,11 +410,16 @@ impl Template {
 
         // Resource definitions.
         let mut resources = IndexMap::new();
-        for (name, r) in &resources_raw {
-            let Value::Object(m) = r else { continue };
+        let resources_owned = match resources_v {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        for (name, r) in resources_owned {
+            let Value::Object(mut m) = r else { continue };
             let path = Path::keys(["resources", name.as_str()]);
-            let field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
-                m.get(key).map(|v| parser.parse(v, &path.key(key), ctx))
+            let mut field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
+                m.remove(key)
+                    .map(|v| parser.parse_owned(v, &path.key(key), ctx))
             };
             let properties = field(&mut parser, "properties", Context::Normal);
             let metadata = field(&mut parser, "metadata", Context::Normal);
@@ -473,7 +490,7 @@ impl Template {
             resources.insert(
                 name.clone(),
                 ResourceTemplate {
-                    name: name.clone(),
+                    name,
                     type_name: m
                         .get("type")
                         .and_then(Value::as_str)
@@ -497,16 +514,16 @@ impl Template {
         if version.has_conditions() {
             out_keys.push("condition");
         }
-        match top.get("outputs") {
+        match outputs_v {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) => {
                 for (name, o) in m {
                     let path = Path::keys(["outputs", name.as_str()]);
-                    let Value::Object(om) = o else {
+                    let Value::Object(mut om) = o else {
                         parser.errors.push(Error::validation(
                             format!(
                                 "Output validation error: outputs.{name}: Output definitions must be a map. Found a {} instead",
-                                python_class(o)
+                                python_class(&o)
                             ),
                             path.clone(),
                         ));
@@ -522,7 +539,7 @@ impl Template {
                             ));
                         }
                     }
-                    let Some(v) = om.get("value") else {
+                    let Some(v) = om.remove("value") else {
                         parser.errors.push(Error::validation(
                             format!("Output validation error: outputs.{name}: Each output definition must contain a value key."),
                             path.clone(),
@@ -530,14 +547,14 @@ impl Template {
                         continue;
                     };
                     let condition = om
-                        .get("condition")
+                        .remove("condition")
                         .filter(|c| !c.is_null() && version.has_conditions())
-                        .map(|c| parser.parse(c, &path.key("condition"), Context::Condition));
-                    let value = parser.parse(v, &path.key("value"), Context::Normal);
+                        .map(|c| parser.parse_owned(c, &path.key("condition"), Context::Condition));
+                    let value = parser.parse_owned(v, &path.key("value"), Context::Normal);
                     outputs.insert(
                         name.clone(),
                         OutputTemplate {
-                            name: name.clone(),
+                            name,
                             value,
                             description: om.get("description").map(py_str),
                             condition,
@@ -548,7 +565,7 @@ impl Template {
             Some(other) => parser.errors.push(Error::validation(
                 format!(
                     "\"outputs\" must contain a map of output maps. Found a [{}] instead",
-                    python_class(other)
+                    python_class(&other)
                 ),
                 Path::keys(["outputs"]),
             )),
@@ -571,8 +588,6 @@ impl Template {
             ));
         }
 
-        let description = top.get("description").map(py_str);
-        let parameter_groups = top.get("parameter_groups").cloned();
         let mut tmpl = Template {
             version,
             version_name,
@@ -582,7 +597,7 @@ impl Template {
             resources,
             outputs,
             conditions,
-            document: doc.clone(),
+            parameters_document,
             strict_findings: strict,
             source,
         };
@@ -657,6 +672,82 @@ impl Template {
                 }
             }
         }
+    }
+
+    /// The template as a document again (function calls as written).
+    pub fn to_document(&self) -> Value {
+        let mut doc = Map::new();
+        doc.insert(
+            "heat_template_version".into(),
+            Value::String(self.version_name.clone()),
+        );
+        if let Some(d) = &self.description {
+            doc.insert("description".into(), Value::String(d.clone()));
+        }
+        if let Some(g) = self.parameter_groups_value() {
+            doc.insert("parameter_groups".into(), g);
+        }
+        if !self.parameters_document.is_empty() {
+            doc.insert(
+                "parameters".into(),
+                Value::Object(self.parameters_document.clone()),
+            );
+        }
+        if !self.conditions.is_empty() {
+            doc.insert(
+                "conditions".into(),
+                Value::Object(
+                    self.conditions
+                        .iter()
+                        .map(|(k, e)| (k.clone(), e.to_value()))
+                        .collect(),
+                ),
+            );
+        }
+        let mut res = Map::new();
+        for r in self.resources.values() {
+            let mut m = Map::new();
+            m.insert("type".into(), Value::String(r.type_name.clone()));
+            for (k, e) in [
+                ("properties", &r.properties),
+                ("metadata", &r.metadata),
+                ("deletion_policy", &r.deletion_policy),
+                ("update_policy", &r.update_policy),
+                ("condition", &r.condition),
+                ("external_id", &r.external_id),
+            ] {
+                if let Some(e) = e {
+                    m.insert(k.into(), e.to_value());
+                }
+            }
+            if !r.depends_on.is_empty() {
+                m.insert(
+                    "depends_on".into(),
+                    Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
+                );
+            }
+            if let Some(d) = &r.description {
+                m.insert("description".into(), Value::String(d.clone()));
+            }
+            res.insert(r.name.clone(), Value::Object(m));
+        }
+        doc.insert("resources".into(), Value::Object(res));
+        if !self.outputs.is_empty() {
+            let mut outs = Map::new();
+            for o in self.outputs.values() {
+                let mut m = Map::new();
+                if let Some(d) = &o.description {
+                    m.insert("description".into(), Value::String(d.clone()));
+                }
+                m.insert("value".into(), o.value.to_value());
+                if let Some(c) = &o.condition {
+                    m.insert("condition".into(), c.to_value());
+                }
+                outs.insert(o.name.clone(), Value::Object(m));
+            }
+            doc.insert("outputs".into(), Value::Object(outs));
+        }
+        Value::Object(doc)
     }
 
     /// The parameter groups as Heat's `/validate` lists them.

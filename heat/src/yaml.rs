@@ -434,11 +434,7 @@ impl PositionIndex {
         }
 
         let mut parser = Parser::new_from_str(text);
-        loop {
-            let (ev, span) = match parser.next_event() {
-                Some(Ok(x)) => x,
-                _ => break,
-            };
+        while let Some(Ok((ev, span))) = parser.next_event() {
             let pos = Position {
                 line: span.start.line(),
                 column: span.start.col() + 1,

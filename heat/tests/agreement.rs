@@ -467,8 +467,15 @@ fn corpus_cases(heat: &Heat) -> Vec<Case> {
                     }
                 }
             }
+            // A type (or what Heat's global aliases make of it) that this
+            // Heat lacks becomes OS::Heat::None.
+            let global = heat::ResourceRegistry::default();
             for t in used {
-                if full.contains(&t) && !heat.available.contains(&t) && !rr.contains_key(&t) {
+                let target = match global.resolve(&t, None, full) {
+                    Ok(heat::ResolvedType::Builtin(b)) => b,
+                    _ => continue,
+                };
+                if !heat.available.contains(&target) && !rr.contains_key(&t) {
                     rr.insert(t, json!("OS::Heat::None"));
                 }
             }
@@ -576,6 +583,8 @@ fn verdicts_agree_with_real_heat() {
     let mut results: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut disagreements = Vec::new();
     let mut undecided = Vec::new();
+    let (mut same_message, mut both_rejected) = (0, 0);
+    let mut differing_messages = Vec::new();
     let mut n = 0;
     for c in &cases {
         let modes: &[bool] = if c.params.is_some() {
@@ -602,6 +611,18 @@ fn verdicts_agree_with_real_heat() {
                 (&theirs, &mine),
                 (Verdict::Accept, Verdict::Accept) | (Verdict::Reject(_), Verdict::Reject(_))
             );
+            if let (Verdict::Reject(h), Verdict::Reject(o)) = (&theirs, &mine) {
+                both_rejected += 1;
+                let heat_message = h.split_once(": ").map(|x| x.1).unwrap_or(h).trim();
+                if o.contains(heat_message) {
+                    same_message += 1;
+                } else {
+                    differing_messages.push(format!(
+                        "[{label}] {}:\n    heat: {h}\n    ours: {o}",
+                        c.name
+                    ));
+                }
+            }
             if agree {
                 entry.0 += 1;
             } else {
@@ -621,6 +642,12 @@ fn verdicts_agree_with_real_heat() {
     );
     for (label, (a, t)) in &results {
         println!("  {label}: {a}/{t}");
+    }
+    println!("  both rejected with Heat's very message: {same_message}/{both_rejected}");
+    if std::env::var_os("OCCI_SO_SHOW_MESSAGES").is_some() {
+        for d in &differing_messages {
+            println!("{d}");
+        }
     }
     println!("  undecided by Heat itself (left out): {}", undecided.len());
     for u in &undecided {

@@ -6,7 +6,8 @@ Run with the local Heat venv (scripts/heat-local.sh installs it):
         > heat/data/heat-resource-types.json
 
 For every type registered in Heat's global environment it writes the property
-names (with type, `required` and `update_allowed`) and the attribute names.
+names (with type, `required`, `update_allowed`, `allow_conversion`) and the
+attribute names, and the aliases of Heat's default global environment.
 The `heat` crate embeds the result as `ResourceTypes::heat()`: the types a
 full OpenStack cloud's Heat accepts (hidden, retired ones included, with
 their support status: Heat still accepts them in templates).
@@ -54,6 +55,21 @@ for name, info in sorted(env.registry._registry.items()):
         'status': status,
     }
 
+# The aliases every stock Heat loads from its global environment
+# (etc/heat/environment.d/default.yaml: OS::Ceilometer::Alarm ->
+# OS::Aodh::Alarm, OS::Quantum* -> OS::Neutron*, ...).
+import glob  # noqa: E402
+import os  # noqa: E402
+
+import yaml  # noqa: E402
+
+global_registry = {}
+env_dir = os.path.join(sys.prefix, 'etc', 'heat', 'environment.d')
+for path in sorted(glob.glob(os.path.join(env_dir, '*.yaml'))):
+    with open(path) as f:
+        global_registry.update((yaml.safe_load(f) or {}).get('resource_registry', {}))
+
 json.dump({'heat_version': __import__('heat.version').version.version_info.version_string(),
+           'global_resource_registry': global_registry,
            'resource_types': out}, sys.stdout, indent=1, sort_keys=True)
 sys.stdout.write('\n')

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the OCCI server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Validate or render Heat (HOT) templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
@@ -33,7 +33,7 @@ pub enum Command {
 /// Runs one parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Template(cmd) => template::run(cmd),
         Command::Plugins(cmd) => plugins::run(cmd),
     }

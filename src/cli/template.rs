@@ -191,7 +191,7 @@ fn load(args: &TemplateArgs) -> Result<(StackTemplate, ParameterValues), Errors>
     let name = args.file.display().to_string();
     let template = heat::Template::parse_with(&text, Some(&name), &limits)?;
     let url = file_url(&absolute(&args.file));
-    gather_template_files(&template.document, &url, &mut read_url, &mut files)
+    gather_template_files(&template.to_document(), &url, &mut read_url, &mut files)
         .map_err(Errors::from)?;
     let options = Options {
         limits,

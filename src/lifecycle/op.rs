@@ -80,6 +80,38 @@ impl StackSink for InstanceSink {
     }
 }
 
+/// Records what a stack settled into after a restart, only while no
+/// operation runs on the instance and only into the record of that very
+/// stack (an operation started since owns the records).
+struct SettleSink {
+    store: Arc<Store>,
+    key: InstanceKey,
+}
+
+impl StackSink for SettleSink {
+    fn stack_changed(&self, record: &StackRecord) {
+        let record = record.clone();
+        let _ = self.store.update(&self.key, move |i| {
+            if i.running.is_some() {
+                return Err(());
+            }
+            match i
+                .stacks
+                .iter_mut()
+                .find(|r| r.role == record.role && r.stack == record.stack)
+            {
+                Some(slot) if *slot != record => {
+                    *slot = record;
+                    Ok(())
+                }
+                _ => Err(()),
+            }
+        });
+    }
+
+    fn stack_removed(&self, _role: &str) {}
+}
+
 /// Stack names start with a letter and are unique per instance:
 /// `so-<kind term>-<8 hex of the instance uid>-<role>`.
 fn stack_prefix(term: &str, uid: &str) -> String {
@@ -96,6 +128,56 @@ fn stack_prefix(term: &str, uid: &str) -> String {
 }
 
 impl Lifecycle {
+    /// After a restart: follow every stack recorded as still in progress
+    /// until it settles, and record what it became, so `GET` tells the
+    /// truth without waiting for the caller to retry. Calls act without a
+    /// caller token (a backend with its own credentials, or a Heat that
+    /// needs none); a stack that cannot be read keeps its last record.
+    /// Returns how many stacks are followed.
+    pub fn settle_stacks(self: &Arc<Self>) -> usize {
+        let mut n = 0;
+        for inst in self.store.all() {
+            if inst.running.is_some() {
+                continue;
+            }
+            for record in &inst.stacks {
+                let unsettled = record.stack.is_some()
+                    && record.last.as_ref().is_none_or(|l| l.status.in_progress());
+                if !unsettled {
+                    continue;
+                }
+                n += 1;
+                let this = self.clone();
+                let key = inst.key.clone();
+                let role = record.role.clone();
+                let records = inst.stacks.clone();
+                let span = tracing::info_span!("settle", tenant = %key.tenant, location = %key.location, role = %role);
+                tokio::spawn(
+                    async move {
+                        let sink = Arc::new(SettleSink {
+                            store: this.store.clone(),
+                            key: key.clone(),
+                        });
+                        let mut stacks = Stacks::new(
+                            this.backend.clone(),
+                            Credentials::new(key.tenant.clone(), None),
+                            sink,
+                            "settle",
+                            records,
+                        )
+                        .with_wait_options(this.options.stack_wait.clone());
+                        match stacks.wait(&role).await {
+                            Ok(info) => tracing::info!(status = %info.status, "stack settled after restart"),
+                            Err(e) => tracing::warn!(error = %e, "cannot follow the stack after restart; its last record stays"),
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+        n
+    }
+
     /// Run `op` on the instance at `key` in a task of its own and commit
     /// its outcome. The returned handle may be dropped.
     pub(super) fn spawn(

@@ -530,3 +530,47 @@ async fn a_restart_mid_operation_keeps_the_instance_and_its_stack() {
         .message
         .contains("interrupted"));
 }
+
+#[tokio::test]
+async fn stacks_left_in_progress_by_a_restart_are_followed_until_they_settle() {
+    let backend = Arc::new(Memory::default());
+    let store = Arc::new(Store::in_memory());
+    let registry = Arc::new(Registry::new());
+    registry.set_default("sample").unwrap();
+    registry.register(plugin(None, false, false)).unwrap();
+    let lc = Arc::new(Lifecycle::new(
+        store.clone(),
+        registry,
+        backend.clone(),
+        LifecycleOptions::default(),
+    ));
+    created(&lc).await;
+    // The backend finished the stack; the journal still says in progress.
+    let stack = backend.create(&creds(), &spec()).await.unwrap();
+    let mut stale = info(&stack, "CREATE_IN_PROGRESS");
+    stale.outputs.clear();
+    let (_, durable) = store
+        .update(&key(), |i| {
+            i.stacks.push(StackRecord {
+                role: "main".into(),
+                name: stack.name.clone(),
+                stack: Some(stack.clone()),
+                last: Some(stale),
+                cloud: None,
+            });
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+    durable.wait().await.unwrap();
+    assert_eq!(lc.settle_stacks(), 1);
+    for _ in 0..200 {
+        let i = lc.get(&key()).unwrap();
+        if i.stacks[0].last.as_ref().unwrap().status.to_string() == "CREATE_COMPLETE" {
+            let report = lc.state(&i).await.unwrap();
+            assert_eq!(report.attributes["mcn.endpoint.api"], json!("10.0.0.7"));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the stack record was not settled");
+}

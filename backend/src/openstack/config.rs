@@ -170,7 +170,8 @@ pub enum AuthConfig {
         auth_url: String,
         /// User name.
         username: String,
-        /// Password (never logged).
+        /// Password (never logged; serialised as `******`).
+        #[serde(serialize_with = "redacted")]
         password: Secret,
         /// The user's domain.
         #[serde(default = "default_domain")]
@@ -202,7 +203,8 @@ pub enum AuthConfig {
         /// The owner's domain, with `name`.
         #[serde(default = "default_domain")]
         user_domain_name: String,
-        /// The credential secret (never logged).
+        /// The credential secret (never logged; serialised as `******`).
+        #[serde(serialize_with = "redacted")]
         secret: Secret,
     },
 }
@@ -214,6 +216,12 @@ impl Default for AuthConfig {
             project_domain_name: default_domain(),
         }
     }
+}
+
+/// Secrets in a serialised configuration (a config dump, `--show-config`)
+/// are written as `******`, never as themselves.
+fn redacted<S: serde::Serializer>(_: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("******")
 }
 
 fn default_domain() -> String {
@@ -531,6 +539,9 @@ resource_registry:
         assert_eq!(c.poll.multiplier, PollConfig::default().multiplier);
         assert_eq!(c.resource_registry.len(), 1);
         c.check().unwrap();
+        let dumped = serde_yaml::to_string(&c).unwrap();
+        assert!(dumped.contains("password: '******'"), "{dumped}");
+        assert!(!dumped.contains("pw\n"), "{dumped}");
         let bad: Result<OpenStackConfig, _> = serde_yaml::from_str("heat_urll: x");
         assert!(bad.unwrap_err().to_string().contains("heat_urll"));
     }

@@ -1,0 +1,112 @@
+//! `--auth static`: a token file, one `TOKEN TENANT [TENANT...]` per line
+//! (`*` = any tenant; `#` starts a comment line).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::AuthError;
+
+/// Why the token file cannot be used (the message names file and line,
+/// never a token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("token file {path}: {message}")]
+pub struct TokenFileError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Which tenants a token may act in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tenants {
+    Any,
+    Listed(HashSet<String>),
+}
+
+/// The tokens of a token file.
+#[derive(Debug, Clone)]
+pub struct StaticTokens {
+    tokens: HashMap<String, Tenants>,
+}
+
+impl StaticTokens {
+    /// Reads and checks the file.
+    pub fn load(path: &Path) -> Result<Self, TokenFileError> {
+        let err = |message: String| TokenFileError {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = std::fs::metadata(path) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(file = %path.display(), "the token file is readable by other users; chmod 600 it");
+                }
+            }
+        }
+        let tokens = Self::parse(&text).map_err(err)?;
+        Ok(tokens)
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut tokens = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(token) = words.next() else { continue };
+            let tenants: Vec<&str> = words.collect();
+            if tenants.is_empty() {
+                return Err(format!(
+                    "line {}: a token needs at least one tenant (or *)",
+                    n + 1
+                ));
+            }
+            let entry = if tenants.contains(&"*") {
+                Tenants::Any
+            } else {
+                Tenants::Listed(tenants.iter().map(|t| t.to_string()).collect())
+            };
+            if tokens.insert(token.to_string(), entry).is_some() {
+                return Err(format!("line {}: this token is listed twice", n + 1));
+            }
+        }
+        if tokens.is_empty() {
+            return Err("no tokens".into());
+        }
+        Ok(StaticTokens { tokens })
+    }
+
+    /// Whether `token` may act in `tenant`.
+    pub fn check(&self, token: &str, tenant: &str) -> Result<(), AuthError> {
+        match self.tokens.get(token) {
+            None => Err(AuthError::InvalidToken("the token is not valid".into())),
+            Some(Tenants::Any) => Ok(()),
+            Some(Tenants::Listed(t)) if t.contains(tenant) => Ok(()),
+            Some(Tenants::Listed(_)) => Err(AuthError::WrongTenant {
+                tenant: tenant.to_string(),
+                detail: String::new(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_name_the_line_and_never_the_token() {
+        let e = StaticTokens::parse("ok t1\nlonely\n").unwrap_err();
+        assert!(e.starts_with("line 2"), "{e}");
+        assert!(!e.contains("lonely"));
+        let e = StaticTokens::parse("a t\na u\n").unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+        assert!(StaticTokens::parse("# only comments\n").is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! The life of `occi-so serve`: assemble the parts from the settings,
+//! replay the journal, serve, and shut down cleanly on SIGTERM/SIGINT.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Authenticator;
+use crate::config::{LogFormat, Settings};
+use crate::lifecycle::{Lifecycle, LifecycleOptions};
+use crate::metrics::{MeteredBackend, Metrics};
+use crate::mixins::Mixins;
+use crate::registry::Registry;
+use crate::routes::{query::QueryCache, App};
+use crate::server;
+use crate::store::{JournalOptions, Store};
+
+/// Why the server could not start (each names what is wrong).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file or setting is unusable.
+    #[error("{0}")]
+    Setup(String),
+    /// The listen address.
+    #[error(transparent)]
+    Bind(#[from] std::io::Error),
+}
+
+/// Sets up logging (stderr) in the configured format. Call once.
+pub fn init_logging(settings: &Settings) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = match &settings.log {
+        Some(f) => EnvFilter::try_new(f).map_err(|e| format!("log filter {f:?}: {e}"))?,
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("info,hyper=warn,h2=warn,reqwest=warn,rustls=warn")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let r = match settings.log_format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+    r.map_err(|e| format!("logging: {e}"))
+}
+
+/// Runs the server until SIGTERM/SIGINT; returns after a clean shutdown.
+pub async fn run(settings: Settings) -> Result<(), StartError> {
+    let setup = |e: &dyn std::fmt::Display| StartError::Setup(e.to_string());
+
+    // State: the journal (replayed now) and the user mixins.
+    let _temporary; // kept alive for the whole run when used
+    let state_dir = match &settings.state_dir {
+        Some(d) => d.clone(),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("occi-so-state-")
+                .tempdir()
+                .map_err(|e| setup(&format!("temporary state directory: {e}")))?;
+            let p = t.path().to_path_buf();
+            tracing::warn!(dir = %p.display(), "no --state-dir: using a fresh temporary journal; instances will not survive a restart");
+            _temporary = t;
+            p
+        }
+    };
+    let started = Instant::now();
+    let (store, replayed) = Store::open(
+        &state_dir,
+        JournalOptions {
+            fsync: settings.journal_fsync,
+            ..JournalOptions::default()
+        },
+    )
+    .map_err(|e| setup(&e))?;
+    let store = Arc::new(store);
+    let mixins = Arc::new(Mixins::open(&state_dir).map_err(|e| setup(&e))?);
+    tracing::info!(dir = %state_dir.display(), instances = replayed, elapsed_ms = started.elapsed().as_millis() as u64, "journal replayed");
+
+    // Plugins.
+    let registry = Arc::new(Registry::new());
+    registry
+        .set_default(&settings.default_service)
+        .map_err(|e| setup(&e))?;
+    let mut builtin = occi_so_plugin_sample::plugins().map_err(|e| setup(&e))?;
+    builtin.push(Arc::new(
+        occi_so_plugin_conpaas::Conpaas::new().map_err(|e| setup(&e))?,
+    ));
+    for p in builtin {
+        let name = p.info().name.clone();
+        registry.register(p).map_err(|e| setup(&e))?;
+        tracing::info!(plugin = %name, "plugin registered");
+    }
+    if !settings.plugin_dirs.is_empty() {
+        tracing::warn!(dirs = ?settings.plugin_dirs, "declarative plugin directories are not loaded by this build (the plugin framework adds the loader)");
+    }
+    if registry.by_name(&settings.default_service).is_none() {
+        tracing::warn!(service = %settings.default_service, "the default service is not registered; /orchestrator/ answers 404 until it is");
+    }
+
+    // Backend, lifecycle, metrics.
+    let metrics = Arc::new(Metrics::new());
+    let connected = crate::backend::connect(&settings.backend).map_err(|e| setup(&e))?;
+    let backend_kind = connected.backend.kind();
+    let backend = Arc::new(MeteredBackend::new(
+        connected.backend.clone(),
+        metrics.clone(),
+    ));
+    let request_timeout = settings.limits.request_timeout;
+    let options = LifecycleOptions {
+        stack_wait: occi_so_sdk::WaitOptions {
+            timeout: settings.stack_timeout,
+        },
+        dispose_timeout: settings.dispose_wait,
+        design_timeout: (request_timeout / 2).min(Duration::from_secs(30)),
+    };
+    let lifecycle = Arc::new(
+        Lifecycle::new(store.clone(), registry, backend, options).with_observer(metrics.clone()),
+    );
+    let interrupted = lifecycle.recover();
+    if interrupted > 0 {
+        tracing::warn!(
+            instances = interrupted,
+            "operations interrupted by the last stop are marked failed; their stacks are kept"
+        );
+    }
+    let followed = lifecycle.settle_stacks();
+    if followed > 0 {
+        tracing::info!(
+            stacks = followed,
+            "following stacks left in progress by the last stop"
+        );
+    }
+
+    // HTTP.
+    let auth = Authenticator::new(&settings.auth).map_err(|e| setup(&e))?;
+    let tls = match &settings.tls {
+        Some(t) => Some(server::tls::acceptor(t).map_err(|e| setup(&e))?),
+        None => None,
+    };
+    let listener = server::bind(settings.listen).await?;
+    let address = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let auth_mode = auth.mode_name();
+    let app = Arc::new(App {
+        lifecycle: lifecycle.clone(),
+        auth,
+        metrics: metrics.clone(),
+        mixins,
+        query_cache: QueryCache::default(),
+        public_url: settings.public_url.clone(),
+        tls: tls.is_some(),
+        listen: address,
+        stop: stop.clone(),
+        max_body: settings.limits.max_body,
+    });
+    let service = server::layers::stack(
+        tower::service_fn(move |req| app.clone().handle(req)),
+        &settings.limits,
+        metrics,
+    );
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        address = %address,
+        url = %format!("{scheme}://{address}"),
+        backend = backend_kind,
+        auth = auth_mode,
+        default_service = %settings.default_service,
+        "listening"
+    );
+    let grace = settings.shutdown_grace;
+    let serving = tokio::spawn(server::serve(listener, tls, service, stop.clone(), grace));
+
+    server::shutdown_signal().await;
+    let deadline = Instant::now() + grace;
+    tracing::info!(grace = ?grace, "shutting down");
+    stop.cancel();
+    match serving.await {
+        Ok(true) => tracing::info!("all connections closed"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "the accept loop failed"),
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !lifecycle.shutdown(left).await {
+        tracing::warn!(running = lifecycle.running(), "operations still running at exit; the next start marks them interrupted (their stacks are journaled)");
+    }
+    connected.shutdown();
+    store.close();
+    tracing::info!("journal closed; bye");
+    Ok(())
+}

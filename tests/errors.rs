@@ -1,0 +1,541 @@
+//! Every caller mistake is a precise 4xx that names the header, attribute
+//! or action at fault, and changes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+
+const ORCH: &str =
+    "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"";
+
+fn with<'a>(
+    mut h: Vec<(&'a str, &'a str)>,
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    h.extend_from_slice(more);
+    h
+}
+
+#[tokio::test]
+async fn malformed_category_is_400_naming_header_and_byte() {
+    let s = Server::start(&[]);
+    let c = client();
+    let h = with(
+        mcn("t1"),
+        &[
+            ("Content-Type", "text/occi"),
+            (
+                "Category",
+                "orchestrator; sheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
+            ),
+        ],
+    );
+    let a = call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "").await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("header Category at byte 12"), "{}", a.body);
+    assert!(a.body.contains("scheme"), "{}", a.body);
+    assert_eq!(
+        call(
+            &c,
+            Method::GET,
+            &s.url("/orchestrator/default"),
+            &mcn("t1"),
+            ""
+        )
+        .await
+        .status,
+        404,
+        "nothing was created"
+    );
+    // The same mistake in a text/plain body names the line.
+    let h = with(mcn("t1"), &[("Content-Type", "text/plain")]);
+    let body = format!("Category: {ORCH}\nX-OCCI-Attribute: sample.length=\n");
+    let a = call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, &body).await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("body line 2"), "{}", a.body);
+}
+
+#[tokio::test]
+async fn unknown_kind_is_400_and_unknown_collection_404() {
+    let s = Server::start(&[]);
+    let c = client();
+    let h = with(
+        mcn("t1"),
+        &[(
+            "Category",
+            "teleporter; scheme=\"http://example.org/occi#\"; class=\"kind\"",
+        )],
+    );
+    let a = call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "").await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("http://example.org/occi#teleporter"),
+        "{}",
+        a.body
+    );
+    let a = call(&c, Method::POST, &s.url("/sample/"), &h, "").await;
+    assert_eq!(a.status, 400);
+    // A kind served elsewhere: say where.
+    let h = with(
+        mcn("t1"),
+        &[(
+            "Category",
+            "sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
+        )],
+    );
+    let a = call(&c, Method::PUT, &s.url("/sample/x"), &h, "").await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("/sampledb/"), "{}", a.body);
+    let a = call(&c, Method::POST, &s.url("/teleporter/"), &mcn("t1"), "").await;
+    assert_eq!(a.status, 404);
+    assert!(a.body.contains("/teleporter/"), "{}", a.body);
+    let list = call(&c, Method::GET, &s.url("/"), &mcn("t1"), "").await;
+    assert_eq!(list.body, "", "nothing was created");
+}
+
+#[tokio::test]
+async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
+    let s = Server::start(&[]);
+    let c = client();
+    let bad = with(
+        mcn("t1"),
+        &[
+            ("Category", ORCH),
+            ("X-OCCI-Attribute", "sample.length=\"lots\""),
+        ],
+    );
+    let a = call(&c, Method::PUT, &s.url("/orchestrator/default"), &bad, "").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.body.trim(),
+        "attribute 'sample.length': expected a number, got \"lots\""
+    );
+    // Out of bounds, pattern, unknown name, immutable: each named.
+    let good = with(mcn("t1"), &[("Category", ORCH)]);
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &good, "")
+            .await
+            .status,
+        201
+    );
+    let before = call(
+        &c,
+        Method::GET,
+        &s.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    for (attr, expect, status) in [
+        ("sample.length=7", "below the minimum", 400),
+        (
+            "sample.greeting=\"<script>\"",
+            "does not match the pattern",
+            400,
+        ),
+        (
+            "sample.lenght=20",
+            "is not defined by kind 'orchestrator'",
+            400,
+        ),
+        (
+            "occi.mcn.stack.state=\"CREATE_COMPLETE\"",
+            "set by the service",
+            403,
+        ),
+    ] {
+        let h = with(mcn("t1"), &[("X-OCCI-Attribute", attr)]);
+        let a = call(&c, Method::POST, &s.url("/orchestrator/default"), &h, "").await;
+        assert_eq!(a.status, status, "{attr}: {}", a.body);
+        assert!(a.body.contains(expect), "{attr}: {}", a.body);
+    }
+    let after = call(
+        &c,
+        Method::GET,
+        &s.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(before.body, after.body);
+}
+
+#[tokio::test]
+async fn missing_required_attribute_is_400() {
+    let s = Server::start(&[]);
+    let c = client();
+    let h = with(
+        mcn("t1"),
+        &[(
+            "Category",
+            "sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
+        )],
+    );
+    let a = call(&c, Method::POST, &s.url("/sampledb/"), &h, "").await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.body.trim(),
+        "attribute 'sampledb.name' is required by kind 'sampledb'"
+    );
+    let list = call(&c, Method::GET, &s.url("/sampledb/"), &mcn("t1"), "").await;
+    assert_eq!(list.body, "");
+    // With it, the secret password is accepted and never rendered.
+    let h = with(
+        h,
+        &[(
+            "X-OCCI-Attribute",
+            "sampledb.name=\"orders\", sampledb.password=\"hunter2\"",
+        )],
+    );
+    let a = call(&c, Method::POST, &s.url("/sampledb/"), &h, "").await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let inst = call(&c, Method::GET, &a.header("location"), &mcn("t1"), "").await;
+    assert!(inst.body.contains("sampledb.name=\"orders\""));
+    assert!(!inst.body.contains("hunter2"), "{}", inst.body);
+    assert!(!s.log().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_the_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "s3cret-1 t1\n").unwrap();
+    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let c = client();
+    let a = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Tenant-Name", "t1")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert!(a.body.contains("X-Auth-Token required"), "{}", a.body);
+    assert!(!a.header("www-authenticate").is_empty());
+    let a = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Auth-Token", "s3cret-1")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert!(a.body.contains("X-Tenant-Name required"), "{}", a.body);
+    let a = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Auth-Token", "guess"), ("X-Tenant-Name", "t1")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let ok = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Auth-Token", "s3cret-1"), ("X-Tenant-Name", "t1")],
+        "",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert!(!s.log().contains("s3cret-1"), "tokens never logged");
+    // /healthz and /metrics need no token.
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/healthz"), &[], "")
+            .await
+            .status,
+        200
+    );
+
+    // Keystone mode names Keystone in the challenge.
+    let k = Server::start(&[
+        "--auth",
+        "keystone",
+        "--keystone-url",
+        "http://127.0.0.1:9/v3",
+    ]);
+    let a = call(
+        &c,
+        Method::GET,
+        &k.url("/-/"),
+        &[("X-Tenant-Name", "t1")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.header("www-authenticate"),
+        "Keystone uri=\"http://127.0.0.1:9\""
+    );
+    // A token Keystone cannot check (nothing listens there): 503, not 500.
+    let a = call(
+        &c,
+        Method::GET,
+        &k.url("/-/"),
+        &[("X-Auth-Token", "abc"), ("X-Tenant-Name", "t1")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+}
+
+#[tokio::test]
+async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "tok-a t1\ntok-b t2\n").unwrap();
+    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let c = client();
+    let t1 = [("X-Auth-Token", "tok-a"), ("X-Tenant-Name", "t1")];
+    let t2 = [("X-Auth-Token", "tok-b"), ("X-Tenant-Name", "t2")];
+    let a = call(
+        &c,
+        Method::GET,
+        &s.url("/-/"),
+        &[("X-Auth-Token", "tok-a"), ("X-Tenant-Name", "t2")],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    assert!(a.body.contains("tenant 't2'"), "{}", a.body);
+
+    let mut h = t1.to_vec();
+    h.push(("Category", ORCH));
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
+            .await
+            .status,
+        201
+    );
+    let before = call(&c, Method::GET, &s.url("/orchestrator/default"), &t1, "").await;
+    // t2 cannot see, change, act on or delete it.
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/orchestrator/default"), &t2, "")
+            .await
+            .status,
+        404
+    );
+    let mut u = t2.to_vec();
+    u.push(("X-OCCI-Attribute", "sample.greeting=\"hijacked\""));
+    assert_eq!(
+        call(&c, Method::POST, &s.url("/orchestrator/default"), &u, "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(
+            &c,
+            Method::POST,
+            &s.url("/orchestrator/default?action=deploy"),
+            &t2,
+            ""
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        call(&c, Method::DELETE, &s.url("/orchestrator/default"), &t2, "")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/orchestrator/"), &t2, "")
+            .await
+            .body,
+        ""
+    );
+    // t2 has its own default instance at the same path.
+    let mut h2 = t2.to_vec();
+    h2.push(("Category", ORCH));
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h2, "")
+            .await
+            .status,
+        201
+    );
+    let after = call(&c, Method::GET, &s.url("/orchestrator/default"), &t1, "").await;
+    assert_eq!(before.body, after.body);
+}
+
+#[tokio::test]
+async fn out_of_order_action_is_400_naming_the_applicable_ones() {
+    let s = Server::start(&[]);
+    let c = client();
+    let h = with(mcn("t1"), &[("Category", ORCH)]);
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
+            .await
+            .status,
+        201
+    );
+    let before = call(
+        &c,
+        Method::GET,
+        &s.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    let p = with(
+        mcn("t1"),
+        &[
+            ("Content-Type", "text/occi"),
+            (
+                "Category",
+                "provision; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
+            ),
+        ],
+    );
+    let a = call(
+        &c,
+        Method::POST,
+        &s.url("/orchestrator/default?action=provision"),
+        &p,
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.body.trim(),
+        "action 'provision' does not apply to an instance that is initialised; actions that apply now: deploy"
+    );
+    let a = call(
+        &c,
+        Method::POST,
+        &s.url("/orchestrator/default?action=rotate"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("actions that apply now: deploy"),
+        "{}",
+        a.body
+    );
+    let a = call(
+        &c,
+        Method::POST,
+        &s.url("/orchestrator/default?action=fly"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    // The action Category must be the one in the query.
+    let a = call(
+        &c,
+        Method::POST,
+        &s.url("/orchestrator/default?action=deploy"),
+        &p,
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert!(a.body.contains("?action=deploy"), "{}", a.body);
+    let after = call(
+        &c,
+        Method::GET,
+        &s.url("/orchestrator/default"),
+        &mcn("t1"),
+        "",
+    )
+    .await;
+    assert_eq!(before.body, after.body);
+}
+
+#[tokio::test]
+async fn concurrent_conflicting_operations_get_409_and_change_nothing() {
+    let Some(heat) = heat_url("concurrent_conflicting_operations_get_409_and_change_nothing")
+    else {
+        return;
+    };
+    let s = Server::start_with(heat_args(&heat));
+    let c = client();
+    let h = with(mcn("t1"), &[("Category", ORCH)]);
+    assert_eq!(
+        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
+            .await
+            .status,
+        201
+    );
+    let url = s.url("/orchestrator/default?action=deploy");
+    // Eight deploys at once: exactly one starts, the others are 409.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (c, url) = (c.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            call(&c, Method::POST, &url, &mcn("t1"), "")
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort();
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 200 || *c == 409), "{codes:?}");
+    // While deploy runs: update, dispose and provision are refused.
+    let u = with(
+        mcn("t1"),
+        &[("X-OCCI-Attribute", "sample.greeting=\"bye\"")],
+    );
+    let a = call(&c, Method::POST, &s.url("/orchestrator/default"), &u, "").await;
+    assert_eq!(a.status, 409, "{}", a.body);
+    assert!(
+        a.body.contains("operation 'deploy' is in progress"),
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        call(
+            &c,
+            Method::DELETE,
+            &s.url("/orchestrator/default"),
+            &mcn("t1"),
+            ""
+        )
+        .await
+        .status,
+        409
+    );
+    let done = wait_for(
+        &c,
+        &s.url("/orchestrator/default"),
+        &mcn("t1"),
+        Duration::from_secs(120),
+        |a| a.attribute("occi.so.operation").is_none(),
+    )
+    .await;
+    assert_eq!(
+        done.attribute("occi.mcn.stack.state").as_deref(),
+        Some("CREATE_COMPLETE"),
+        "{}",
+        done.body
+    );
+    assert_eq!(done.attribute("sample.greeting").as_deref(), Some("hello"));
+    assert_eq!(
+        call(
+            &c,
+            Method::DELETE,
+            &s.url("/orchestrator/default"),
+            &mcn("t1"),
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+}

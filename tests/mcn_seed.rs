@@ -1,0 +1,450 @@
+//! The MCN service-orchestrator contract, driven by the seed document's
+//! own curl commands (`shared/seeds/002_13fde430f30a2b78.txt`), replayed
+//! verbatim against the real binary and a real Heat; then the rest of the
+//! lifecycle (provision, custom action, renderings, many instances).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+
+/// One curl command of the seed.
+#[derive(Debug)]
+struct Curl {
+    method: Method,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Shell-like words: single and double quotes, adjacent parts joined.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut any = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                any = true;
+                for d in chars.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '"' => {
+                any = true;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                cur.push(e);
+                            }
+                        }
+                        _ => cur.push(d),
+                    }
+                }
+            }
+            c if c.is_whitespace() => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                any = true;
+                cur.push(c);
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// The curl commands of the seed, in order, with `$KID`/`$TENANT` set.
+fn seed_commands(kid: &str, tenant: &str) -> Vec<Curl> {
+    let path = shared_dir().join("seeds/002_13fde430f30a2b78.txt");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("seed {}: {e}", path.display()));
+    let mut out = Vec::new();
+    for block in text.split("```").skip(1).step_by(2) {
+        let joined: String = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !joined.starts_with("curl ") {
+            continue;
+        }
+        let joined = joined.replace("$KID", kid).replace("$TENANT", tenant);
+        let w = words(&joined);
+        let mut method = Method::GET;
+        let mut url = String::new();
+        let mut headers = Vec::new();
+        let mut i = 1;
+        while i < w.len() {
+            match w[i].as_str() {
+                "-X" => {
+                    method = w[i + 1].parse().unwrap();
+                    i += 1;
+                }
+                "-H" => {
+                    let (k, v) = w[i + 1].split_once(':').unwrap();
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                    i += 1;
+                }
+                "-v" => {}
+                u if u.starts_with("http") => url = u.to_string(),
+                other => panic!("unexpected curl word {other:?}"),
+            }
+            i += 1;
+        }
+        out.push(Curl {
+            method,
+            url,
+            headers,
+        });
+    }
+    out
+}
+
+async fn replay(c: &reqwest::Client, s: &Server, curl: &Curl) -> Answer {
+    let url = curl.url.replace("http://127.0.0.1:8051", &s.base);
+    let h: Vec<(&str, &str)> = curl
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    call(c, curl.method.clone(), &url, &h, "").await
+}
+
+fn get_as(accept: &'static str) -> Vec<(&'static str, &'static str)> {
+    let mut h = mcn("seed");
+    h.push(("Accept", accept));
+    h
+}
+
+async fn heat_stack_status(heat: &str, id: &str) -> Option<String> {
+    let r = client()
+        .get(format!("{heat}/stacks/{id}"))
+        .send()
+        .await
+        .ok()?;
+    if r.status() == 404 {
+        return None;
+    }
+    let v: serde_json::Value = r.json().await.ok()?;
+    v["stack"]["stack_status"].as_str().map(str::to_string)
+}
+
+#[test]
+fn the_seed_has_the_four_mcn_calls() {
+    let cmds = seed_commands("k", "t");
+    let seen: Vec<(String, bool)> = cmds
+        .iter()
+        .map(|c| (c.method.to_string(), c.url.contains("?action=")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("PUT".to_string(), false),
+            ("POST".to_string(), true),
+            ("POST".to_string(), false),
+            ("DELETE".to_string(), false)
+        ]
+    );
+    assert!(cmds[0]
+        .headers
+        .contains(&("X-Auth-Token".to_string(), "k".to_string())));
+}
+
+#[tokio::test]
+async fn the_seed_curl_sequence_works_verbatim() {
+    let Some(heat) = heat_url("the_seed_curl_sequence_works_verbatim") else {
+        return;
+    };
+    let s = Server::start_with(heat_args(&heat));
+    let c = client();
+    let cmds = seed_commands("test-token", "seed");
+    let url = s.url("/orchestrator/default");
+
+    // 1. init: 201 + absolute Location.
+    let a = replay(&c, &s, &cmds[0]).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert_eq!(a.header("location"), url);
+    assert_eq!(a.body.trim(), format!("X-OCCI-Location: {url}"));
+    for accept in ["text/occi", "text/plain", "application/occi+json"] {
+        let g = call(&c, Method::GET, &url, &get_as(accept), "").await;
+        assert_eq!(g.status, 200);
+        assert_eq!(g.header("content-type"), accept);
+        if accept == "application/occi+json" {
+            let j: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+            assert_eq!(
+                j["kind"],
+                "http://schemas.mobile-cloud-networking.eu/occi/service#orchestrator"
+            );
+            assert_eq!(j["attributes"]["occi.mcn.stack.state"], "uninitialized");
+            assert_eq!(j["attributes"]["occi.mcn.stack.id"], "N/A");
+            assert_eq!(j["id"], "default");
+            assert_eq!(
+                j["actions"],
+                serde_json::json!([
+                    "http://schemas.mobile-cloud-networking.eu/occi/service#deploy"
+                ])
+            );
+        } else {
+            assert_eq!(g.attribute("occi.core.id").as_deref(), Some("default"));
+            assert_eq!(
+                g.attribute("occi.mcn.stack.state").as_deref(),
+                Some("uninitialized")
+            );
+            assert_eq!(g.attribute("occi.mcn.stack.id").as_deref(), Some("N/A"));
+            assert_eq!(g.actions(), ["deploy"]);
+        }
+    }
+
+    // 2. deploy: answered at once, the operation shows as running.
+    let a = replay(&c, &s, &cmds[1]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("deploy"));
+    assert!(a.actions().is_empty(), "no action applies while one runs");
+    let g = wait_for(&c, &url, &mcn("seed"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.operation").is_none()
+    })
+    .await;
+    assert_eq!(
+        g.attribute("occi.mcn.stack.state").as_deref(),
+        Some("CREATE_COMPLETE"),
+        "{}",
+        g.body
+    );
+    let stack_id = g.attribute("occi.mcn.stack.id").unwrap();
+    assert_eq!(stack_id.len(), 36, "a Heat stack id: {stack_id}");
+    let endpoint = g
+        .attribute("mcn.endpoint.sample")
+        .expect("stack output rendered");
+    assert!(endpoint.starts_with("http://sample-"), "{endpoint}");
+    assert!(g
+        .attribute("mcn.sample.greeting")
+        .unwrap()
+        .starts_with("hello "));
+    assert_eq!(g.attribute("occi.so.phase").as_deref(), Some("deployed"));
+    assert_eq!(g.actions(), ["provision", "rotate", "notify"]);
+
+    // 3. update with X-OCCI-Attribute: accepted, re-rendered into the stack.
+    let a = replay(&c, &s, &cmds[2]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.attribute("mcn.endpoint.maas").as_deref(),
+        Some("160.85.4.50")
+    );
+    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
+    let g = wait_for(&c, &url, &mcn("seed"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.operation").is_none()
+    })
+    .await;
+    assert_eq!(
+        g.attribute("occi.mcn.stack.state").as_deref(),
+        Some("UPDATE_COMPLETE"),
+        "{}",
+        g.body
+    );
+    assert_eq!(
+        g.attribute("occi.mcn.stack.id"),
+        Some(stack_id.clone()),
+        "same stack"
+    );
+    assert_eq!(
+        g.attribute("mcn.sample.monitoring").as_deref(),
+        Some("160.85.4.50")
+    );
+    assert_eq!(
+        g.attribute("mcn.endpoint.sample"),
+        Some(endpoint),
+        "the service id is kept"
+    );
+    assert_eq!(
+        heat_stack_status(&heat, &stack_id).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+
+    // 4. delete: the stack is deleted and the instance gone.
+    let a = replay(&c, &s, &cmds[3]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        call(&c, Method::GET, &url, &mcn("seed"), "").await.status,
+        404
+    );
+    let heat_state = heat_stack_status(&heat, &stack_id).await;
+    assert!(
+        heat_state.is_none() || heat_state.as_deref() == Some("DELETE_COMPLETE"),
+        "{heat_state:?}"
+    );
+}
+
+#[tokio::test]
+async fn provision_custom_actions_and_many_instances_per_tenant() {
+    let Some(heat) = heat_url("provision_custom_actions_and_many_instances_per_tenant") else {
+        return;
+    };
+    let s = Server::start_with(heat_args(&heat));
+    let c = client();
+    let create = {
+        let mut h = mcn("many");
+        h.push((
+            "Category",
+            "sample; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
+        ));
+        h.push((
+            "X-OCCI-Attribute",
+            "sample.length=\"12\", sample.greeting=\"hi\"",
+        ));
+        h
+    };
+    let mut locations = Vec::new();
+    for _ in 0..3 {
+        let a = call(&c, Method::POST, &s.url("/sample/"), &create, "").await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        locations.push(a.header("location"));
+    }
+    let list = call(&c, Method::GET, &s.url("/sample/"), &mcn("many"), "").await;
+    assert_eq!(list.body.lines().count(), 3, "{}", list.body);
+    // Deploy all three with one collection action, then provision one.
+    let a = call(
+        &c,
+        Method::POST,
+        &s.url("/sample/?action=deploy"),
+        &mcn("many"),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for l in &locations {
+        let g = wait_for(&c, l, &mcn("many"), Duration::from_secs(120), |g| {
+            g.attribute("occi.so.phase").as_deref() == Some("deployed")
+                && g.attribute("occi.so.operation").is_none()
+        })
+        .await;
+        let id = g.attribute("mcn.endpoint.sample").unwrap();
+        assert_eq!(
+            id.len(),
+            "http://sample-.service.local:8080/".len() + 12,
+            "{id}"
+        );
+    }
+    let first = &locations[0];
+    let a = call(
+        &c,
+        Method::POST,
+        &format!("{first}?action=provision"),
+        &mcn("many"),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = wait_for(&c, first, &mcn("many"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.phase").as_deref() == Some("provisioned")
+    })
+    .await;
+    assert!(g.body.contains("mcn.sample.configuration="), "{}", g.body);
+    let before = g.attribute("mcn.endpoint.sample").unwrap();
+    // The custom action with a parameter.
+    let mut r = mcn("many");
+    r.push(("Category", "rotate; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm/sample/action#\"; class=\"action\""));
+    r.push(("X-OCCI-Attribute", "sample.salt=\"one\""));
+    let a = call(&c, Method::POST, &format!("{first}?action=rotate"), &r, "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = wait_for(&c, first, &mcn("many"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.operation").is_none()
+    })
+    .await;
+    assert_ne!(
+        g.attribute("mcn.endpoint.sample").unwrap(),
+        before,
+        "a new service id"
+    );
+    // Attribute filter on the collection.
+    let mut f = mcn("many");
+    f.push(("X-OCCI-Attribute", "occi.so.phase=\"provisioned\""));
+    let only = call(&c, Method::GET, &s.url("/sample/"), &f, "").await;
+    assert_eq!(only.body.trim(), format!("X-OCCI-Location: {first}"));
+    // JSON listing: full resources.
+    let mut j = mcn("many");
+    j.push(("Accept", "application/occi+json"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&call(&c, Method::GET, &s.url("/sample/"), &j, "").await.body)
+            .unwrap();
+    assert_eq!(doc["resources"].as_array().unwrap().len(), 3);
+    // Dispose them all.
+    let a = call(&c, Method::DELETE, &s.url("/sample/"), &mcn("many"), "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        call(&c, Method::GET, &s.url("/sample/"), &mcn("many"), "")
+            .await
+            .body,
+        ""
+    );
+}
+
+#[tokio::test]
+async fn a_dispose_longer_than_the_wait_answers_202_and_finishes() {
+    let Some(heat) = heat_url("a_dispose_longer_than_the_wait_answers_202_and_finishes") else {
+        return;
+    };
+    let mut args = heat_args(&heat);
+    args.extend(["--dispose-wait".into(), "50ms".into()]);
+    let s = Server::start_with(args);
+    let c = client();
+    let url = s.url("/orchestrator/default");
+    let mut h = mcn("slow");
+    h.push((
+        "Category",
+        "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
+    ));
+    assert_eq!(call(&c, Method::PUT, &url, &h, "").await.status, 201);
+    assert_eq!(
+        call(
+            &c,
+            Method::POST,
+            &format!("{url}?action=deploy"),
+            &mcn("slow"),
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+    let g = wait_for(&c, &url, &mcn("slow"), Duration::from_secs(120), |g| {
+        g.attribute("occi.so.operation").is_none()
+    })
+    .await;
+    let stack_id = g.attribute("occi.mcn.stack.id").unwrap();
+    // Heat takes about a second to delete: longer than the 50 ms wait.
+    let a = call(&c, Method::DELETE, &url, &mcn("slow"), "").await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert!(a.body.contains("goes on in the background"), "{}", a.body);
+    let during = call(&c, Method::GET, &url, &mcn("slow"), "").await;
+    if during.status == 200 {
+        assert_eq!(
+            during.attribute("occi.so.operation").as_deref(),
+            Some("dispose")
+        );
+        assert!(during.actions().is_empty());
+    }
+    wait_for(&c, &url, &mcn("slow"), Duration::from_secs(120), |g| {
+        g.status == 404
+    })
+    .await;
+    let heat_state = heat_stack_status(&heat, &stack_id).await;
+    assert!(
+        heat_state.is_none() || heat_state.as_deref() == Some("DELETE_COMPLETE"),
+        "{heat_state:?}"
+    );
+}
