@@ -90,8 +90,12 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
     let mut builtin = occi_so_plugin_sample::plugins().map_err(|e| setup(&e))?;
+    // ConPaaS places nodes on the named clouds `Stacks` is given; none
+    // are configured yet, so only its `default` cloud is accepted.
     builtin.push(Arc::new(
-        occi_so_plugin_conpaas::Conpaas::new().map_err(|e| setup(&e))?,
+        occi_so_plugin_conpaas::Conpaas::new()
+            .map_err(|e| setup(&e))?
+            .with_clouds(Vec::new()),
     ));
     for p in builtin {
         let name = p.info().name.clone();

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::service_type::{RoleCounts, ServiceType};
-use crate::settings::{check_cloud, DEFAULT_CLOUD};
+use crate::settings::check_cloud;
 
 /// At most this many services per application.
 pub const MAX_SERVICES: usize = 16;
@@ -373,11 +373,6 @@ impl Placement {
         }
         Ok(())
     }
-}
-
-/// The default cloud's name, for code that reads better with it.
-pub fn is_default_cloud(cloud: &str) -> bool {
-    cloud == DEFAULT_CLOUD
 }
 
 #[cfg(test)]

@@ -169,7 +169,8 @@ fn manager_without_floating_ip_or_own_group_uses_the_clouds() {
 #[test]
 fn every_service_type_gets_its_agents_with_their_roles() {
     let plugin = Conpaas::new().unwrap();
-    let cases: Vec<(ServiceType, Value, Vec<(&str, u32)>)> = vec![
+    type Case = (ServiceType, Value, Vec<(&'static str, u32)>);
+    let cases: Vec<Case> = vec![
         (ServiceType::Php, json!(null), vec![("proxybackendweb", 1)]),
         (
             ServiceType::Php,

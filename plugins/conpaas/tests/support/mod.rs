@@ -37,27 +37,7 @@ pub fn heat_url(test: &str) -> Option<String> {
 /// A provider template standing in for Neutron's floating IPs on the local
 /// Heat (which has no Neutron): every attribute of `OS::Neutron::FloatingIP`
 /// as an output, and a fresh address from TEST-NET-2 each time.
-pub const FLOATING_IP_PROVIDER: &str = r#"heat_template_version: 2018-08-31
-description: Stand-in for OS::Neutron::FloatingIP on a Heat without Neutron
-parameters:
-  floating_network: {type: string}
-  port_id: {type: string, default: ""}
-resources:
-  host:
-    type: OS::Heat::RandomString
-    properties:
-      length: 2
-      character_classes: [{class: digits, min: 2}]
-outputs:
-  floating_ip_address:
-    value: {list_join: ['', ['198.51.100.1', {get_attr: [host, value]}]]}
-  fixed_ip_address: {value: 10.0.0.10}
-  floating_network_id: {value: {get_param: floating_network}}
-  port_id: {value: {get_param: port_id}}
-  router_id: {value: router}
-  tenant_id: {value: admin}
-  show: {value: {}}
-"#;
+pub const FLOATING_IP_PROVIDER: &str = include_str!("../fixtures/floating-ip-provider.yaml");
 
 /// Serves [`FLOATING_IP_PROVIDER`] on loopback for as long as the test's
 /// runtime lives; returns its URL.
