@@ -17,11 +17,12 @@
 //! | dispose | every agents stack, then the manager stack, deleted |
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    Attributes, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo, PluginSource,
-    StackInfo, StackRecord, StackSpec, StackUpdate, StateReport,
+    Attributes, BackendError, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
+    PluginSource, StackInfo, StackRecord, StackSpec, StackUpdate, StateReport,
 };
 use serde_json::{json, Value};
 
@@ -41,6 +42,8 @@ pub const MANAGER_ROLE: &str = "manager";
 pub const AGENTS_ROLE: &str = "agents";
 /// Heat's timeout for one stack operation.
 const STACK_TIMEOUT_MINS: u32 = 60;
+/// Reads of a stack being followed that may answer 404 before it counts.
+const FOLLOW_RETRIES: u32 = 3;
 
 /// The agents stack role of `cloud`.
 pub fn agents_role(cloud: &str) -> String {
@@ -192,6 +195,7 @@ impl Conpaas {
                         files: rendered.files,
                         timeout_mins: Some(STACK_TIMEOUT_MINS),
                     };
+                    tracing::info!(role, cloud, "conpaas: updating stack");
                     ctx.stacks.update(role, &update).await?;
                     true
                 }
@@ -217,12 +221,40 @@ impl Conpaas {
         Ok(started)
     }
 
+    /// Waits for the stack of `role` (which this operation just created or
+    /// updated). Heat can answer a read of a stack that is being changed
+    /// with a 404 about one of its internals (convergence engine,
+    /// "ResourcePropertiesData with id ... not found"); such a 404 is
+    /// followed by a few more tries before it counts.
+    async fn follow(
+        ctx: &mut LifecycleCtx,
+        role: &str,
+        read_now: bool,
+    ) -> Result<StackInfo, BackendError> {
+        let mut tries = 0u32;
+        loop {
+            let r = if read_now {
+                ctx.stacks.refresh(role).await
+            } else {
+                ctx.stacks.wait(role).await
+            };
+            match r {
+                Err(BackendError::NotFound { message }) if tries < FOLLOW_RETRIES => {
+                    tries += 1;
+                    tracing::warn!(role, tries, error = %message, "conpaas: a stack being followed read as not found; reading again");
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(tries))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn wait_ready(
         ctx: &mut LifecycleCtx,
         role: &str,
         stage: &str,
     ) -> Result<StackInfo, PluginError> {
-        let info = ctx.stacks.wait(role).await?;
+        let info = Self::follow(ctx, role, false).await?;
         if info.status.is_ready() {
             Ok(info)
         } else {
@@ -255,7 +287,7 @@ impl Conpaas {
         let info = if started {
             Self::wait_ready(ctx, MANAGER_ROLE, stage).await?
         } else {
-            ctx.stacks.refresh(MANAGER_ROLE).await?
+            Self::follow(ctx, MANAGER_ROLE, true).await?
         };
         Ok(manager_address(&info))
     }
@@ -303,6 +335,7 @@ impl Conpaas {
             Self::wait_ready(ctx, role, stage).await?;
         }
         for role in unwanted {
+            tracing::info!(role = %role, "conpaas: deleting the stack of a cloud without nodes");
             ctx.stacks.delete(&role).await?;
             st.sent.remove(&role);
         }
@@ -631,7 +664,7 @@ impl Orchestrator for Conpaas {
         let (settings, _) = self.desired(&ctx.attributes, Some(&known))?;
         let mut st = AppState::load(&ctx.plugin_state);
         let result = async {
-            let info = ctx.stacks.refresh(MANAGER_ROLE).await?;
+            let info = Self::follow(ctx, MANAGER_ROLE, true).await?;
             let Some(ip) = manager_address(&info) else {
                 return Err(PluginError::Failed(format!(
                     "provision: the manager stack {} reports no public address (output {ATTR_MANAGER_IP} is {}); the agents cannot reach their manager. Is a floating IP available on '{}' (or conpaas.auto_assign_floating_ip right for this cloud)?",

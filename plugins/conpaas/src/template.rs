@@ -37,6 +37,8 @@ pub const AGENT_CONTEXT: &str = include_str!("../../../templates/conpaas/agent-c
 const PATTERN_RESOURCE: &str = "agent_";
 const PATTERN_OUTPUT: &str = "agent_address";
 const NODE_PARAMETER: &str = "node_";
+/// Heat's default `max_template_size`.
+pub const MAX_TEMPLATE_BYTES: usize = 524_288;
 
 /// A template the plugin cannot use (a bug in `templates/conpaas/`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,16 +268,26 @@ impl Templates {
         params: BTreeMap<String, String>,
     ) -> Result<Rendered, String> {
         let doc = self.agents_document(cloud, application, groups);
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| format!("agents template for cloud '{cloud}': {e}"))?;
-        let parsed = heat::StackTemplate::parse(
-            &text,
+        let what = || format!("agents template for cloud '{cloud}'");
+        let text = serde_json::to_string(&doc).map_err(|e| format!("{}: {e}", what()))?;
+        if text.len() > MAX_TEMPLATE_BYTES {
+            return Err(format!(
+                "{}: {} bytes, more than Heat's max_template_size ({MAX_TEMPLATE_BYTES}); place fewer nodes on this cloud",
+                what(),
+                text.len()
+            ));
+        }
+        // Checked from the document itself: the text is its JSON form.
+        let template = heat::Template::from_value(doc, Some("agents"))
+            .map_err(|e| format!("{}: {e}", what()))?;
+        let parsed = heat::StackTemplate::new(
+            template,
             Environment::new(),
             self.agents_files.clone(),
             Options::default(),
         )
-        .map_err(|e| format!("agents template for cloud '{cloud}': {e}"))?;
-        check(&parsed, &params).map_err(|e| format!("agents template for cloud '{cloud}': {e}"))?;
+        .map_err(|e| format!("{}: {e}", what()))?;
+        check(&parsed, &params).map_err(|e| format!("{}: {e}", what()))?;
         Ok(Rendered {
             template: text,
             parameters: params,
