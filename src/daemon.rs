@@ -107,7 +107,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     registry
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
-    for p in crate::plugin::builtin::plugins().map_err(|e| setup(&e))? {
+    for p in crate::plugin::builtin::plugins(&crate::plugin::builtin::BuildContext::default()).map_err(|e| setup(&e))? {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
