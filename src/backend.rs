@@ -1,124 +1,118 @@
-//! The stack backend `serve` runs on, from the settings.
+//! The stack backends `serve` runs on, from the settings: the default
+//! cloud's and each named cloud's.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use occi_so_backend::OpenStackBackend;
-use occi_so_sdk::{
-    BackendError, Credentials, EventInfo, ResourceInfo, StackBackend, StackInfo, StackRef,
-    StackSpec, StackUpdate, ValidateInfo, ValidateRequest,
-};
-use tokio::sync::watch;
+use occi_so_backend::{EmbeddedBackend, OpenStackBackend};
+use occi_so_sdk::StackBackend;
 
 use crate::config::BackendSettings;
 
-/// Why the backend could not be set up.
+/// Why a backend could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("backend: {0}")]
-pub struct BackendSetupError(pub String);
+#[error("backend{cloud}: {message}")]
+pub struct BackendSetupError {
+    /// ` of cloud 'name'` for a named cloud, empty for the default one.
+    cloud: String,
+    message: String,
+}
 
-/// A backend ready for the lifecycle, and how to stop its pollers.
+/// How to stop one backend in an orderly way.
+enum Closer {
+    /// Stop the stack pollers (their watchers see the end).
+    OpenStack(Arc<OpenStackBackend>),
+    /// Write every change to the state directory.
+    Embedded(Arc<EmbeddedBackend>),
+}
+
+/// A backend ready for the lifecycle, and how to stop it.
 pub struct Connected {
     /// The backend.
     pub backend: Arc<dyn StackBackend>,
-    shutdown: Option<Box<dyn Fn() + Send + Sync>>,
+    closer: Closer,
 }
 
 impl Connected {
-    /// Stops the backend's stack pollers (their watchers see the end).
-    pub fn shutdown(&self) {
-        if let Some(f) = &self.shutdown {
-            f();
+    /// Stops the backend: pollers stopped, the embedded engine's state
+    /// written out.
+    pub async fn close(&self) {
+        match &self.closer {
+            Closer::OpenStack(b) => b.shutdown(),
+            Closer::Embedded(b) => b.flush().await,
         }
     }
 }
 
-/// The configured backend.
-pub fn connect(settings: &BackendSettings) -> Result<Connected, BackendSetupError> {
+/// The default cloud's backend and the named clouds' backends.
+pub struct Clouds {
+    /// The default cloud (`--backend`).
+    pub default: Connected,
+    /// The named clouds, by name.
+    pub named: BTreeMap<String, Connected>,
+}
+
+impl Clouds {
+    /// Connects every configured backend. An embedded engine without a
+    /// `state_dir` of its own keeps its stacks under `state_dir/stacks/`
+    /// (the default cloud) or `state_dir/clouds/<name>/`, so they survive
+    /// a restart as the instances in the journal do.
+    pub fn connect(
+        default: &BackendSettings,
+        named: &BTreeMap<String, BackendSettings>,
+        state_dir: &Path,
+    ) -> Result<Clouds, BackendSetupError> {
+        let default = connect(default, &state_dir.join("stacks"), "")?;
+        let mut clouds = BTreeMap::new();
+        for (name, settings) in named {
+            let dir = state_dir.join("clouds").join(name);
+            let connected = connect(settings, &dir, &format!(" of cloud '{name}'"))?;
+            clouds.insert(name.clone(), connected);
+        }
+        Ok(Clouds {
+            default,
+            named: clouds,
+        })
+    }
+
+    /// Stops every backend.
+    pub async fn close(&self) {
+        self.default.close().await;
+        for c in self.named.values() {
+            c.close().await;
+        }
+    }
+}
+
+/// One configured backend.
+fn connect(
+    settings: &BackendSettings,
+    default_dir: &Path,
+    cloud: &str,
+) -> Result<Connected, BackendSetupError> {
+    let error = |e: &dyn std::fmt::Display| BackendSetupError {
+        cloud: cloud.to_string(),
+        message: e.to_string(),
+    };
     match settings {
-        BackendSettings::Embedded => Ok(Connected {
-            backend: Arc::new(NotBuilt {
-                name: "embedded",
-                why: "the embedded engine is not part of this build yet; use --backend openstack",
-            }),
-            shutdown: None,
-        }),
-        BackendSettings::OpenStack(config) => {
-            let b = Arc::new(
-                OpenStackBackend::new((**config).clone())
-                    .map_err(|e| BackendSetupError(e.to_string()))?,
-            );
-            let stopper = b.clone();
+        BackendSettings::Embedded(config) => {
+            let mut config = (**config).clone();
+            if config.state_dir.is_none() {
+                config.state_dir = Some(default_dir.to_path_buf());
+            }
+            let b = Arc::new(EmbeddedBackend::new(config).map_err(|e| error(&e))?);
             Ok(Connected {
-                backend: b,
-                shutdown: Some(Box::new(move || stopper.shutdown())),
+                backend: b.clone(),
+                closer: Closer::Embedded(b),
             })
         }
-    }
-}
-
-/// A backend that is not in this build: every call says so. The server
-/// still answers everything that needs no stack.
-struct NotBuilt {
-    name: &'static str,
-    why: &'static str,
-}
-
-impl NotBuilt {
-    fn err(&self) -> BackendError {
-        BackendError::Unavailable {
-            message: self.why.to_string(),
+        BackendSettings::OpenStack(config) => {
+            let b = Arc::new(OpenStackBackend::new((**config).clone()).map_err(|e| error(&e))?);
+            Ok(Connected {
+                backend: b.clone(),
+                closer: Closer::OpenStack(b),
+            })
         }
-    }
-}
-
-#[async_trait]
-impl StackBackend for NotBuilt {
-    fn kind(&self) -> &'static str {
-        self.name
-    }
-    async fn create(&self, _: &Credentials, _: &StackSpec) -> Result<StackRef, BackendError> {
-        Err(self.err())
-    }
-    async fn get(&self, _: &Credentials, _: &StackRef) -> Result<StackInfo, BackendError> {
-        Err(self.err())
-    }
-    async fn find(&self, _: &Credentials, _: &str) -> Result<Option<StackRef>, BackendError> {
-        Err(self.err())
-    }
-    async fn update(
-        &self,
-        _: &Credentials,
-        _: &StackRef,
-        _: &StackUpdate,
-    ) -> Result<(), BackendError> {
-        Err(self.err())
-    }
-    async fn delete(&self, _: &Credentials, _: &StackRef) -> Result<(), BackendError> {
-        Err(self.err())
-    }
-    async fn resources(
-        &self,
-        _: &Credentials,
-        _: &StackRef,
-    ) -> Result<Vec<ResourceInfo>, BackendError> {
-        Err(self.err())
-    }
-    async fn events(&self, _: &Credentials, _: &StackRef) -> Result<Vec<EventInfo>, BackendError> {
-        Err(self.err())
-    }
-    async fn validate(
-        &self,
-        _: &Credentials,
-        _: &ValidateRequest,
-    ) -> Result<ValidateInfo, BackendError> {
-        Err(self.err())
-    }
-    async fn watch(
-        &self,
-        _: &Credentials,
-        _: &StackRef,
-    ) -> Result<watch::Receiver<StackInfo>, BackendError> {
-        Err(self.err())
     }
 }

@@ -6,12 +6,13 @@
 //! refused with their name, so a typo never silently falls back to a
 //! default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::ValueEnum;
-use occi_so_backend::{AuthConfig, OpenStackConfig};
+use occi_so_backend::{AuthConfig, EmbeddedConfig, OpenStackConfig};
 use serde::Deserialize;
 
 /// Where stacks run.
@@ -140,6 +141,9 @@ struct FileConfig {
     backend: Option<BackendKind>,
     heat_url: Option<String>,
     openstack: Option<OpenStackConfig>,
+    embedded: Option<EmbeddedConfig>,
+    #[serde(default)]
+    clouds: BTreeMap<String, CloudFile>,
     auth: Option<AuthMode>,
     token_file: Option<PathBuf>,
     keystone_url: Option<String>,
@@ -162,6 +166,17 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
 }
 
+/// One named cloud of the config file's `clouds:` section: a backend of
+/// its own that plugins may place stacks on (`StackRecord.cloud`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct CloudFile {
+    backend: BackendKind,
+    heat_url: Option<String>,
+    openstack: Option<OpenStackConfig>,
+    embedded: Option<EmbeddedConfig>,
+}
+
 /// A setting that cannot be used; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -170,8 +185,9 @@ pub struct ConfigError(pub String);
 /// Where stacks run, resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BackendSettings {
-    /// The embedded engine.
-    Embedded,
+    /// The embedded engine (with no `state_dir` of its own, its stacks are
+    /// kept under the server's state directory).
+    Embedded(Box<EmbeddedConfig>),
     /// A real OpenStack Heat.
     OpenStack(Box<OpenStackConfig>),
 }
@@ -223,8 +239,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Fixed base URL for `Location` headers, if configured.
     pub public_url: Option<String>,
-    /// Backend.
+    /// Backend of the default cloud.
     pub backend: BackendSettings,
+    /// Named clouds (`clouds:` in the config file), by name.
+    pub clouds: BTreeMap<String, BackendSettings>,
     /// Auth.
     pub auth: AuthSettings,
     /// Declarative plugin directories (loaded and watched at start).
@@ -306,6 +324,92 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
 }
 
+/// The OpenStack settings of the default cloud (`what` empty) or of a
+/// named one: its `openstack:` section, else (default cloud only) the
+/// OpenStack client's `OS_*` environment; `heat_url` wins over both.
+fn openstack_settings(
+    what: &str,
+    section: Option<&OpenStackConfig>,
+    heat_url: Option<&String>,
+    os_env_allowed: bool,
+) -> Result<BackendSettings, ConfigError> {
+    let os_env = os_env_allowed
+        && ["OS_AUTH_URL", "HEAT_URL"]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
+    let mut os = match section {
+        Some(c) => c.clone(),
+        None if os_env => OpenStackConfig::from_os_env(|k| std::env::var(k).ok())
+            .map_err(|e| ConfigError(format!("{what}{e}")))?,
+        None => OpenStackConfig::default(),
+    };
+    if let Some(url) = heat_url {
+        os.heat_url = Some(http_url(&format!("{what}heat-url"), url)?);
+    }
+    let catalog = !matches!(os.auth, AuthConfig::PassThrough { auth_url: None, .. });
+    if os.heat_url.is_none() && !catalog {
+        return Err(ConfigError(if what.is_empty() {
+            "--backend openstack needs --heat-url (or OCCI_SO_HEAT_URL), e.g. \
+             http://127.0.0.1:8004/v1/admin, or Keystone settings (OS_AUTH_URL, or \
+             an openstack: section in the config file) to find Heat in the catalog"
+                .into()
+        } else {
+            format!(
+                "{what}backend openstack needs heat-url, or an openstack: section with \
+                 Keystone settings to find Heat in the catalog"
+            )
+        }));
+    }
+    Ok(BackendSettings::OpenStack(Box::new(os)))
+}
+
+/// A named cloud's settings; errors start with `clouds.<name>: `.
+fn cloud_settings(name: &str, cloud: &CloudFile) -> Result<BackendSettings, ConfigError> {
+    let what = format!("clouds.{name}: ");
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid {
+        return Err(ConfigError(format!(
+            "clouds: {name:?} is not a cloud name (1 to 64 of A-Z a-z 0-9 - _ .)"
+        )));
+    }
+    if name == "default" {
+        return Err(ConfigError(
+            "clouds.default: the name 'default' is the server's own backend \
+             (--backend); give the other clouds other names"
+                .into(),
+        ));
+    }
+    match cloud.backend {
+        BackendKind::Embedded => {
+            if cloud.openstack.is_some() || cloud.heat_url.is_some() {
+                return Err(ConfigError(format!(
+                    "{what}openstack settings given for backend embedded"
+                )));
+            }
+            Ok(BackendSettings::Embedded(Box::new(
+                cloud.embedded.clone().unwrap_or_default(),
+            )))
+        }
+        BackendKind::Openstack => {
+            if cloud.embedded.is_some() {
+                return Err(ConfigError(format!(
+                    "{what}embedded settings given for backend openstack"
+                )));
+            }
+            openstack_settings(
+                &what,
+                cloud.openstack.as_ref(),
+                cloud.heat_url.as_ref(),
+                false,
+            )
+        }
+    }
+}
+
 impl ServeArgs {
     /// Resolve flags, environment and the config file into [`Settings`].
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
@@ -331,34 +435,20 @@ impl ServeArgs {
             .or(file.backend)
             .unwrap_or(BackendKind::Embedded)
         {
-            BackendKind::Embedded => BackendSettings::Embedded,
-            BackendKind::Openstack => {
-                // The file's `openstack:` section, else the OpenStack
-                // client's OS_* environment; --heat-url wins over both.
-                let os_env = ["OS_AUTH_URL", "HEAT_URL"]
-                    .iter()
-                    .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
-                let mut os = match &file.openstack {
-                    Some(c) => c.clone(),
-                    None if os_env => OpenStackConfig::from_os_env(|k| std::env::var(k).ok())
-                        .map_err(|e| ConfigError(e.to_string()))?,
-                    None => OpenStackConfig::default(),
-                };
-                if let Some(url) = self.heat_url.as_ref().or(file.heat_url.as_ref()) {
-                    os.heat_url = Some(http_url("heat-url", url)?);
-                }
-                let catalog = !matches!(os.auth, AuthConfig::PassThrough { auth_url: None, .. });
-                if os.heat_url.is_none() && !catalog {
-                    return Err(ConfigError(
-                        "--backend openstack needs --heat-url (or OCCI_SO_HEAT_URL), e.g. \
-                         http://127.0.0.1:8004/v1/admin, or Keystone settings (OS_AUTH_URL, or \
-                         an openstack: section in the config file) to find Heat in the catalog"
-                            .into(),
-                    ));
-                }
-                BackendSettings::OpenStack(Box::new(os))
+            BackendKind::Embedded => {
+                BackendSettings::Embedded(Box::new(file.embedded.clone().unwrap_or_default()))
             }
+            BackendKind::Openstack => openstack_settings(
+                "",
+                file.openstack.as_ref(),
+                self.heat_url.as_ref().or(file.heat_url.as_ref()),
+                true,
+            )?,
         };
+        let mut clouds = BTreeMap::new();
+        for (name, cloud) in &file.clouds {
+            clouds.insert(name.clone(), cloud_settings(name, cloud)?);
+        }
         let auth = match self.auth.or(file.auth).unwrap_or(AuthMode::None) {
             AuthMode::None => AuthSettings::None {
                 default_tenant: self
@@ -456,6 +546,7 @@ impl ServeArgs {
             listen,
             public_url,
             backend,
+            clouds,
             auth,
             plugin_dirs,
             admin_token_file: self
@@ -503,7 +594,8 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let s = ServeArgs::default().resolve().unwrap();
         assert_eq!(s.listen, "127.0.0.1:8051".parse().unwrap());
-        assert_eq!(s.backend, BackendSettings::Embedded);
+        assert_eq!(s.backend, BackendSettings::Embedded(Box::default()));
+        assert!(s.clouds.is_empty());
         assert_eq!(
             s.auth,
             AuthSettings::None {
@@ -546,6 +638,73 @@ mod tests {
         assert_eq!(s.limits.request_timeout, Duration::from_secs(120));
         assert_eq!(s.plugin_dirs.len(), 2);
         assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    fn resolve_file(text: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("occi-so.yaml");
+        std::fs::write(&path, text).unwrap();
+        ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn named_clouds_and_the_embedded_section() {
+        let s = resolve_file(
+            "embedded: {resource_delay: 5ms}\nclouds:\n  edge: {backend: embedded, embedded: {signal_delay: 1s}}\n  region-2: {backend: openstack, heat-url: 'http://127.0.0.1:8004/v1/p2'}\n",
+        )
+        .unwrap();
+        match &s.backend {
+            BackendSettings::Embedded(c) => {
+                assert_eq!(c.resource_delay, Duration::from_millis(5))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.clouds.keys().collect::<Vec<_>>(), ["edge", "region-2"]);
+        match &s.clouds["edge"] {
+            BackendSettings::Embedded(c) => assert_eq!(c.signal_delay, Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        match &s.clouds["region-2"] {
+            BackendSettings::OpenStack(c) => {
+                assert_eq!(c.heat_url.as_deref(), Some("http://127.0.0.1:8004/v1/p2"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_clouds_are_refused_with_their_name() {
+        for (text, needle) in [
+            ("clouds: {default: {backend: embedded}}\n", "clouds.default"),
+            (
+                "clouds: {'a b': {backend: embedded}}\n",
+                "\"a b\" is not a cloud name",
+            ),
+            (
+                "clouds: {r2: {backend: openstack}}\n",
+                "clouds.r2: backend openstack needs heat-url",
+            ),
+            (
+                "clouds: {r2: {backend: openstack, heat-url: 'ftp://x'}}\n",
+                "clouds.r2: heat-url",
+            ),
+            (
+                "clouds: {e: {backend: embedded, heat-url: 'http://x'}}\n",
+                "clouds.e: openstack settings",
+            ),
+            (
+                "clouds: {e: {backend: embedded, embedded: {colour: red}}}\n",
+                "colour",
+            ),
+            ("clouds: {e: {backend: cloudy}}\n", "cloudy"),
+        ] {
+            let e = resolve_file(text).unwrap_err();
+            assert!(e.0.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

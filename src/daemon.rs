@@ -1,9 +1,11 @@
 //! The life of `occi-so serve`: assemble the parts from the settings,
 //! replay the journal, serve, and shut down cleanly on SIGTERM/SIGINT.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use occi_so_sdk::StackBackend;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
@@ -107,7 +109,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     registry
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
-    for p in crate::plugin::builtin::plugins(&crate::plugin::builtin::BuildContext::default()).map_err(|e| setup(&e))? {
+    let build = crate::plugin::builtin::BuildContext {
+        clouds: settings.clouds.keys().cloned().collect(),
+    };
+    for p in crate::plugin::builtin::plugins(&build).map_err(|e| setup(&e))? {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
@@ -134,12 +139,21 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     // Backend, lifecycle, metrics.
     let metrics = Arc::new(Metrics::new());
-    let connected = crate::backend::connect(&settings.backend).map_err(|e| setup(&e))?;
-    let backend_kind = connected.backend.kind();
+    let clouds = crate::backend::Clouds::connect(&settings.backend, &settings.clouds, &state_dir)
+        .map_err(|e| setup(&e))?;
+    let backend_kind = clouds.default.backend.kind();
     let backend = Arc::new(MeteredBackend::new(
-        connected.backend.clone(),
+        clouds.default.backend.clone(),
         metrics.clone(),
     ));
+    let mut named: BTreeMap<String, Arc<dyn StackBackend>> = BTreeMap::new();
+    for (name, c) in &clouds.named {
+        tracing::info!(cloud = %name, backend = c.backend.kind(), "named cloud");
+        named.insert(
+            name.clone(),
+            Arc::new(MeteredBackend::new(c.backend.clone(), metrics.clone())),
+        );
+    }
     let request_timeout = settings.limits.request_timeout;
     let options = LifecycleOptions {
         stack_wait: occi_so_sdk::WaitOptions {
@@ -149,7 +163,9 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         design_timeout: (request_timeout / 2).min(Duration::from_secs(30)),
     };
     let lifecycle = Arc::new(
-        Lifecycle::new(store.clone(), registry, backend, options).with_observer(metrics.clone()),
+        Lifecycle::new(store.clone(), registry, backend, options)
+            .with_clouds(named)
+            .with_observer(metrics.clone()),
     );
     let interrupted = lifecycle.recover();
     if interrupted > 0 {
@@ -219,7 +235,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     if !lifecycle.shutdown(left).await {
         tracing::warn!(running = lifecycle.running(), "operations still running at exit; the next start marks them interrupted (their stacks are journaled)");
     }
-    connected.shutdown();
+    clouds.close().await;
     store.close();
     tracing::info!("journal closed; bye");
     Ok(())

@@ -14,6 +14,7 @@
 
 mod op;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,6 +159,7 @@ pub struct Lifecycle {
     store: Arc<Store>,
     registry: Arc<Registry>,
     backend: Arc<dyn StackBackend>,
+    clouds: BTreeMap<String, Arc<dyn StackBackend>>,
     options: LifecycleOptions,
     tasks: TaskTracker,
     closing: AtomicBool,
@@ -176,6 +178,7 @@ impl Lifecycle {
             store,
             registry,
             backend,
+            clouds: BTreeMap::new(),
             options,
             tasks: TaskTracker::new(),
             closing: AtomicBool::new(false),
@@ -187,6 +190,21 @@ impl Lifecycle {
     pub fn with_observer(mut self, observer: Arc<dyn LifecycleObserver>) -> Self {
         self.observer = observer;
         self
+    }
+
+    /// Named clouds plugins may place stacks on besides the default
+    /// backend (`Stacks::with_clouds`).
+    pub fn with_clouds(mut self, clouds: BTreeMap<String, Arc<dyn StackBackend>>) -> Self {
+        self.clouds = clouds;
+        self
+    }
+
+    /// The backend of named cloud `cloud`, or the default backend.
+    pub fn backend_of(&self, cloud: Option<&str>) -> Option<&Arc<dyn StackBackend>> {
+        match cloud {
+            None | Some("default") => Some(&self.backend),
+            Some(name) => self.clouds.get(name),
+        }
     }
 
     /// The store.

@@ -165,6 +165,7 @@ impl Lifecycle {
                             "settle",
                             records,
                         )
+                        .with_clouds(this.clouds.clone())
                         .with_wait_options(this.options.stack_wait.clone());
                         match stacks.wait(&role).await {
                             Ok(info) => tracing::info!(status = %info.status, "stack settled after restart"),
@@ -253,6 +254,7 @@ impl Lifecycle {
             stack_prefix(&binding.plugin.info().kind.term, &inst.uid),
             inst.stacks.clone(),
         )
+        .with_clouds(self.clouds.clone())
         .with_wait_options(self.options.stack_wait.clone());
         let mut ctx = LifecycleCtx {
             instance_id: inst.id.clone(),

@@ -12,6 +12,7 @@
 //! | `POST /admin/plugins` `{"manifest": YAML, "files": {REL: TEXT}}` | upload a declarative plugin (kept in the state directory) |
 //! | `POST /admin/plugins` `{"remote": {"url", "kind": {"term", ...}, ...}}` | register a remote SO under a kind |
 //! | `DELETE /admin/plugins/{name}[?force=true]` | unregister (409 with live instances unless forced) |
+//! | `GET /admin/stacks?tenant=T&instance=/kind/id` | the instance's stacks as their backends report them now ([`super::admin_stacks`]) |
 //!
 //! A registration answers `201` with `Location: /admin/plugins/{name}` and
 //! the plugin; the kind is in `/-/` at once. Errors are
@@ -121,6 +122,15 @@ pub async fn handle(
     body: Bytes,
 ) -> Result<Response<Body>, ApiError> {
     authorize(app.admin_token.as_ref(), headers)?;
+    if path == super::admin_stacks::PATH {
+        return match *method {
+            Method::GET => {
+                let v = super::admin_stacks::handle(app, query, headers).await?;
+                Ok(json_response(StatusCode::OK, &v))
+            }
+            _ => Err(ApiError::method_not_allowed(path, "GET, HEAD")),
+        };
+    }
     let Some(sources) = app.plugins.as_ref() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -172,7 +182,8 @@ pub async fn handle(
                 .filter(|n| !n.is_empty() && !n.contains('/'))
             else {
                 return Err(ApiError::not_found(format!(
-                    "{path}: the admin API serves {PLUGINS} and {PLUGINS}/{{name}}"
+                    "{path}: the admin API serves {PLUGINS}, {PLUGINS}/{{name}} and {}",
+                    super::admin_stacks::PATH
                 )));
             };
             match *m {

@@ -19,6 +19,7 @@
 //! [`App::error_response`].
 
 pub mod admin;
+pub mod admin_stacks;
 pub mod collection;
 pub mod entity;
 pub mod link;
