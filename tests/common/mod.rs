@@ -189,6 +189,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The failing test's server log, for whoever reads the failure.
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let from = lines.len().saturating_sub(200);
+            eprintln!("--- occi-so log (last {} lines) ---\n{}\n--- end of occi-so log ---", lines.len() - from, lines[from..].join("\n"));
+        }
         self.kill();
     }
 }

@@ -163,13 +163,14 @@ impl Rest {
             let last = attempt >= attempts;
             match outcome {
                 Ok((status, headers, body)) => {
-                    let retryable =
-                        req.resend == Resend::Always && matches!(status.as_u16(), 502..=504);
+                    let retryable = req.resend == Resend::Always
+                        && (matches!(status.as_u16(), 502..=504)
+                            || (status.as_u16() == 404 && internal_not_found(&body)));
                     if retryable && !last {
                         tracing::warn!(
                             status = status.as_u16(),
                             attempt,
-                            "retrying after a gateway error"
+                            "retrying after a gateway error or a transient Heat 404"
                         );
                         repeated = true;
                     } else {
@@ -330,9 +331,28 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+/// Whether a 404 body is Heat's transient miss of one of its own
+/// internal rows (its convergence engine replacing a resource's
+/// properties while the stack or its events are read: `NotFound`,
+/// "ResourcePropertiesData with id ... not found"), which a repeated read
+/// does not meet, rather than the resource asked for being absent.
+fn internal_not_found(body: &[u8]) -> bool {
+    const MARK: &[u8] = b"ResourcePropertiesData with id";
+    body.windows(MARK.len()).any(|w| w == MARK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_heats_internal_row_misses_are_transient() {
+        let race = br#"{"code": 404, "error": {"message": "ResourcePropertiesData with id {} not found", "type": "NotFound"}, "title": "Not Found"}"#;
+        assert!(internal_not_found(race));
+        let gone = br#"{"code": 404, "error": {"message": "The Stack (s) could not be found.", "type": "EntityNotFound"}, "title": "Not Found"}"#;
+        assert!(!internal_not_found(gone));
+        assert!(!internal_not_found(b""));
+    }
     use std::io::BufRead;
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
