@@ -15,15 +15,25 @@ use crate::common::{call, Server};
 /// The admin token of these tests.
 pub const TOKEN: &str = "embedded-test-admin-token-42";
 
+/// The embedded engine's settings of [`embedded_args`]: simulated
+/// resources done at once, wait conditions signalled after 10 ms.
+pub const FAST: &str = "{resource_delay: 0s, signal_delay: 10ms}";
+
 /// `serve` arguments for the embedded engine (no `--backend`): a config
-/// file in `dir` with fast simulated resources, the admin token file, and
-/// `extra` (YAML lines, e.g. a `clouds:` section) appended.
+/// file in `dir` with fast simulated resources ([`FAST`]), the admin token
+/// file, and `extra` (YAML lines, e.g. a `clouds:` section) appended.
 pub fn embedded_args(dir: &Path, extra: &str) -> Vec<String> {
+    embedded_args_with(dir, FAST, extra)
+}
+
+/// [`embedded_args`] with the config file's `embedded:` section given
+/// (YAML flow mapping, e.g. `{resource_delay: 100ms}`).
+pub fn embedded_args_with(dir: &Path, embedded: &str, extra: &str) -> Vec<String> {
     let token = dir.join("admin.token");
     std::fs::write(&token, format!("{TOKEN}\n")).expect("token file");
     let config = dir.join("occi-so-embedded.yaml");
     let text = format!(
-        "embedded: {{resource_delay: 0s, signal_delay: 10ms}}\nadmin-token-file: {}\n{extra}",
+        "embedded: {embedded}\nadmin-token-file: {}\n{extra}",
         token.display()
     );
     std::fs::write(&config, text).expect("config file");
