@@ -278,7 +278,7 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack() {
     let clouds = "clouds:\n  edge:\n    backend: embedded\n    embedded: {resource_delay: 0s, signal_delay: 10ms, \
                   private_network: {name: private, cidr: 10.8.0.0/16}, \
                   floating_network: {name: public, cidr: 192.168.240.0/24}}\n";
-    let s = Server::start_with(embedded_args(dir.path(), clouds));
+    let mut s = Server::start_with(embedded_args(dir.path(), clouds));
     let c = client();
     let tenant = "conpaas-mc";
     let h = mcn(tenant);
@@ -352,6 +352,25 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack() {
         .as_str()
         .unwrap()
         .to_string();
+
+    // A restart keeps the stacks of both clouds (the edge engine's under
+    // <state-dir>/clouds/edge).
+    let before: Vec<(Value, Value, String)> = list
+        .iter()
+        .map(|e| (e["role"].clone(), e["id"].clone(), stack_status(e)))
+        .collect();
+    let exit = s.terminate(Duration::from_secs(20));
+    assert!(exit.success(), "{exit:?}");
+    let s = s.restart();
+    let url = s.url(&instance);
+    settled(&url, &h).await;
+    let list = app_stacks(&s, tenant, &instance).await;
+    let after: Vec<(Value, Value, String)> = list
+        .iter()
+        .map(|e| (e["role"].clone(), e["id"].clone(), stack_status(e)))
+        .collect();
+    assert_eq!(after, before, "the same stacks after a restart");
+    assert_eq!(servers(stack(&list, "agents-edge")), 1);
 
     // provision: both agents stacks learn the manager's address
     let a = call(&c, Method::POST, &format!("{url}?action=provision"), &h, "").await;

@@ -281,6 +281,43 @@ async fn escm_lifecycle_through_the_api_on_the_embedded_engine() {
     volumes_fed_to_instance(&g, &volumes, &inst);
     not_rendered(&c, &url).await;
 
+    // update: a volume cannot shrink; the whole update is refused and no
+    // stack changes
+    let log_updates = |s: &Server| {
+        let log = s.log();
+        (
+            settled_count(&log, TENANT, volumes_name, "UPDATE_COMPLETE"),
+            settled_count(&log, TENANT, instance_name, "UPDATE_COMPLETE"),
+        )
+    };
+    let updates = log_updates(&s);
+    let a = update(
+        &c,
+        &url,
+        "escm.openstack.volume_stack.data_volume_size=4, escm.mail.port=2525",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = settled(&c, &url).await;
+    let error = g
+        .attribute("occi.so.error")
+        .expect("the refusal is reported");
+    assert!(
+        error.contains("escm.openstack.volume_stack.data_volume_size")
+            && error.contains("cannot shrink"),
+        "{error}"
+    );
+    assert_eq!(
+        g.attribute("escm.openstack.volume_stack.data_volume_size")
+            .as_deref(),
+        Some("5")
+    );
+    assert_eq!(g.attribute("escm.mail.port").as_deref(), Some("587"));
+    let (volumes, inst) = escm_stacks(&s, instance).await;
+    assert_eq!(parameter(&volumes, "data_size"), "5");
+    assert_eq!(parameter(&inst, "mail_port"), "587");
+    assert_eq!(log_updates(&s), updates, "no stack update");
+
     // dispose: the instance stack first, the volume stack once it is gone
     let watcher = {
         let c = c.clone();
