@@ -339,6 +339,14 @@ async fn run_poller(shared: Arc<Shared>, key: WatchKey, slot: Arc<Slot>, fetch: 
                 });
             }
             Err(e) => match e {
+                // Heat's own transient miss while it changes the stack:
+                // not the stack being gone, and not Heat failing; the
+                // poll goes on (still bounded by `max_total`).
+                BackendError::NotFound { ref message }
+                    if crate::openstack::fault::is_internal_miss(message) =>
+                {
+                    tracing::debug!(stack = %key.stack_id, error = %e, "transient Heat 404 while the stack changes; polling on");
+                }
                 BackendError::NotFound { .. }
                 | BackendError::Unauthorized { .. }
                 | BackendError::Forbidden { .. } => break End::Gone(e),

@@ -194,7 +194,11 @@ impl Drop for Server {
             let log = self.log();
             let lines: Vec<&str> = log.lines().collect();
             let from = lines.len().saturating_sub(200);
-            eprintln!("--- occi-so log (last {} lines) ---\n{}\n--- end of occi-so log ---", lines.len() - from, lines[from..].join("\n"));
+            eprintln!(
+                "--- occi-so log (last {} lines) ---\n{}\n--- end of occi-so log ---",
+                lines.len() - from,
+                lines[from..].join("\n")
+            );
         }
         self.kill();
     }

@@ -63,6 +63,18 @@ pub(crate) fn snippet(body: &[u8]) -> String {
     format!("{}…", &text[..end])
 }
 
+/// The mark of Heat's transient miss of one of its own internal rows: its
+/// convergence engine replaces a resource's properties while the stack or
+/// its events are read (`NotFound`, "ResourcePropertiesData with id ...
+/// not found"). A repeated read does not meet it; it never means the stack
+/// or resource asked for is absent.
+pub(crate) const INTERNAL_MISS: &str = "ResourcePropertiesData with id";
+
+/// Whether a 404's message is Heat's transient internal miss.
+pub(crate) fn is_internal_miss(message: &str) -> bool {
+    message.contains(INTERNAL_MISS)
+}
+
 /// The error for a non-success answer of `service` ("Heat", "Keystone")
 /// that took `elapsed`.
 pub(crate) fn from_status(

@@ -12,7 +12,7 @@ mod auth;
 pub mod config;
 #[cfg(test)]
 mod fake_keystone;
-mod fault;
+pub(crate) mod fault;
 mod keystone;
 mod rest;
 mod token_cache;

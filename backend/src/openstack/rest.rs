@@ -331,14 +331,11 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
-/// Whether a 404 body is Heat's transient miss of one of its own
-/// internal rows (its convergence engine replacing a resource's
-/// properties while the stack or its events are read: `NotFound`,
-/// "ResourcePropertiesData with id ... not found"), which a repeated read
-/// does not meet, rather than the resource asked for being absent.
+/// Whether a 404 body is Heat's transient internal miss
+/// ([`super::fault::INTERNAL_MISS`]), which a repeated read does not meet.
 fn internal_not_found(body: &[u8]) -> bool {
-    const MARK: &[u8] = b"ResourcePropertiesData with id";
-    body.windows(MARK.len()).any(|w| w == MARK)
+    let mark = super::fault::INTERNAL_MISS.as_bytes();
+    body.windows(mark.len()).any(|w| w == mark)
 }
 
 #[cfg(test)]
