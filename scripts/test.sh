@@ -38,5 +38,24 @@ export OCCI_SO_TEST_KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
 export OCCI_SO_REQUIRE_KEYSTONE=1
 export OCCI_SO_SHARED=${OCCI_SO_SHARED:-$(cd .. && pwd)/shared}
 
-cargo test --workspace --all-targets "$@"
+# The local Heat's convergence engine (in-memory RPC, one worker) now and
+# then loses a step of a stack operation: the stack stays *_IN_PROGRESS
+# with nothing more in heat.log (about once per full run here, never the
+# same test). So a failing test binary is run once more, alone; a second
+# failure fails the suite, and more than three failing binaries are never
+# put down to Heat.
+log=$(mktemp)
+trap 'stop_services; rm -f "$log"' EXIT
+if ! cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"; then
+  mapfile -t again < <(grep -o 'to rerun pass `[^`]*`' "$log" | sed 's/^[^`]*`//; s/`$//' | sort -u)
+  if [ "${#again[@]}" -eq 0 ] || [ "${#again[@]}" -gt 3 ]; then
+    echo "test.sh: ${#again[@]} test binaries failed; not retried" >&2
+    exit 1
+  fi
+  for args in "${again[@]}"; do
+    echo "test.sh: retrying once: cargo test $args" >&2
+    # shellcheck disable=SC2086 # the words cargo printed
+    cargo test $args
+  done
+fi
 cargo test --workspace --doc "$@"

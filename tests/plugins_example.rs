@@ -3,7 +3,8 @@
 //! output), attributes checked against the templates, a secret passed as
 //! a hidden parameter and never shown, update patches what changed,
 //! provision switches the site live with another environment, dispose
-//! deletes both stacks.
+//! deletes both stacks. The same lifecycle runs on the embedded engine
+//! (the default backend).
 
 mod common;
 mod plugin_support;
@@ -19,7 +20,17 @@ async fn the_webapp_example_runs_its_whole_lifecycle_on_heat() {
     let Some(heat) = heat_url("the_webapp_example_runs_its_whole_lifecycle_on_heat") else {
         return;
     };
-    let mut args = heat_args(&heat);
+    webapp_lifecycle(heat_args(&heat), Some(&heat)).await;
+}
+
+#[tokio::test]
+async fn the_webapp_example_runs_its_whole_lifecycle_on_the_embedded_engine() {
+    webapp_lifecycle(Vec::new(), None).await;
+}
+
+/// The whole lifecycle on the server started with `args`; `heat` is the
+/// real Heat's URL when the backend is one (its stack list is checked).
+async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
     args.extend(["--plugins".into(), example().display().to_string()]);
     let s = Server::start_with(args);
     let c = client();
@@ -149,6 +160,9 @@ async fn the_webapp_example_runs_its_whole_lifecycle_on_heat() {
     let a = call(&c, Method::DELETE, &url, &h, "").await;
     assert!(a.status == 200 || a.status == 204, "{a:?}");
     assert_eq!(call(&c, Method::GET, &url, &h, "").await.status, 404);
+    let Some(heat) = heat else {
+        return;
+    };
     let stacks = reqwest::get(format!("{heat}/stacks"))
         .await
         .unwrap()
