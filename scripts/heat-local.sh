@@ -342,6 +342,31 @@ do_start() {
     rm -f "$HEAT_HOME"/heat.db.synced-*
     "$HEAT_VENV/bin/heat-manage" --config-file "$ETC/heat.conf" db_sync \
       >"$HEAT_HOME/db_sync.log" 2>&1 || { cat "$HEAT_HOME/db_sync.log" >&2; return 1; }
+    # SQLite reuses the highest rowid once its row is deleted, and Heat's
+    # purge of one stack's unreferenced resource_properties_data rows can
+    # then delete a row another stack's resource has just been given: that
+    # stack answers every GET with 404 "ResourcePropertiesData with id ...
+    # not found" for good (seen with concurrent tests). AUTOINCREMENT never
+    # reuses an id, as MySQL's auto_increment does not.
+    "$HEAT_VENV/bin/python" - "$HEAT_HOME/heat.db" <<'PY' || return 1
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("""
+PRAGMA foreign_keys = OFF;
+BEGIN;
+CREATE TABLE rpd_autoincrement (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    data TEXT,
+    encrypted BOOLEAN,
+    created_at DATETIME,
+    updated_at DATETIME
+);
+INSERT INTO rpd_autoincrement SELECT id, data, encrypted, created_at, updated_at FROM resource_properties_data;
+DROP TABLE resource_properties_data;
+ALTER TABLE rpd_autoincrement RENAME TO resource_properties_data;
+COMMIT;
+""")
+PY
     touch "$stamp"
   fi
 

@@ -38,12 +38,13 @@ export OCCI_SO_TEST_KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
 export OCCI_SO_REQUIRE_KEYSTONE=1
 export OCCI_SO_SHARED=${OCCI_SO_SHARED:-$(cd .. && pwd)/shared}
 
-# The local Heat's convergence engine (in-memory RPC, one worker) now and
-# then loses a step of a stack operation: the stack stays *_IN_PROGRESS
-# with nothing more in heat.log (about once per full run here, never the
-# same test). So a failing test binary is run once more, alone; a second
-# failure fails the suite, and more than three failing binaries are never
-# put down to Heat.
+# The local Heat (sqlite, in-memory RPC, one engine worker) has been seen
+# to leave a stack *_IN_PROGRESS for good with nothing more in heat.log
+# (before heat-local.sh made sqlite stop reusing resource_properties_data
+# ids, about once per full run). As a safety net a failing test binary is
+# run once more, alone, and the retry is printed; a second failure fails
+# the suite, and more than three failing binaries are never put down to
+# Heat.
 log=$(mktemp)
 trap 'stop_services; rm -f "$log"' EXIT
 if ! cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"; then
