@@ -21,24 +21,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Polls the instance until no operation runs; its rendering as JSON.
 async fn settled(url: &str, h: &[(&str, &str)]) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (status, doc) = get_json(url, h).await;
-        assert_eq!(status, 200, "{doc}");
-        if doc["attributes"].get("occi.so.operation").is_none() {
-            return doc;
-        }
-        assert!(std::time::Instant::now() < deadline, "still running: {doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn no_error(doc: &Value) {
-    let a = &doc["attributes"];
-    assert!(
-        a.get("occi.so.error").is_none() && a.get("occi.so.last_error").is_none(),
-        "the last operation failed: {doc}"
-    );
+    settled_within(url, h, WAIT, Duration::from_millis(50)).await
 }
 
 /// The application's stacks on the engines, by role, in the order held.

@@ -14,27 +14,9 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(240);
 
-/// Polls the instance until no operation runs; its attributes (JSON).
+/// Polls the instance until no operation runs; its rendering as JSON.
 async fn settled(url: &str, h: &[(&str, &str)]) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (status, doc) = get_json(url, h).await;
-        assert_eq!(status, 200, "{doc}");
-        let a = &doc["attributes"];
-        if a.get("occi.so.operation").is_none() {
-            return doc;
-        }
-        assert!(std::time::Instant::now() < deadline, "still running: {doc}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn no_error(doc: &Value) {
-    let a = &doc["attributes"];
-    assert!(
-        a.get("occi.so.error").is_none() && a.get("occi.so.last_error").is_none(),
-        "the last operation failed: {doc}"
-    );
+    settled_within(url, h, WAIT, Duration::from_millis(300)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

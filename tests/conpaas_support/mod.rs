@@ -154,3 +154,32 @@ pub async fn heat_servers(heat: &str, stack: &serde_json::Value) -> usize {
         })
         .unwrap_or(0)
 }
+
+/// Polls the instance until no operation runs (at most `within`, reading
+/// every `every`); its rendering as JSON.
+pub async fn settled_within(
+    url: &str,
+    h: &[(&str, &str)],
+    within: std::time::Duration,
+    every: std::time::Duration,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let (status, doc) = get_json(url, h).await;
+        assert_eq!(status, 200, "{doc}");
+        if doc["attributes"].get("occi.so.operation").is_none() {
+            return doc;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running: {doc}");
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Fails the test when the instance's last operation failed.
+pub fn no_error(doc: &serde_json::Value) {
+    let a = &doc["attributes"];
+    assert!(
+        a.get("occi.so.error").is_none() && a.get("occi.so.last_error").is_none(),
+        "the last operation failed: {doc}"
+    );
+}
