@@ -19,6 +19,11 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Runs action `term` (accepted, settled, succeeded); the rendering.
+async fn act(url: &str, h: &[(&str, &str)], term: &str, params: &str) -> Value {
+    act_and_settle(url, h, term, params, WAIT, Duration::from_millis(50)).await
+}
+
 /// Polls the instance until no operation runs; its rendering as JSON.
 async fn settled(url: &str, h: &[(&str, &str)]) -> Value {
     settled_within(url, h, WAIT, Duration::from_millis(50)).await
@@ -154,16 +159,13 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_embedded_engine() {
     let updates = settled_count(&s.log(), tenant, &agents_name, "UPDATE_COMPLETE");
 
     // add_nodes: one POST, one update of the agents stack, two more servers
-    let a = action(
+    let doc = act(
         &url,
         &h,
         "add_nodes",
         r#"conpaas.service="web", conpaas.nodes="{\"web\": 2}""#,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
     assert_eq!(doc["attributes"]["conpaas.nodes.web.web"], 2);
     assert_eq!(
         addresses(&doc["attributes"], "conpaas.agents.default.web.web").len(),
@@ -200,16 +202,13 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_embedded_engine() {
         updates + 1,
         "no stack update"
     );
-    let a = action(
+    let doc = act(
         &url,
         &h,
         "remove_nodes",
         r#"conpaas.service="web", conpaas.nodes="{\"web\": 1}""#,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
     assert_eq!(doc["attributes"]["conpaas.nodes.web.web"], 1);
     let list = app_stacks(&s, tenant, &instance).await;
     assert_eq!(servers(stack(&list, "agents")), 3);
@@ -219,19 +218,13 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_embedded_engine() {
     );
 
     // stop: every stack deleted, the nodes remembered
-    let a = action(&url, &h, "stop", "").await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
+    let doc = act(&url, &h, "stop", "").await;
     assert_eq!(doc["attributes"]["conpaas.application.state"], "STOPPED");
     assert_eq!(doc["attributes"]["occi.mcn.stack.id"], "N/A");
     assert!(app_stacks(&s, tenant, &instance).await.is_empty());
 
     // start: the manager and the same nodes come back, on new stacks
-    let a = action(&url, &h, "start", "").await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
+    let doc = act(&url, &h, "start", "").await;
     let attrs = &doc["attributes"];
     assert_eq!(attrs["conpaas.application.state"], "RUNNING");
     let new_ip = attrs["conpaas.manager.ip"].as_str().unwrap();
@@ -380,16 +373,13 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack() {
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("unknown cloud 'mars'"), "{}", a.body);
     let edge_updates = settled_count(&s.log(), tenant, &edge_name, "UPDATE_COMPLETE");
-    let a = action(
+    let doc = act(
         &url,
         &h,
         "add_nodes",
         r#"conpaas.service="web", conpaas.nodes="{\"web\": 1}", conpaas.cloud="edge""#,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
     let list = app_stacks(&s, tenant, &instance).await;
     assert_eq!(servers(stack(&list, "agents-edge")), 2);
     assert_eq!(servers(stack(&list, "agents")), 1);

@@ -14,6 +14,11 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(240);
 
+/// Runs action `term` (accepted, settled, succeeded); the rendering.
+async fn act(url: &str, h: &[(&str, &str)], term: &str, params: &str) -> Value {
+    act_and_settle(url, h, term, params, WAIT, Duration::from_millis(300)).await
+}
+
 /// Polls the instance until no operation runs; its rendering as JSON.
 async fn settled(url: &str, h: &[(&str, &str)]) -> Value {
     settled_within(url, h, WAIT, Duration::from_millis(300)).await
@@ -125,16 +130,13 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_local_heat() {
     );
 
     // add_nodes: one POST, one stack update, two more servers
-    let a = action(
+    let doc = act(
         &url,
         &h,
         "add_nodes",
         r#"conpaas.service="web", conpaas.nodes="{\"web\": 2}""#,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
     assert_eq!(doc["attributes"]["conpaas.nodes.web.web"], 2);
     let agents = heat_stack(&heat, &ids[1].1).await.unwrap();
     assert_eq!(agents["stack_status"], "UPDATE_COMPLETE");
@@ -165,16 +167,13 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_local_heat() {
     .await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("unknown role 'glb'"), "{}", a.body);
-    let a = action(
+    let doc = act(
         &url,
         &h,
         "remove_nodes",
         r#"conpaas.service="web", conpaas.nodes="{\"web\": 1}""#,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
     assert_eq!(doc["attributes"]["conpaas.nodes.web.web"], 1);
     assert_eq!(
         heat_servers(&heat, &heat_stack(&heat, &ids[1].1).await.unwrap()).await,
@@ -182,10 +181,7 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_local_heat() {
     );
 
     // stop: every stack is deleted, the nodes remembered
-    let a = action(&url, &h, "stop", "").await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
+    let doc = act(&url, &h, "stop", "").await;
     assert_eq!(doc["attributes"]["conpaas.application.state"], "STOPPED");
     assert_eq!(doc["attributes"]["occi.mcn.stack.id"], "N/A");
     for (_, id) in &ids {
@@ -202,10 +198,7 @@ async fn conpaas_lifecycle_through_the_occi_api_on_the_local_heat() {
     assert!(a.body.contains("STOPPED"), "{}", a.body);
 
     // start: the manager and the same nodes come back
-    let a = action(&url, &h, "start", "").await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    let doc = settled(&url, &h).await;
-    no_error(&doc);
+    let doc = act(&url, &h, "start", "").await;
     let attrs = &doc["attributes"];
     assert_eq!(attrs["conpaas.application.state"], "RUNNING");
     let new_ids = stack_ids(attrs);

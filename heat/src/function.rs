@@ -971,66 +971,95 @@ mod tests {
     #[test]
     fn tables_follow_heat() {
         use Version as V;
-        assert_eq!(
-            lookup(V::V2013_05_23, Context::Normal, "Fn::Join"),
-            Lookup::Func(Func::FnJoin)
-        );
-        assert_eq!(
-            lookup(V::V2014_10_16, Context::Normal, "Fn::Join"),
-            Lookup::Removed
-        );
-        assert_eq!(
-            lookup(V::V2014_10_16, Context::Normal, "Fn::Select"),
-            Lookup::Func(Func::FnSelect)
-        );
-        assert_eq!(
-            lookup(V::V2015_10_15, Context::Normal, "Fn::Select"),
-            Lookup::Removed
-        );
-        assert_eq!(
-            lookup(V::V2015_04_30, Context::Normal, "digest"),
-            Lookup::Func(Func::Digest)
-        );
-        assert_eq!(
-            lookup(V::V2014_10_16, Context::Normal, "digest"),
-            Lookup::NotAFunction
-        );
-        assert_eq!(
-            lookup(V::V2016_10_14, Context::Normal, "if"),
-            Lookup::Func(Func::If)
-        );
-        assert_eq!(
-            lookup(V::V2016_10_14, Context::Normal, "equals"),
-            Lookup::NotAFunction
-        );
-        assert_eq!(
-            lookup(V::V2016_10_14, Context::Condition, "equals"),
-            Lookup::Func(Func::Equals)
-        );
-        assert_eq!(
-            lookup(V::V2016_10_14, Context::Condition, "get_attr"),
-            Lookup::Invalid
-        );
-        assert_eq!(
-            lookup(V::V2016_10_14, Context::Condition, "contains"),
-            Lookup::NotAFunction
-        );
-        assert_eq!(
-            lookup(V::V2017_09_01, Context::Condition, "contains"),
-            Lookup::Func(Func::Contains)
-        );
-        assert_eq!(
-            lookup(V::V2017_09_01, Context::Condition, "Ref"),
-            Lookup::Removed
-        );
-        assert_eq!(
-            lookup(V::V2017_02_24, Context::Normal, "make_url"),
-            Lookup::NotAFunction
-        );
-        assert_eq!(
-            lookup(V::V2017_09_01, Context::Normal, "make_url"),
-            Lookup::Func(Func::MakeUrl)
-        );
+        let cases = [
+            (
+                V::V2013_05_23,
+                Context::Normal,
+                "Fn::Join",
+                Lookup::Func(Func::FnJoin),
+            ),
+            (V::V2014_10_16, Context::Normal, "Fn::Join", Lookup::Removed),
+            (
+                V::V2014_10_16,
+                Context::Normal,
+                "Fn::Select",
+                Lookup::Func(Func::FnSelect),
+            ),
+            (
+                V::V2015_10_15,
+                Context::Normal,
+                "Fn::Select",
+                Lookup::Removed,
+            ),
+            (
+                V::V2015_04_30,
+                Context::Normal,
+                "digest",
+                Lookup::Func(Func::Digest),
+            ),
+            (
+                V::V2014_10_16,
+                Context::Normal,
+                "digest",
+                Lookup::NotAFunction,
+            ),
+            (
+                V::V2016_10_14,
+                Context::Normal,
+                "if",
+                Lookup::Func(Func::If),
+            ),
+            (
+                V::V2016_10_14,
+                Context::Normal,
+                "equals",
+                Lookup::NotAFunction,
+            ),
+            (
+                V::V2016_10_14,
+                Context::Condition,
+                "equals",
+                Lookup::Func(Func::Equals),
+            ),
+            (
+                V::V2016_10_14,
+                Context::Condition,
+                "get_attr",
+                Lookup::Invalid,
+            ),
+            (
+                V::V2016_10_14,
+                Context::Condition,
+                "contains",
+                Lookup::NotAFunction,
+            ),
+            (
+                V::V2017_09_01,
+                Context::Condition,
+                "contains",
+                Lookup::Func(Func::Contains),
+            ),
+            (V::V2017_09_01, Context::Condition, "Ref", Lookup::Removed),
+            (
+                V::V2017_02_24,
+                Context::Normal,
+                "make_url",
+                Lookup::NotAFunction,
+            ),
+            (
+                V::V2017_09_01,
+                Context::Normal,
+                "make_url",
+                Lookup::Func(Func::MakeUrl),
+            ),
+        ];
+        for (version, ctx, name, expected) in cases {
+            assert_eq!(
+                lookup(version, ctx, name),
+                expected,
+                "{name} in {version:?} ({ctx:?})"
+            );
+        }
     }
 
     #[test]

@@ -183,3 +183,20 @@ pub fn no_error(doc: &serde_json::Value) {
         "the last operation failed: {doc}"
     );
 }
+
+/// Invokes action `term` with `params`, expects it accepted (200), waits
+/// until the instance settles and its operation succeeded; the rendering.
+pub async fn act_and_settle(
+    url: &str,
+    h: &[(&str, &str)],
+    term: &str,
+    params: &str,
+    within: std::time::Duration,
+    every: std::time::Duration,
+) -> serde_json::Value {
+    let a = action(url, h, term, params).await;
+    assert_eq!(a.status, 200, "{term}: {}", a.body);
+    let doc = settled_within(url, h, within, every).await;
+    no_error(&doc);
+    doc
+}
