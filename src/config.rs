@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use occi_so_backend::{AuthConfig, EmbeddedConfig, OpenStackConfig};
+use occi_so_http::{AuthSettings, Limits, TlsSettings};
 use serde::Deserialize;
 
 /// Where stacks run.
@@ -193,46 +194,6 @@ pub enum BackendSettings {
     Embedded(Box<EmbeddedConfig>),
     /// A real OpenStack Heat.
     OpenStack(Box<OpenStackConfig>),
-}
-
-/// How callers are authenticated, resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AuthSettings {
-    /// No token check.
-    None {
-        /// Tenant when `X-Tenant-Name` is missing.
-        default_tenant: String,
-    },
-    /// A token file.
-    Static {
-        /// The file.
-        token_file: PathBuf,
-    },
-    /// Keystone v3.
-    Keystone {
-        /// Base URL without `/v3`.
-        url: String,
-        /// Longest trust in one validation.
-        cache: Duration,
-    },
-}
-
-/// Request limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest request body in bytes.
-    pub max_body: usize,
-    /// Longest time for one request.
-    pub request_timeout: Duration,
-}
-
-/// TLS files.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
 }
 
 /// Everything `serve` needs, resolved and checked.

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use occi_so_sdk::StackBackend;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Authenticator;
 use crate::config::{LogFormat, Settings};
-use crate::lifecycle::{Lifecycle, LifecycleOptions};
-use crate::metrics::{MeteredBackend, Metrics};
-use crate::mixins::Mixins;
-use crate::registry::Registry;
-use crate::routes::{query::QueryCache, App};
-use crate::server;
-use crate::store::{JournalOptions, Store};
+use occi_so_framework::lifecycle::{Lifecycle, LifecycleOptions};
+use occi_so_framework::mixins::Mixins;
+use occi_so_framework::registry::Registry;
+use occi_so_framework::store::{JournalOptions, Store};
+use occi_so_http::auth::Authenticator;
+use occi_so_http::metrics::{MeteredBackend, Metrics};
+use occi_so_http::routes::{query::QueryCache, App};
+use occi_so_http::server;
 
 /// Why the server could not start (each names what is wrong).
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +101,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     )
     .map_err(|e| setup(&e))?;
     let store = Arc::new(store);
-    let mixins = Arc::new(Mixins::open(&state_dir).map_err(|e| setup(&e))?);
+    let mixins = Arc::new(
+        Mixins::open(store.clone(), &state_dir)
+            .await
+            .map_err(|e| setup(&e))?,
+    );
     tracing::info!(dir = %state_dir.display(), instances = replayed, elapsed_ms = started.elapsed().as_millis() as u64, "journal replayed");
 
     // Plugins.
@@ -113,14 +117,14 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         settings.clouds.keys().cloned().collect(),
         settings.plugin_config.clone(),
     );
-    for p in crate::plugin::builtin::plugins(&build).map_err(|e| setup(&e))? {
+    for p in crate::builtin::plugins(&build).map_err(|e| setup(&e))? {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
     }
     let stop = CancellationToken::new();
-    let plugins = crate::plugin::PluginSources::start(
-        crate::plugin::SourcesConfig {
+    let plugins = occi_so_runtime::PluginSources::start(
+        occi_so_runtime::SourcesConfig {
             dirs: settings.plugin_dirs.clone(),
             state_dir: state_dir.clone(),
         },
@@ -168,7 +172,7 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             .with_clouds(named)
             .with_observer(metrics.clone()),
     );
-    let interrupted = lifecycle.recover();
+    let interrupted = lifecycle.recover().await;
     if interrupted > 0 {
         tracing::warn!(
             instances = interrupted,
@@ -206,11 +210,6 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         plugins: Some(plugins),
         admin_token,
     });
-    let service = server::layers::stack(
-        tower::service_fn(move |req| app.clone().handle(req)),
-        &settings.limits,
-        metrics,
-    );
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         address = %address,
@@ -221,7 +220,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         "listening"
     );
     let grace = settings.shutdown_grace;
-    let serving = tokio::spawn(server::serve(listener, tls, service, stop.clone(), grace));
+    let limits = settings.limits.clone();
+    let serving = tokio::spawn({
+        let stop = stop.clone();
+        async move { server::serve_app(listener, tls, app, &limits, metrics, stop, grace).await }
+    });
 
     server::shutdown_signal().await;
     let deadline = Instant::now() + grace;

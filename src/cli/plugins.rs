@@ -16,8 +16,8 @@ use heat::{ParameterValues, StackIdentity};
 use occi_so_sdk::{Attributes, Operation, Orchestrator};
 use serde_json::{json, Value};
 
-use crate::plugin::declarative::{InstanceField, Source, Step, StepVerb};
-use crate::plugin::{load, Definition};
+use occi_so_runtime::declarative::{InstanceField, Source, Step, StepVerb};
+use occi_so_runtime::{load, Definition};
 
 /// `println!` that ignores a closed stdout (`occi-so plugins list | head`).
 macro_rules! say {
@@ -255,7 +255,7 @@ async fn validate(dir: &Path, given: &[(String, String)]) -> ExitCode {
         Err(_) => Attributes::new(),
     };
     // Given values are checked against the kind as the server checks them.
-    let schema = match crate::schema::Schema::new(def.info.kind.clone()) {
+    let schema = match occi_so_framework::schema::Schema::new(def.info.kind.clone()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}: {e}", dir.display());
@@ -670,7 +670,7 @@ fn folder_body(dir: &Path, upload: bool) -> Result<Value, String> {
     let mut files = BTreeMap::new();
     collect(dir, dir, &mut files)?;
     let manifest = files
-        .remove(crate::plugin::manifest::FILE_NAME)
+        .remove(occi_so_runtime::manifest::FILE_NAME)
         .ok_or_else(|| format!("{}: no plugin.yaml", dir.display()))?;
     Ok(json!({ "manifest": manifest, "files": files }))
 }

@@ -1,0 +1,416 @@
+//! The local journal, the store's first [`Persistence`]: a snapshot file
+//! plus an append-only log of JSON lines, written by one background thread
+//! with group commit.
+//!
+//! * `snapshot.jsonl`: one entry per line, the state at the last
+//!   compaction (an instance, or `{"doc": …}`; snapshots written before
+//!   documents existed hold bare instances, and still read).
+//! * `journal.jsonl`: `{"put":{…instance…}}`, `{"remove":{…key…}}` or
+//!   `{"doc":{"space":…,"key":…,"value":…}}` per line, every change since.
+//!
+//! Replay = snapshot, then the log in order. A torn last line (a crash in
+//! the middle of a write) is skipped with a warning. Files are created with
+//! mode 0600: instance attributes may hold secrets (ESCM mail password);
+//! caller tokens are never journaled. Writes happen on a dedicated thread,
+//! never on the async runtime: a batch is written, flushed and (with
+//! `fsync`) synced, then each change of it is published and acknowledged,
+//! in order. The first failed batch stops the writer: every later change
+//! fails too, so the files always hold a prefix of the changes made.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use super::persist::{Change, DocKey, Done, Durable, JournalError, Persistence, Snapshot};
+use super::{Instance, InstanceKey};
+
+const SNAPSHOT: &str = "snapshot.jsonl";
+const LOG: &str = "journal.jsonl";
+
+/// Journal settings.
+#[derive(Clone, Debug)]
+pub struct JournalOptions {
+    /// `fsync` after every batch (survives power loss, not only crashes).
+    pub fsync: bool,
+    /// Compact into a new snapshot after this many logged changes.
+    pub compact_after: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            fsync: true,
+            compact_after: 50_000,
+        }
+    }
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> JournalError {
+    JournalError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Entry {
+    Put(Box<Instance>),
+    Remove(InstanceKey),
+    Doc(DocEntry),
+}
+
+#[derive(Serialize, Deserialize)]
+struct DocEntry {
+    space: String,
+    key: String,
+    value: Option<serde_json::Value>,
+}
+
+/// How snapshot lines serialize: entries, written by reference.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum SnapshotRef<'a> {
+    Put(&'a Instance),
+    Doc(DocRef<'a>),
+}
+
+#[derive(Serialize)]
+struct DocRef<'a> {
+    space: &'a str,
+    key: &'a str,
+    value: Option<&'a serde_json::Value>,
+}
+
+type Ack = oneshot::Sender<Result<(), JournalError>>;
+
+enum Msg {
+    Change(Change, Done, Ack),
+    Compact(Snapshot),
+    Close,
+}
+
+/// Handle to the journal writer thread.
+pub struct Journal {
+    tx: Mutex<Option<mpsc::Sender<Msg>>>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Journal {
+    /// Open (creating if needed) the journal in `dir` and replay it.
+    pub fn open(dir: &Path, options: JournalOptions) -> Result<(Self, Replayed), JournalError> {
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let replayed = replay(dir)?;
+        let log_path = dir.join(LOG);
+        let log = open_append(&log_path)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            log: BufWriter::new(log),
+            options,
+            failed: false,
+        };
+        let thread = thread::Builder::new()
+            .name("occi-so-journal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| io_err(dir, e))?;
+        Ok((
+            Journal {
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            },
+            replayed,
+        ))
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), Msg> {
+        match self.tx.lock() {
+            Ok(guard) => match guard.as_ref() {
+                Some(tx) => tx.send(msg).map_err(|e| e.0),
+                None => Err(msg),
+            },
+            Err(_) => Err(msg),
+        }
+    }
+
+    /// Write everything queued, then stop the writer thread.
+    fn stop(&self) {
+        if let Ok(mut guard) = self.tx.lock() {
+            if let Some(tx) = guard.take() {
+                let _ = tx.send(Msg::Close);
+            }
+        }
+        if let Ok(mut guard) = self.thread.lock() {
+            if let Some(handle) = guard.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Persistence for Journal {
+    fn name(&self) -> &'static str {
+        "journal"
+    }
+
+    fn write(&self, change: Change, done: Done) -> Durable {
+        let (ack, durable) = Durable::pending();
+        if let Err(Msg::Change(_, done, ack)) = self.send(Msg::Change(change, done, ack)) {
+            done(false);
+            let _ = ack.send(Err(JournalError::Stopped));
+        }
+        durable
+    }
+
+    fn compact(&self, snapshot: Snapshot) {
+        let _ = self.send(Msg::Compact(snapshot));
+    }
+
+    fn close(&self) {
+        self.stop();
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What a replay found: the instances and documents, latest state.
+#[derive(Debug, Default)]
+pub struct Replayed {
+    /// Every instance, by key order.
+    pub instances: Vec<Instance>,
+    /// Every document.
+    pub documents: BTreeMap<DocKey, serde_json::Value>,
+}
+
+fn open_append(path: &Path) -> Result<File, JournalError> {
+    let mut o = OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|e| io_err(path, e))
+}
+
+fn create_private(path: &Path) -> Result<File, JournalError> {
+    let mut o = OpenOptions::new();
+    o.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(|e| io_err(path, e))
+}
+
+/// Read the snapshot and the log; later lines win.
+fn replay(dir: &Path) -> Result<Replayed, JournalError> {
+    let mut state: HashMap<InstanceKey, Instance> = HashMap::new();
+    let mut documents = BTreeMap::new();
+    let mut apply = |entry: Entry| match entry {
+        Entry::Put(inst) => {
+            state.insert(inst.key.clone(), *inst);
+        }
+        Entry::Remove(key) => {
+            state.remove(&key);
+        }
+        Entry::Doc(d) => {
+            let key = DocKey::new(d.space, d.key);
+            match d.value {
+                Some(v) => documents.insert(key, v),
+                None => documents.remove(&key),
+            };
+        }
+    };
+    for_each_line(&dir.join(SNAPSHOT), |line| {
+        // Snapshots of earlier versions hold bare instances.
+        match serde_json::from_str::<Entry>(line) {
+            Ok(e) => apply(e),
+            Err(_) => apply(Entry::Put(Box::new(serde_json::from_str(line)?))),
+        }
+        Ok(())
+    })?;
+    for_each_line(&dir.join(LOG), |line| {
+        apply(serde_json::from_str::<Entry>(line)?);
+        Ok(())
+    })?;
+    let mut instances: Vec<Instance> = state.into_values().collect();
+    instances.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(Replayed {
+        instances,
+        documents,
+    })
+}
+
+fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(&str) -> Result<(), serde_json::Error>,
+) -> Result<(), JournalError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| io_err(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Err(e) = f(&line) {
+            // A torn write at the end after a crash, or a damaged line:
+            // skip it rather than refuse to start, and say so.
+            tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping unreadable journal line");
+        }
+    }
+    Ok(())
+}
+
+struct Writer {
+    dir: PathBuf,
+    log: BufWriter<File>,
+    options: JournalOptions,
+    /// A batch failed: nothing more is written (fail-stop).
+    failed: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut done: Vec<(Done, Ack)> = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut result = if self.failed {
+                Err(JournalError::Stopped)
+            } else {
+                Ok(())
+            };
+            let mut close = false;
+            for msg in batch {
+                match msg {
+                    Msg::Change(change, d, ack) => {
+                        done.push((d, ack));
+                        if result.is_ok() {
+                            result = self.append(&change);
+                        }
+                    }
+                    Msg::Compact(snapshot) => {
+                        if result.is_ok() {
+                            result = self.flush().and_then(|_| self.compact(&snapshot));
+                        }
+                    }
+                    Msg::Close => close = true,
+                }
+            }
+            if result.is_ok() {
+                result = self.flush();
+            }
+            if let Err(e) = &result {
+                if !self.failed {
+                    tracing::error!(error = %e, "journal write failed; the journal stops taking changes");
+                }
+                self.failed = true;
+            }
+            // Published, then acknowledged: a caller that sees its change
+            // done finds it visible.
+            for (d, ack) in done.drain(..) {
+                d(result.is_ok());
+                let _ = ack.send(result.clone());
+            }
+            if close {
+                break;
+            }
+        }
+        let _ = self.flush();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG)
+    }
+
+    fn append(&mut self, change: &Change) -> Result<(), JournalError> {
+        let path = self.log_path();
+        let written = match change {
+            Change::Put(inst) => serde_json::to_writer(&mut self.log, &SnapshotRef::Put(inst)),
+            Change::Remove(key) => {
+                serde_json::to_writer(&mut self.log, &Entry::Remove(key.clone()))
+            }
+            Change::Document(key, value) => serde_json::to_writer(
+                &mut self.log,
+                &SnapshotRef::Doc(DocRef {
+                    space: &key.space,
+                    key: &key.key,
+                    value: value.as_deref(),
+                }),
+            ),
+        };
+        written.map_err(|e| JournalError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        self.log.write_all(b"\n").map_err(|e| io_err(&path, e))
+    }
+
+    fn flush(&mut self) -> Result<(), JournalError> {
+        let path = self.log_path();
+        self.log.flush().map_err(|e| io_err(&path, e))?;
+        if self.options.fsync {
+            self.log
+                .get_ref()
+                .sync_data()
+                .map_err(|e| io_err(&path, e))?;
+        }
+        Ok(())
+    }
+
+    fn compact(&mut self, snapshot: &Snapshot) -> Result<(), JournalError> {
+        let tmp = self.dir.join("snapshot.jsonl.tmp");
+        {
+            let mut w = BufWriter::new(create_private(&tmp)?);
+            let lines = snapshot
+                .instances
+                .iter()
+                .map(|i| SnapshotRef::Put(i))
+                .chain(snapshot.documents.iter().map(|(k, v)| {
+                    SnapshotRef::Doc(DocRef {
+                        space: &k.space,
+                        key: &k.key,
+                        value: Some(v),
+                    })
+                }));
+            for line in lines {
+                serde_json::to_writer(&mut w, &line).map_err(|e| JournalError::Io {
+                    path: tmp.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                w.write_all(b"\n").map_err(|e| io_err(&tmp, e))?;
+            }
+            w.flush().map_err(|e| io_err(&tmp, e))?;
+            w.get_ref().sync_all().map_err(|e| io_err(&tmp, e))?;
+        }
+        let snapshot = self.dir.join(SNAPSHOT);
+        fs::rename(&tmp, &snapshot).map_err(|e| io_err(&snapshot, e))?;
+        let log = create_private(&self.log_path())?;
+        self.log = BufWriter::new(log);
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! The settings the HTTP edge takes from `serve`'s configuration (the
+//! binary resolves flags, environment and file into these).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How callers are authenticated, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// No token check.
+    None {
+        /// Tenant when `X-Tenant-Name` is missing.
+        default_tenant: String,
+    },
+    /// A token file.
+    Static {
+        /// The file.
+        token_file: PathBuf,
+    },
+    /// Keystone v3.
+    Keystone {
+        /// Base URL without `/v3`.
+        url: String,
+        /// Longest trust in one validation.
+        cache: Duration,
+    },
+}
+
+/// Request limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body in bytes.
+    pub max_body: usize,
+    /// Longest time for one request.
+    pub request_timeout: Duration,
+}
+
+/// TLS files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
