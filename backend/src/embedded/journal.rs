@@ -41,6 +41,23 @@ pub enum JournalError {
     },
 }
 
+/// Why one stack file was skipped at load.
+#[derive(Debug, thiserror::Error)]
+enum StackFileError {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[from] std::io::Error),
+    /// The file is not a stack file.
+    #[error("{0}")]
+    Parse(#[from] serde_json::Error),
+    /// A version this build does not know.
+    #[error("unknown version {0}")]
+    Version(u32),
+    /// The template the stack names cannot be used.
+    #[error("template {0} is missing or unreadable")]
+    Template(String),
+}
+
 #[derive(Serialize, Deserialize)]
 struct TemplateFile {
     template: String,
@@ -281,16 +298,16 @@ impl Journal {
         path: &Path,
         cache: &TemplateCache,
         templates: &mut HashMap<String, Option<Arc<Prepared>>>,
-    ) -> Result<(String, Uuid, String, StackState), String> {
-        let bytes = fs::read(path).map_err(|e| e.to_string())?;
-        let f: StackFileIn = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    ) -> Result<(String, Uuid, String, StackState), StackFileError> {
+        let bytes = fs::read(path)?;
+        let f: StackFileIn = serde_json::from_slice(&bytes)?;
         if f.version != VERSION {
-            return Err(format!("unknown version {}", f.version));
+            return Err(StackFileError::Version(f.version));
         }
-        let mut inputs = |i: InputsFile| -> Result<Inputs, String> {
+        let mut inputs = |i: InputsFile| -> Result<Inputs, StackFileError> {
             let prepared = self
                 .template(&i.template, cache, templates)
-                .ok_or_else(|| format!("template {} is missing or unreadable", i.template))?;
+                .ok_or_else(|| StackFileError::Template(i.template.clone()))?;
             Ok(Inputs {
                 prepared,
                 params: i

@@ -55,9 +55,39 @@ const PROJECT_PLACEHOLDERS: [&str; 4] = [
     "$(project_id)s",
 ];
 
+/// What `Url::parse` fails with.
+type UrlParseError = <Url as std::str::FromStr>::Err;
+
+/// A configured or catalogued endpoint URL that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EndpointError {
+    /// A Heat URL (configured, or from the catalog) does not parse.
+    #[error("Heat URL {given:?}: {source}")]
+    HeatUnparsable {
+        /// The URL as given.
+        given: String,
+        /// Why it does not parse.
+        source: UrlParseError,
+    },
+    /// A Heat URL is not http(s), or cannot be a base.
+    #[error("Heat URL {0:?}: not an http(s) URL")]
+    HeatNotHttp(String),
+    /// Keystone's `auth_url` does not parse.
+    #[error("auth_url {given:?}: {source}")]
+    AuthUnparsable {
+        /// The URL as given.
+        given: String,
+        /// Why it does not parse.
+        source: UrlParseError,
+    },
+    /// Keystone's `auth_url` is not http(s).
+    #[error("auth_url {0:?}: not http(s)")]
+    AuthNotHttp(String),
+}
+
 /// `template` with the project placeholders replaced by `project`
 /// (percent-encoded), as a URL.
-pub(crate) fn heat_base(template: &str, project: &str) -> Result<Url, String> {
+pub(crate) fn heat_base(template: &str, project: &str) -> Result<Url, EndpointError> {
     let mut text = template.trim().to_string();
     if PROJECT_PLACEHOLDERS.iter().any(|p| text.contains(p)) {
         let encoded: String = Url::parse("http://x/")
@@ -71,9 +101,12 @@ pub(crate) fn heat_base(template: &str, project: &str) -> Result<Url, String> {
             text = text.replace(p, &encoded);
         }
     }
-    let url = Url::parse(&text).map_err(|e| format!("Heat URL {template:?}: {e}"))?;
+    let url = Url::parse(&text).map_err(|source| EndpointError::HeatUnparsable {
+        given: template.to_string(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(format!("Heat URL {template:?}: not an http(s) URL"));
+        return Err(EndpointError::HeatNotHttp(template.to_string()));
     }
     Ok(url)
 }
@@ -82,7 +115,7 @@ impl Authenticator {
     pub(crate) fn new(config: &OpenStackConfig) -> Result<Self, ConfigError> {
         config.check()?;
         if let Some(url) = &config.heat_url {
-            heat_base(url, "project").map_err(ConfigError::Invalid)?;
+            heat_base(url, "project").map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
         let auth_url = match &config.auth {
             AuthConfig::PassThrough { auth_url, .. } => auth_url.clone(),
@@ -92,7 +125,7 @@ impl Authenticator {
         let keystone = auth_url
             .map(|u| keystone::v3_base(&u))
             .transpose()
-            .map_err(ConfigError::Invalid)?;
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(Authenticator {
             auth: config.auth.clone(),
             heat_url: config.heat_url.clone(),
@@ -137,7 +170,8 @@ impl Authenticator {
                 ..
             } => {
                 let base = match &self.heat_url {
-                    Some(t) => heat_base(t, &creds.project).map_err(BackendError::Internal)?,
+                    Some(t) => heat_base(t, &creds.project)
+                        .map_err(|e| BackendError::Internal(e.to_string()))?,
                     None => {
                         self.catalog_for_caller(rest, creds, project_domain_name)
                             .await?

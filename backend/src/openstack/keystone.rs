@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::auth::EndpointError;
 use super::config::Interface;
 use super::fault;
 use super::rest::{Request, Resend, Rest, Service};
@@ -153,7 +154,7 @@ struct ProjectRef {
 
 /// `auth_url` as the base of Keystone v3 (`…/v3`), whichever way it was
 /// written (`http://k:5000`, `http://k:5000/v3/`, `http://k:5000/identity/v3`).
-pub(crate) fn v3_base(auth_url: &str) -> Result<Url, String> {
+pub(crate) fn v3_base(auth_url: &str) -> Result<Url, EndpointError> {
     let trimmed = auth_url.trim().trim_end_matches('/');
     let with_v3 = if trimmed.ends_with("/v3") {
         trimmed.to_string()
@@ -162,9 +163,12 @@ pub(crate) fn v3_base(auth_url: &str) -> Result<Url, String> {
     } else {
         format!("{trimmed}/v3")
     };
-    let url = Url::parse(&with_v3).map_err(|e| format!("auth_url {auth_url:?}: {e}"))?;
+    let url = Url::parse(&with_v3).map_err(|source| EndpointError::AuthUnparsable {
+        given: auth_url.to_string(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("auth_url {auth_url:?}: not http(s)"));
+        return Err(EndpointError::AuthNotHttp(auth_url.to_string()));
     }
     Ok(url)
 }

@@ -372,6 +372,28 @@ pub(super) fn begin_nested(
     }
 }
 
+/// Why a nested stack cannot be defined (the resource then fails with
+/// `StackValidationFailed: <path>: <this>`).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NestedError {
+    /// The resource is not in the definition.
+    #[error("no such resource")]
+    NoSuchResource,
+    /// The resource's type resolves to no template.
+    #[error("not a template resource")]
+    NotTemplate,
+    /// The nested template or its parameters are invalid: Heat's first message.
+    #[error("{}", first_message(.0))]
+    Heat(heat::Errors),
+    /// The nested stack was removed meanwhile.
+    #[error("the nested stack is gone")]
+    Gone,
+    /// A group member of Heat's own types is invalid (Heat's message, the
+    /// member's path rewritten to the group's).
+    #[error("{0}")]
+    Member(String),
+}
+
 /// The definition of a nested stack: a template resource's template with
 /// its properties as parameters, or a group's members.
 pub(super) fn nested_definition(
@@ -381,30 +403,30 @@ pub(super) fn nested_definition(
     name: &str,
     kind: Kind,
     props: &Value,
-) -> Result<StackDefinition, String> {
+) -> Result<StackDefinition, NestedError> {
     let parent = def.stack_template();
     let template: StackTemplate = match kind {
         Kind::Template => {
-            let rd = def.resource(name).ok_or("no such resource")?;
+            let rd = def.resource(name).ok_or(NestedError::NoSuchResource)?;
             match &rd.nested {
                 Some(t) => t.clone(),
                 None => parent
                     .resolve_type(&rd.type_name, Some(name))
-                    .map_err(|e| first_message(&e))?
+                    .map_err(NestedError::Heat)?
                     .1
-                    .ok_or("not a template resource")?,
+                    .ok_or(NestedError::NotTemplate)?,
             }
         }
         _ => {
             let doc = kinds::group::group_template(props);
-            let t = Template::from_value(doc, None).map_err(|e| first_message(&e))?;
+            let t = Template::from_value(doc, None).map_err(NestedError::Heat)?;
             StackTemplate::new(
                 t,
                 parent.environment().clone(),
                 parent.files().clone(),
                 parent.options().clone(),
             )
-            .map_err(|e| first_message(&e))?
+            .map_err(NestedError::Heat)?
         }
     };
     let mut params = ParameterValues::new();
@@ -421,13 +443,11 @@ pub(super) fn nested_definition(
     let (nname, nid) = {
         let mut p = path.to_vec();
         p.push(Arc::from(name));
-        stack_at(&op.cell, &st, &p).ok_or("the nested stack is gone")?
+        stack_at(&op.cell, &st, &p).ok_or(NestedError::Gone)?
     };
     drop(st);
     let ident = identity(&op.cell.project, &nname, &nid);
-    template
-        .define(&params, &ident)
-        .map_err(|e| first_message(&e))
+    template.define(&params, &ident).map_err(NestedError::Heat)
 }
 
 /// A group's members of Heat's own types are checked when the group's
@@ -437,7 +457,7 @@ pub(super) fn members_checked(
     group: &str,
     kind: Kind,
     def: StackDefinition,
-) -> Result<StackDefinition, String> {
+) -> Result<StackDefinition, NestedError> {
     if kind != Kind::ResourceGroup {
         return Ok(def);
     }
@@ -449,7 +469,7 @@ pub(super) fn members_checked(
         if let Err(e) = kinds::check(member, &m.name, &props, def.stack_template()) {
             let own = format!("resources.{}", m.name);
             let theirs = format!("{group}.resources[{}]", m.name);
-            return Err(e.message.replacen(&own, &theirs, 1));
+            return Err(NestedError::Member(e.message.replacen(&own, &theirs, 1)));
         }
     }
     Ok(def)
