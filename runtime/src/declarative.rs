@@ -415,25 +415,26 @@ impl Definition {
 
     /// Attributes a validation run uses: each attribute's default, else
     /// its `example`; `Err` names a required attribute that has neither.
-    pub fn sample_attributes(&self) -> Result<Attributes, String> {
+    pub fn sample_attributes(&self) -> Result<Attributes, NoSample> {
         let mut out = Attributes::new();
         for a in self.info.kind.attributes.iter().filter(|a| !a.output) {
             match a.default.as_ref().or_else(|| self.examples.get(&a.name)) {
                 Some(v) => {
                     out.insert(a.name.clone(), v.clone());
                 }
-                None if a.required => {
-                    return Err(format!(
-                        "attribute {} is required and has neither a default nor an example",
-                        a.name
-                    ))
-                }
+                None if a.required => return Err(NoSample(a.name.clone())),
                 None => {}
             }
         }
         Ok(out)
     }
 }
+
+/// A required attribute has neither a default nor an example, so a
+/// validation run has no value for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("attribute {0} is required and has neither a default nor an example")]
+pub struct NoSample(pub String);
 
 fn verb_word(v: StepVerb) -> &'static str {
     match v {

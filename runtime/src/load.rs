@@ -32,6 +32,36 @@ const DEFAULT_TIMEOUT_MINS: u32 = 60;
 /// Most files one plugin folder may pull in (templates, environments, `get_file`s).
 const MAX_FILES: usize = 200;
 
+/// Why a file of the plugin folder cannot be read (the caller names the
+/// file and where the manifest refers to it).
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    /// The OS refused (no such file, permission denied...).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A symbolic link or path leads out of the folder.
+    #[error("it lies outside the plugin folder")]
+    Outside,
+    /// The file exceeds the size limit (bytes).
+    #[error("it is larger than {0} bytes")]
+    TooLarge(u64),
+    /// One file more than [`MAX_FILES`].
+    #[error("the plugin reads more than {MAX_FILES} files")]
+    TooManyFiles,
+    /// The file is not UTF-8.
+    #[error("it is not UTF-8 text")]
+    NotText,
+    /// The manifest gives an empty path.
+    #[error("the path is empty")]
+    EmptyPath,
+    /// The manifest gives an absolute path or one with `..`.
+    #[error("{0:?} must be a path inside the plugin folder (no absolute paths, no '..')")]
+    NotInside(String),
+    /// A template reads a URL that is not a `file://` one.
+    #[error("only files inside the plugin folder can be read, not {0}")]
+    NotAFile(String),
+}
+
 /// Reads files inside one plugin folder only.
 struct Folder {
     /// As given (for messages).
@@ -69,39 +99,36 @@ impl Folder {
     }
 
     /// Reads an absolute path that must lie inside the folder.
-    fn read_abs(&mut self, path: &Path) -> Result<String, String> {
-        let canon = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    fn read_abs(&mut self, path: &Path) -> Result<String, FileError> {
+        let canon = std::fs::canonicalize(path)?;
         if !canon.starts_with(&self.root) {
-            return Err("it lies outside the plugin folder".into());
+            return Err(FileError::Outside);
         }
-        let meta = std::fs::metadata(&canon).map_err(|e| e.to_string())?;
+        let meta = std::fs::metadata(&canon)?;
         let limit = Limits::default().max_bytes as u64 * 4;
         if meta.len() > limit {
-            return Err(format!("it is larger than {limit} bytes"));
+            return Err(FileError::TooLarge(limit));
         }
         if !self.read.contains_key(&canon) && self.read.len() >= MAX_FILES {
-            return Err(format!("the plugin reads more than {MAX_FILES} files"));
+            return Err(FileError::TooManyFiles);
         }
-        let bytes = std::fs::read(&canon).map_err(|e| e.to_string())?;
-        let text =
-            String::from_utf8(bytes.clone()).map_err(|_| "it is not UTF-8 text".to_string())?;
+        let bytes = std::fs::read(&canon)?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| FileError::NotText)?;
         self.read.insert(canon, bytes);
         Ok(text)
     }
 
     /// A relative path of the manifest, checked to stay inside the folder.
-    fn resolve(&self, rel: &str) -> Result<PathBuf, String> {
+    fn resolve(&self, rel: &str) -> Result<PathBuf, FileError> {
         let p = Path::new(rel);
         if rel.is_empty() {
-            return Err("the path is empty".into());
+            return Err(FileError::EmptyPath);
         }
         if p.is_absolute()
             || p.components()
                 .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
         {
-            return Err(format!(
-                "{rel:?} must be a path inside the plugin folder (no absolute paths, no '..')"
-            ));
+            return Err(FileError::NotInside(rel.to_string()));
         }
         Ok(self.root.join(p))
     }
@@ -145,7 +172,7 @@ pub fn load_as(dir: &Path, shown: &Path) -> Result<Loaded, LoadError> {
     }
     let text = folder
         .read_abs(&manifest_path)
-        .map_err(|e| LoadError::file(shown_manifest.display().to_string(), e))?;
+        .map_err(|e| LoadError::file(shown_manifest.display().to_string(), e.to_string()))?;
     let located = manifest::parse(&text, &shown_manifest)?;
     let mut builder = Builder {
         located: &located,
@@ -600,7 +627,7 @@ impl Builder<'_> {
             let path = self
                 .folder
                 .resolve(env_rel)
-                .map_err(|e| self.err(&env_at, e))?;
+                .map_err(|e| self.err(&env_at, e.to_string()))?;
             let text = self.folder.read_abs(&path).map_err(|e| {
                 self.err(
                     &env_at,
@@ -612,7 +639,8 @@ impl Builder<'_> {
                 .map_err(|e| heat_error(&shown, &text, e))?;
             let url = file_url(&path);
             let folder = &mut *self.folder;
-            let mut read = |u: &str| read_url(folder, u);
+            // heat's file reader takes the error as text.
+            let mut read = |u: &str| read_url(folder, u).map_err(|e| e.to_string());
             gather_environment_files(&mut env, &url, &mut read, &mut files)
                 .map_err(|e| heat_error(&shown, &text, e))?;
             environment.merge(&env);
@@ -621,7 +649,7 @@ impl Builder<'_> {
         let path = self
             .folder
             .resolve(rel)
-            .map_err(|e| self.err(&template_at, e))?;
+            .map_err(|e| self.err(&template_at, e.to_string()))?;
         let text = self.folder.read_abs(&path).map_err(|e| {
             self.err(
                 &template_at,
@@ -634,7 +662,8 @@ impl Builder<'_> {
         {
             let url = file_url(&path);
             let folder = &mut *self.folder;
-            let mut read = |u: &str| read_url(folder, u);
+            // heat's file reader takes the error as text.
+            let mut read = |u: &str| read_url(folder, u).map_err(|e| e.to_string());
             gather_template_files(&template.to_document(), &url, &mut read, &mut files)
                 .map_err(|e| heat_error(&shown, &text, e))?;
         }
@@ -1024,11 +1053,9 @@ struct StepsContext<'a> {
 }
 
 /// A `file://` URL read through the folder (inside it only).
-fn read_url(folder: &mut Folder, url: &str) -> Result<String, String> {
+fn read_url(folder: &mut Folder, url: &str) -> Result<String, FileError> {
     let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!(
-            "only files inside the plugin folder can be read, not {url}"
-        ));
+        return Err(FileError::NotAFile(url.to_string()));
     };
     folder.read_abs(Path::new(path))
 }

@@ -158,16 +158,21 @@ pub struct RequestKind {
     pub location: Option<String>,
 }
 
+/// The HTTP client of remote plugins cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP client: {0}")]
+pub struct ClientError(#[from] reqwest::Error);
+
 /// The HTTP client remote plugins use: bounded connect and request time,
 /// no redirects, no proxy from the environment for loopback tests.
-pub fn http_client() -> Result<reqwest::Client, String> {
+pub fn http_client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("occi-so/", env!("CARGO_PKG_VERSION"), " OCCI/1.2"))
         .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+        .map_err(ClientError)
 }
 
 fn unreachable(url: &str, e: &reqwest::Error) -> PluginError {
@@ -231,8 +236,8 @@ fn remote_error(url: &str, status: StatusCode, body: &str) -> PluginError {
 
 /// The attributes of an OCCI answer (text/occi headers, text/plain or
 /// JSON body), as JSON values.
-fn attributes_of(headers: &HeaderMap, body: &[u8]) -> Result<Attributes, String> {
-    let content = occi::parse_request(headers, body).map_err(|e| e.to_string())?;
+fn attributes_of(headers: &HeaderMap, body: &[u8]) -> Result<Attributes, occi::RequestError> {
+    let content = occi::parse_request(headers, body)?;
     let mut out = Attributes::new();
     for (name, value) in content.attributes.iter() {
         out.insert(name.to_string(), value.to_json());
@@ -281,12 +286,14 @@ fn import_attribute(d: &occi::AttributeDef) -> AttributeSpec {
     }
 }
 
-fn parse_duration(text: Option<&str>) -> Result<u64, String> {
+fn parse_duration(text: Option<&str>) -> Result<u64, PluginError> {
     match text {
         None => Ok(30 * 60),
         Some(t) => humantime::parse_duration(t.trim())
             .map(|d| d.as_secs().max(1))
-            .map_err(|e| format!("timeout: {t:?} is not a duration like 30m ({e})")),
+            .map_err(|e| {
+                PluginError::Invalid(format!("timeout: {t:?} is not a duration like 30m ({e})"))
+            }),
     }
 }
 
@@ -318,7 +325,7 @@ impl RemoteRequest {
             }
             None => "/orchestrator/".to_string(),
         };
-        let timeout_secs = parse_duration(self.timeout.as_deref()).map_err(invalid)?;
+        let timeout_secs = parse_duration(self.timeout.as_deref())?;
         let qi = format!("{base}/-/");
         let mut rb = http
             .get(&qi)

@@ -42,10 +42,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::load::{self, LoadError};
 use super::manifest::{self, Upload};
-use super::remote::{RemotePlugin, RemoteSpec};
-use super::watch::{Change, FolderWatcher, DEBOUNCE, MAX_DELAY};
+use super::remote::{ClientError, RemotePlugin, RemoteSpec};
+use super::watch::{Change, FolderWatcher, WatchError, DEBOUNCE, MAX_DELAY};
 use occi_so_framework::registry::{Registry, RegistryError};
-use occi_so_framework::store::{DocKey, Store};
+use occi_so_framework::store::{DocKey, JournalError, Store};
 
 /// Where the registrations are kept in the store.
 fn registrations_key() -> DocKey {
@@ -70,6 +70,62 @@ pub enum SourceError {
     /// The server failed (a file could not be written...).
     #[error("{0}")]
     Internal(String),
+}
+
+/// Why the plugin sources could not start (the server does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The plugin task's runtime cannot be built.
+    #[error("the plugin task's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The plugin task's thread cannot be spawned.
+    #[error("the plugin task's thread: {0}")]
+    Thread(std::io::Error),
+    /// The plugin task ended before it reported.
+    #[error("the plugin task stopped while starting")]
+    Stopped,
+    /// The HTTP client of remote plugins cannot be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A `--plugins` directory cannot be opened.
+    #[error("--plugins {}: {source}", .path.display())]
+    PluginsDir {
+        /// The directory as given.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `--plugins` path is not a directory.
+    #[error("--plugins {}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// A file or directory of the state dir cannot be made, read or renamed.
+    #[error("{}: {source}", .path.display())]
+    File {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `plugins.json` of an earlier version cannot be read.
+    #[error("{}: {source}", .path.display())]
+    OldRegistrations {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// The registrations document in the journal has another shape.
+    #[error("plugin registrations in the journal: {0}")]
+    Registrations(serde_json::Error),
+    /// The registrations cannot be encoded as JSON.
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    /// The imported registrations cannot be written to the journal.
+    #[error("plugin registrations: {0}")]
+    Journal(#[from] JournalError),
+    /// A directory cannot be watched.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
 }
 
 /// Where a declarative folder was found.
@@ -177,7 +233,7 @@ impl PluginSources {
         registry: Arc<Registry>,
         store: Arc<Store>,
         stop: tokio_util::sync::CancellationToken,
-    ) -> Result<PluginSources, String> {
+    ) -> Result<PluginSources, StartError> {
         let (ready, started) = oneshot::channel();
         std::thread::Builder::new()
             .name("occi-so-plugins".into())
@@ -188,7 +244,7 @@ impl PluginSources {
                 {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready.send(Err(format!("the plugin task's runtime: {e}")));
+                        let _ = ready.send(Err(StartError::Runtime(e)));
                         return;
                     }
                 };
@@ -204,10 +260,8 @@ impl PluginSources {
                     }
                 });
             })
-            .map_err(|e| format!("the plugin task's thread: {e}"))?;
-        started
-            .await
-            .map_err(|_| "the plugin task stopped while starting".to_string())?
+            .map_err(StartError::Thread)?;
+        started.await.map_err(|_| StartError::Stopped)?
     }
 
     /// The status snapshot of the declarative folders.
@@ -292,22 +346,27 @@ impl Task {
             mpsc::UnboundedReceiver<Change>,
             mpsc::Receiver<Command>,
         ),
-        String,
+        StartError,
     > {
         let http = super::remote::http_client()?;
         let mut dirs = Vec::new();
         for d in &config.dirs {
-            let c =
-                std::fs::canonicalize(d).map_err(|e| format!("--plugins {}: {e}", d.display()))?;
+            let c = std::fs::canonicalize(d).map_err(|source| StartError::PluginsDir {
+                path: d.clone(),
+                source,
+            })?;
             if !c.is_dir() {
-                return Err(format!("--plugins {}: not a directory", d.display()));
+                return Err(StartError::NotADirectory(d.clone()));
             }
             dirs.push(c);
         }
         let uploads = config.state_dir.join("plugins");
-        std::fs::create_dir_all(&uploads).map_err(|e| format!("{}: {e}", uploads.display()))?;
-        let uploads =
-            std::fs::canonicalize(&uploads).map_err(|e| format!("{}: {e}", uploads.display()))?;
+        let in_state_dir = |source| StartError::File {
+            path: uploads.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&uploads).map_err(in_state_dir)?;
+        let uploads = std::fs::canonicalize(&uploads).map_err(in_state_dir)?;
         let persisted = persisted_registrations(&store, &config.state_dir).await?;
         let (change_tx, change_rx) = mpsc::unbounded_channel();
         let mut watcher = FolderWatcher::new(change_tx)?;
@@ -1007,28 +1066,36 @@ impl Orchestrator for Draining {
 /// The registrations kept in the store; on the first start of this
 /// version, those of `<state-dir>/plugins.json` (imported, then renamed
 /// `plugins.json.imported`).
-async fn persisted_registrations(store: &Store, state_dir: &Path) -> Result<Registrations, String> {
+async fn persisted_registrations(
+    store: &Store,
+    state_dir: &Path,
+) -> Result<Registrations, StartError> {
     if let Some(v) = store.document(&registrations_key()) {
-        return serde_json::from_value(v.as_ref().clone())
-            .map_err(|e| format!("plugin registrations in the journal: {e}"));
+        return serde_json::from_value(v.as_ref().clone()).map_err(StartError::Registrations);
     }
     let file = state_dir.join("plugins.json");
     let old: Registrations = match std::fs::read_to_string(&file) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| format!("{}: {e}", file.display()))?,
+        Ok(t) => serde_json::from_str(&t).map_err(|source| StartError::OldRegistrations {
+            path: file.clone(),
+            source,
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registrations::default()),
-        Err(e) => return Err(format!("{}: {e}", file.display())),
+        Err(source) => return Err(StartError::File { path: file, source }),
     };
-    let value = serde_json::to_value(&old).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(&old).map_err(StartError::Encode)?;
     store
         .update_document(&registrations_key(), |_| {
             Ok::<_, std::convert::Infallible>(Some(value))
         })
         .unwrap_or_else(|never| match never {})
         .wait()
-        .await
-        .map_err(|e| format!("plugin registrations: {e}"))?;
-    std::fs::rename(&file, file.with_extension("json.imported"))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+        .await?;
+    std::fs::rename(&file, file.with_extension("json.imported")).map_err(|source| {
+        StartError::File {
+            path: file.clone(),
+            source,
+        }
+    })?;
     tracing::info!("plugin registrations imported from plugins.json into the journal");
     Ok(old)
 }

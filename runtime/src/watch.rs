@@ -33,6 +33,22 @@ pub enum Change {
     Rescan,
 }
 
+/// The watcher cannot be made, or a directory cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The file watcher cannot be made.
+    #[error("file watcher: {0}")]
+    Watcher(notify::Error),
+    /// `dir` cannot be watched.
+    #[error("cannot watch {}: {source}", .dir.display())]
+    Watch {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: notify::Error,
+    },
+}
+
 /// Watches directories recursively and reports changed paths.
 pub struct FolderWatcher {
     inner: RecommendedWatcher,
@@ -40,7 +56,7 @@ pub struct FolderWatcher {
 
 impl FolderWatcher {
     /// A watcher that sends what changes to `tx`.
-    pub fn new(tx: UnboundedSender<Change>) -> Result<Self, String> {
+    pub fn new(tx: UnboundedSender<Change>) -> Result<Self, WatchError> {
         let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             match event {
                 Ok(e) if e.need_rescan() => {
@@ -64,15 +80,18 @@ impl FolderWatcher {
                 }
             }
         })
-        .map_err(|e| format!("file watcher: {e}"))?;
+        .map_err(WatchError::Watcher)?;
         Ok(FolderWatcher { inner })
     }
 
     /// Watch `dir` and everything below it.
-    pub fn watch(&mut self, dir: &Path) -> Result<(), String> {
+    pub fn watch(&mut self, dir: &Path) -> Result<(), WatchError> {
         self.inner
             .watch(dir, RecursiveMode::Recursive)
-            .map_err(|e| format!("cannot watch {}: {e}", dir.display()))
+            .map_err(|source| WatchError::Watch {
+                dir: dir.to_path_buf(),
+                source,
+            })
     }
 
     /// Stop watching `dir` (no error when it was not watched or is gone).
