@@ -17,6 +17,20 @@ pub struct TokenFileError {
     pub message: String,
 }
 
+/// What is wrong inside a token file (never names a token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Malformed {
+    /// A token without tenants.
+    #[error("line {0}: a token needs at least one tenant (or *)")]
+    NoTenant(usize),
+    /// A token listed on two lines.
+    #[error("line {0}: this token is listed twice")]
+    Twice(usize),
+    /// Only blank and comment lines.
+    #[error("no tokens")]
+    Empty,
+}
+
 /// Which tenants a token may act in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tenants {
@@ -47,11 +61,11 @@ impl StaticTokens {
                 }
             }
         }
-        let tokens = Self::parse(&text).map_err(err)?;
+        let tokens = Self::parse(&text).map_err(|e| err(e.to_string()))?;
         Ok(tokens)
     }
 
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, Malformed> {
         let mut tokens = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -62,10 +76,7 @@ impl StaticTokens {
             let Some(token) = words.next() else { continue };
             let tenants: Vec<&str> = words.collect();
             if tenants.is_empty() {
-                return Err(format!(
-                    "line {}: a token needs at least one tenant (or *)",
-                    n + 1
-                ));
+                return Err(Malformed::NoTenant(n + 1));
             }
             let entry = if tenants.contains(&"*") {
                 Tenants::Any
@@ -73,11 +84,11 @@ impl StaticTokens {
                 Tenants::Listed(tenants.iter().map(|t| t.to_string()).collect())
             };
             if tokens.insert(token.to_string(), entry).is_some() {
-                return Err(format!("line {}: this token is listed twice", n + 1));
+                return Err(Malformed::Twice(n + 1));
             }
         }
         if tokens.is_empty() {
-            return Err("no tokens".into());
+            return Err(Malformed::Empty);
         }
         Ok(StaticTokens { tokens })
     }
@@ -102,11 +113,16 @@ mod tests {
 
     #[test]
     fn bad_files_name_the_line_and_never_the_token() {
-        let e = StaticTokens::parse("ok t1\nlonely\n").unwrap_err();
+        let e = StaticTokens::parse("ok t1\nlonely\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2"), "{e}");
         assert!(!e.contains("lonely"));
-        let e = StaticTokens::parse("a t\na u\n").unwrap_err();
+        let e = StaticTokens::parse("a t\na u\n").unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
-        assert!(StaticTokens::parse("# only comments\n").is_err());
+        assert_eq!(
+            StaticTokens::parse("# only comments\n").unwrap_err(),
+            Malformed::Empty
+        );
     }
 }
