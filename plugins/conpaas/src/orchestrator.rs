@@ -120,7 +120,7 @@ impl Conpaas {
             &settings.cloud,
             known,
         )
-        .map_err(|m| PluginError::attribute(ATTR_SERVICES, m))?;
+        .map_err(|e| PluginError::attribute(ATTR_SERVICES, e.to_string()))?;
         Ok((settings, services))
     }
 
@@ -128,7 +128,7 @@ impl Conpaas {
     pub fn render_manager(&self, settings: &Settings) -> Result<Rendered, PluginError> {
         self.templates
             .manager(settings.stack_parameters(&settings.cloud))
-            .map_err(PluginError::Invalid)
+            .map_err(|e| PluginError::Invalid(e.to_string()))
     }
 
     /// The agents stack of `cloud`: its nodes in `placement`, with the
@@ -146,7 +146,7 @@ impl Conpaas {
         params.insert("manager_ip".into(), manager_ip.to_string());
         self.templates
             .agents(cloud, &settings.application, &groups, params)
-            .map_err(PluginError::Invalid)
+            .map_err(|e| PluginError::Invalid(e.to_string()))
     }
 
     fn render_all(
@@ -462,7 +462,7 @@ impl Conpaas {
         } else {
             let before = placement.0.get(&service).cloned().unwrap_or_default();
             next.remove(&service, cloud.as_deref(), &spec.cloud, &counts)
-                .map_err(|m| PluginError::attribute(PARAM_NODES, m))?;
+                .map_err(|e| PluginError::attribute(PARAM_NODES, e.to_string()))?;
             let after = next.0.get(&service).cloned().unwrap_or_default();
             before
                 .keys()
@@ -471,7 +471,7 @@ impl Conpaas {
                 .collect()
         };
         next.check(services)
-            .map_err(|m| PluginError::attribute(PARAM_NODES, m))?;
+            .map_err(|e| PluginError::attribute(PARAM_NODES, e.to_string()))?;
         Ok((next, touched))
     }
 
@@ -540,7 +540,7 @@ impl Orchestrator for Conpaas {
                 let placement = Placement::startup(&services);
                 placement
                     .check(&services)
-                    .map_err(|m| PluginError::attribute(ATTR_SERVICES, m))?;
+                    .map_err(|e| PluginError::attribute(ATTR_SERVICES, e.to_string()))?;
                 self.render_all(&settings, &services, &placement)
             }
             Operation::Action { term, parameters } => {
@@ -625,7 +625,7 @@ impl Conpaas {
         let placement = Placement::startup(&services);
         placement
             .check(&services)
-            .map_err(|m| PluginError::attribute(ATTR_SERVICES, m))?;
+            .map_err(|e| PluginError::attribute(ATTR_SERVICES, e.to_string()))?;
         let mut st = ctx.state.get::<AppState>()?;
         st.services = services;
         st.placement = placement;
@@ -673,7 +673,7 @@ impl Conpaas {
         let placement = Self::plan_services(&st.services, &services, &st.placement);
         placement
             .check(&services)
-            .map_err(|m| PluginError::attribute(ATTR_SERVICES, m))?;
+            .map_err(|e| PluginError::attribute(ATTR_SERVICES, e.to_string()))?;
         st.services = services;
         st.placement = placement;
         let result = async {

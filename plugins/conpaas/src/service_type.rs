@@ -18,6 +18,51 @@ use std::fmt;
 /// Node counts by role.
 pub type RoleCounts = BTreeMap<String, u32>;
 
+/// A shape of nodes the service's manager would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CountsError {
+    /// A role the type does not have.
+    #[error("unknown role '{role}' for service type '{service_type}' (roles: {})", .service_type.role_names())]
+    UnknownRole {
+        /// The service type.
+        service_type: ServiceType,
+        /// The role given.
+        role: String,
+    },
+    /// More nodes of a role than the type allows.
+    #[error("a {service_type} service has at most {max} '{role}' node{}", plural(*.max))]
+    TooMany {
+        /// The service type.
+        service_type: ServiceType,
+        /// The role.
+        role: String,
+        /// Its maximum.
+        max: u32,
+    },
+    /// No node performs a function the type needs.
+    #[error("a {service_type} service needs at least one node doing '{function}' (role {})", .roles.join(" or "))]
+    MissingFunction {
+        /// The service type.
+        service_type: ServiceType,
+        /// The function.
+        function: &'static str,
+        /// The roles that perform it.
+        roles: Vec<&'static str>,
+    },
+    /// More than one proxy without stand-alone web and backend nodes.
+    #[error("a {0} service with more than one proxy needs at least one stand-alone 'web' node and one stand-alone 'backend' node")]
+    ProxyRule(ServiceType),
+}
+
+/// The plural `s` of a count in messages.
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// A ConPaaS service type (`GET /available_services` of a 2.x director).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceType {
@@ -209,22 +254,21 @@ impl ServiceType {
     /// Checks that `counts` (the service's nodes over all clouds) is a
     /// shape the service's manager accepts: known roles, each function
     /// provided, the per-role maxima and the type's own rules.
-    pub fn check_counts(self, counts: &RoleCounts) -> Result<(), String> {
+    pub fn check_counts(self, counts: &RoleCounts) -> Result<(), CountsError> {
         for (name, n) in counts {
             let Some(role) = self.role(name) else {
-                return Err(format!(
-                    "unknown role '{name}' for service type '{}' (roles: {})",
-                    self.name(),
-                    self.role_names()
-                ));
+                return Err(CountsError::UnknownRole {
+                    service_type: self,
+                    role: name.clone(),
+                });
             };
             if let Some(max) = role.max {
                 if *n > max {
-                    return Err(format!(
-                        "a {} service has at most {max} '{name}' node{}",
-                        self.name(),
-                        if max == 1 { "" } else { "s" }
-                    ));
+                    return Err(CountsError::TooMany {
+                        service_type: self,
+                        role: name.clone(),
+                        max,
+                    });
                 }
             }
         }
@@ -246,21 +290,18 @@ impl ServiceType {
                     .filter(|r| r.functions.contains(function))
                     .map(|r| r.name)
                     .collect();
-                return Err(format!(
-                    "a {} service needs at least one node doing '{function}' (role {})",
-                    self.name(),
-                    roles.join(" or ")
-                ));
+                return Err(CountsError::MissingFunction {
+                    service_type: self,
+                    function,
+                    roles,
+                });
             }
         }
         if matches!(self, ServiceType::Php | ServiceType::Java) && providers(PROXY) > 1 {
             // webservers check_add_nodes / check_remove_nodes
             let dedicated = |r: &str| counts.get(r).copied().unwrap_or(0);
             if dedicated(WEB) == 0 || dedicated(BACKEND) == 0 {
-                return Err(format!(
-                    "a {} service with more than one proxy needs at least one stand-alone 'web' node and one stand-alone 'backend' node",
-                    self.name()
-                ));
+                return Err(CountsError::ProxyRule(self));
             }
         }
         Ok(())
@@ -322,14 +363,18 @@ mod tests {
             .unwrap();
         t.check_counts(&counts(&[("proxy", 1), ("web", 1), ("backend", 1)]))
             .unwrap();
-        let e = t.check_counts(&counts(&[("web", 2)])).unwrap_err();
+        let e = t
+            .check_counts(&counts(&[("web", 2)]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("'proxy'") && e.contains("proxy or proxybackendweb"),
             "{e}"
         );
         let e = t
             .check_counts(&counts(&[("proxybackendweb", 1), ("proxy", 1)]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("stand-alone 'web'"), "{e}");
         t.check_counts(&counts(&[
             ("proxybackendweb", 1),
@@ -338,7 +383,10 @@ mod tests {
             ("backend", 1),
         ]))
         .unwrap();
-        let e = t.check_counts(&counts(&[("mysql", 1)])).unwrap_err();
+        let e = t
+            .check_counts(&counts(&[("mysql", 1)]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("unknown role 'mysql' for service type 'php'"),
             "{e}"
@@ -349,25 +397,29 @@ mod tests {
     fn other_types_keep_their_minimum_and_maximum() {
         let e = ServiceType::Mysql
             .check_counts(&counts(&[("glb", 1)]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'mysql'"), "{e}");
         ServiceType::Mysql
             .check_counts(&counts(&[("mysql", 2), ("glb", 1)]))
             .unwrap();
         let e = ServiceType::Generic
             .check_counts(&counts(&[("master", 2)]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 1 'master' node"), "{e}");
         let e = ServiceType::Xtreemfs
             .check_counts(&counts(&[("dir", 1), ("mrc", 1)]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'osd'"), "{e}");
         ServiceType::Helloworld
             .check_counts(&counts(&[("node", 5)]))
             .unwrap();
         let e = ServiceType::Helloworld
             .check_counts(&counts(&[("node", 0)]))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at least one node"), "{e}");
     }
 }

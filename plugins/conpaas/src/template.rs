@@ -50,6 +50,39 @@ pub struct TemplateError {
     pub message: String,
 }
 
+/// A template the plugin would send that Heat would refuse (with these
+/// parameter values), or too large for Heat.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The manager stack: Heat's messages.
+    #[error("manager template: {0}")]
+    Manager(heat::Errors),
+    /// One cloud's agents stack: Heat's messages.
+    #[error("agents template for cloud '{cloud}': {errors}")]
+    Agents {
+        /// The cloud.
+        cloud: String,
+        /// Heat's messages.
+        errors: heat::Errors,
+    },
+    /// One cloud's agents document cannot be written as JSON.
+    #[error("agents template for cloud '{cloud}': {source}")]
+    Encode {
+        /// The cloud.
+        cloud: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// One cloud's agents template exceeds Heat's `max_template_size`.
+    #[error("agents template for cloud '{cloud}': {bytes} bytes, more than Heat's max_template_size ({MAX_TEMPLATE_BYTES}); place fewer nodes on this cloud")]
+    TooLarge {
+        /// The cloud.
+        cloud: String,
+        /// The template's size.
+        bytes: usize,
+    },
+}
+
 /// A template ready for the backend: text, every parameter, files.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
@@ -88,14 +121,13 @@ impl Rendered {
     /// applied, `get_file`, `get_param` and `str_replace` evaluated (the
     /// boot scripts as the VMs receive them); `get_resource` and
     /// `get_attr` left as they are.
-    pub fn resolve(&self) -> Result<Value, String> {
+    pub fn resolve(&self) -> Result<Value, heat::Errors> {
         let parsed = heat::StackTemplate::parse(
             &self.template,
             Environment::new(),
             self.files.clone(),
             Options::default(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let values: ParameterValues = self
             .parameters
             .iter()
@@ -104,7 +136,6 @@ impl Rendered {
         parsed
             .render(&values, &heat::RenderOptions::default())
             .map(|r| r.template)
-            .map_err(|e| e.to_string())
     }
 }
 
@@ -187,12 +218,14 @@ fn parse(
 
 /// Checks `params` against `template` as Heat does when it creates the
 /// stack; the error is Heat's message, with its path.
-fn check(template: &heat::StackTemplate, params: &BTreeMap<String, String>) -> Result<(), String> {
+fn check(
+    template: &heat::StackTemplate,
+    params: &BTreeMap<String, String>,
+) -> Result<(), heat::Errors> {
     let values: ParameterValues = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     template
         .define(&values, &StackIdentity::default())
         .map(|_| ())
-        .map_err(|e| e.to_string())
 }
 
 impl Templates {
@@ -249,8 +282,8 @@ impl Templates {
     }
 
     /// The manager stack with `params`, checked.
-    pub fn manager(&self, params: BTreeMap<String, String>) -> Result<Rendered, String> {
-        check(&self.manager, &params).map_err(|e| format!("manager template: {e}"))?;
+    pub fn manager(&self, params: BTreeMap<String, String>) -> Result<Rendered, RenderError> {
+        check(&self.manager, &params).map_err(RenderError::Manager)?;
         Ok(Rendered {
             template: MANAGER_YAML.to_string(),
             parameters: params,
@@ -266,28 +299,32 @@ impl Templates {
         application: &str,
         groups: &[NodeGroup],
         params: BTreeMap<String, String>,
-    ) -> Result<Rendered, String> {
+    ) -> Result<Rendered, RenderError> {
         let doc = self.agents_document(cloud, application, groups);
-        let what = || format!("agents template for cloud '{cloud}'");
-        let text = serde_json::to_string(&doc).map_err(|e| format!("{}: {e}", what()))?;
+        let refused = |errors| RenderError::Agents {
+            cloud: cloud.to_string(),
+            errors,
+        };
+        let text = serde_json::to_string(&doc).map_err(|source| RenderError::Encode {
+            cloud: cloud.to_string(),
+            source,
+        })?;
         if text.len() > MAX_TEMPLATE_BYTES {
-            return Err(format!(
-                "{}: {} bytes, more than Heat's max_template_size ({MAX_TEMPLATE_BYTES}); place fewer nodes on this cloud",
-                what(),
-                text.len()
-            ));
+            return Err(RenderError::TooLarge {
+                cloud: cloud.to_string(),
+                bytes: text.len(),
+            });
         }
         // Checked from the document itself: the text is its JSON form.
-        let template = heat::Template::from_value(doc, Some("agents"))
-            .map_err(|e| format!("{}: {e}", what()))?;
+        let template = heat::Template::from_value(doc, Some("agents")).map_err(refused)?;
         let parsed = heat::StackTemplate::new(
             template,
             Environment::new(),
             self.agents_files.clone(),
             Options::default(),
         )
-        .map_err(|e| format!("{}: {e}", what()))?;
-        check(&parsed, &params).map_err(|e| format!("{}: {e}", what()))?;
+        .map_err(refused)?;
+        check(&parsed, &params).map_err(refused)?;
         Ok(Rendered {
             template: text,
             parameters: params,

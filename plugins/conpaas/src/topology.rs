@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::service_type::{RoleCounts, ServiceType};
+use occi_so_sdk::PluginError;
+
+use crate::service_type::{CountsError, RoleCounts, ServiceType};
 use crate::settings::check_cloud;
 
 /// At most this many services per application.
@@ -52,6 +54,156 @@ mod type_name {
 /// The services by name.
 pub type Services = BTreeMap<String, ServiceSpec>;
 
+/// Why `conpaas.services` cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServicesError {
+    /// Not an object of services.
+    #[error("expected a JSON object of services by name, e.g. {{\"web\": {{\"type\": \"php\"}}}}, got {}", .0)]
+    NotAnObject(Value),
+    /// More services than [`MAX_SERVICES`].
+    #[error("{0} services; an application has at most {MAX_SERVICES}")]
+    TooManyServices(usize),
+    /// A name that cannot name Heat resources.
+    #[error("service name {0:?} must be a lower-case letter then up to 31 lower-case letters, digits or '-'")]
+    BadName(String),
+    /// One service's entry is wrong.
+    #[error("service '{name}': {problem}")]
+    Service {
+        /// The service.
+        name: String,
+        /// What is wrong with it.
+        problem: ServiceProblem,
+    },
+    /// More startup nodes than [`MAX_NODES`].
+    #[error("{0} startup nodes; an application has at most {MAX_NODES} agent nodes")]
+    TooManyNodes(u32),
+}
+
+/// What is wrong with one service's entry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ServiceProblem {
+    /// Not an object.
+    #[error("expected an object with \"type\" (and \"cloud\", \"nodes\"), got {0}")]
+    NotAnObject(Value),
+    /// A field other than `type`, `cloud`, `nodes`.
+    #[error("unknown field '{0}' (fields: type, cloud, nodes)")]
+    UnknownField(String),
+    /// A type ConPaaS does not have.
+    #[error("unknown service type '{0}' (types: {types})", types = ServiceType::names())]
+    UnknownType(String),
+    /// `type` is not a string.
+    #[error("\"type\" must be a string, got {0}")]
+    TypeNotText(Value),
+    /// No `type`.
+    #[error("\"type\" is required (types: {})", ServiceType::names())]
+    NoType,
+    /// The cloud is unknown or not a cloud name.
+    #[error("{}", cloud_message(.0))]
+    Cloud(PluginError),
+    /// `cloud` is not a string.
+    #[error("\"cloud\" must be a string, got {0}")]
+    CloudNotText(Value),
+    /// A role's count is not a whole number.
+    #[error("the count of role '{role}' must be a whole number >= 0, got {count}")]
+    BadCount {
+        /// The role.
+        role: String,
+        /// The count given.
+        count: Value,
+    },
+    /// `nodes` is not an object.
+    #[error("\"nodes\" must be an object of counts by role, got {0}")]
+    NodesNotObject(Value),
+    /// The startup nodes break the type's rules or the bounds.
+    #[error(transparent)]
+    Roles(#[from] RolesError),
+}
+
+/// A cloud check's complaint, without the attribute it would name.
+fn cloud_message(e: &PluginError) -> String {
+    match e {
+        PluginError::InvalidAttribute { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One service's nodes break its type's rules or the per-role bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RolesError {
+    /// The type's rules.
+    #[error(transparent)]
+    Type(#[from] CountsError),
+    /// More nodes of one role than [`MAX_ROLE_NODES`].
+    #[error("{count} '{role}' nodes; a role has at most {MAX_ROLE_NODES}")]
+    TooMany {
+        /// The role.
+        role: String,
+        /// Its nodes.
+        count: u32,
+    },
+}
+
+/// A placement that cannot be, or nodes that cannot be removed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// Nodes of a service the application does not define.
+    #[error("service '{0}' is not defined")]
+    Undefined(String),
+    /// A service's nodes break its rules.
+    #[error("service '{name}': {problem}")]
+    Service {
+        /// The service.
+        name: String,
+        /// What is wrong.
+        problem: RolesError,
+    },
+    /// More agent nodes than [`MAX_NODES`].
+    #[error("{0} agent nodes; an application has at most {MAX_NODES}")]
+    TooManyNodes(u32),
+    /// Removing nodes of a service that has none.
+    #[error("service '{0}' has no nodes")]
+    NoNodes(String),
+    /// Removing more nodes than run.
+    #[error("cannot remove {count} '{role}' node{} of service '{service}': {available} run{}{}", plural(*.count), singular(*.available), on_cloud(.cloud))]
+    NotEnough {
+        /// The service.
+        service: String,
+        /// The role.
+        role: String,
+        /// How many were to be removed.
+        count: u32,
+        /// How many run (on `cloud`, or everywhere).
+        available: u32,
+        /// The cloud asked for, if any.
+        cloud: Option<String>,
+    },
+}
+
+/// `s` after a plural noun.
+fn plural(n: u32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `s` after a singular verb.
+fn singular(n: u32) -> &'static str {
+    if n == 1 {
+        "s"
+    } else {
+        ""
+    }
+}
+
+fn on_cloud(cloud: &Option<String>) -> String {
+    match cloud {
+        Some(c) => format!(" on cloud '{c}'"),
+        None => String::new(),
+    }
+}
+
 /// Service names: a lower-case letter, then up to 31 lower-case letters,
 /// digits and `-` (they name Heat resources and attributes).
 pub fn valid_service_name(name: &str) -> bool {
@@ -77,77 +229,46 @@ pub fn parse_services(
     value: &Value,
     app_cloud: &str,
     known_clouds: Option<&[String]>,
-) -> Result<Services, String> {
+) -> Result<Services, ServicesError> {
     let entries = match value {
         Value::Null => return Ok(Services::new()),
         Value::Object(m) => m,
-        other => {
-            return Err(format!(
-                "expected a JSON object of services by name, e.g. {{\"web\": {{\"type\": \"php\"}}}}, got {other}"
-            ))
-        }
+        other => return Err(ServicesError::NotAnObject(other.clone())),
     };
     if entries.len() > MAX_SERVICES {
-        return Err(format!(
-            "{} services; an application has at most {MAX_SERVICES}",
-            entries.len()
-        ));
+        return Err(ServicesError::TooManyServices(entries.len()));
     }
     let mut services = Services::new();
     let mut total = 0;
     for (name, entry) in entries {
         if !valid_service_name(name) {
-            return Err(format!(
-                "service name {name:?} must be a lower-case letter then up to 31 lower-case letters, digits or '-'"
-            ));
+            return Err(ServicesError::BadName(name.clone()));
         }
+        let fault = |problem: ServiceProblem| ServicesError::Service {
+            name: name.clone(),
+            problem,
+        };
         let Value::Object(fields) = entry else {
-            return Err(format!(
-                "service '{name}': expected an object with \"type\" (and \"cloud\", \"nodes\"), got {entry}"
-            ));
+            return Err(fault(ServiceProblem::NotAnObject(entry.clone())));
         };
         for key in fields.keys() {
             if !matches!(key.as_str(), "type" | "cloud" | "nodes") {
-                return Err(format!(
-                    "service '{name}': unknown field '{key}' (fields: type, cloud, nodes)"
-                ));
+                return Err(fault(ServiceProblem::UnknownField(key.clone())));
             }
         }
         let service_type = match fields.get("type") {
-            Some(Value::String(t)) => ServiceType::parse(t).ok_or_else(|| {
-                format!(
-                    "service '{name}': unknown service type '{t}' (types: {})",
-                    ServiceType::names()
-                )
-            })?,
-            Some(other) => {
-                return Err(format!(
-                    "service '{name}': \"type\" must be a string, got {other}"
-                ))
-            }
-            None => {
-                return Err(format!(
-                    "service '{name}': \"type\" is required (types: {})",
-                    ServiceType::names()
-                ))
-            }
+            Some(Value::String(t)) => ServiceType::parse(t)
+                .ok_or_else(|| fault(ServiceProblem::UnknownType(t.clone())))?,
+            Some(other) => return Err(fault(ServiceProblem::TypeNotText(other.clone()))),
+            None => return Err(fault(ServiceProblem::NoType)),
         };
         let cloud = match fields.get("cloud") {
             None | Some(Value::Null) => app_cloud.to_string(),
             Some(Value::String(c)) => {
-                check_cloud("", c, known_clouds).map_err(|e| match e {
-                    occi_so_sdk::PluginError::InvalidAttribute { message, .. } => {
-                        format!("service '{name}': {message}")
-                    }
-                    other => format!("service '{name}': {other}"),
-                })?;
+                check_cloud("", c, known_clouds).map_err(|e| fault(ServiceProblem::Cloud(e)))?;
                 c.clone()
             }
-            Some(other) => {
-                return Err(format!(
-                    "service '{name}': \"cloud\" must be a string, got {other}"
-                ))
-            }
+            Some(other) => return Err(fault(ServiceProblem::CloudNotText(other.clone()))),
         };
         let startup = match fields.get("nodes") {
             None | Some(Value::Null) => service_type.starting_nodes(),
@@ -155,7 +276,10 @@ pub fn parse_services(
                 let mut counts = RoleCounts::new();
                 for (role, n) in roles {
                     let n = count_of(n).ok_or_else(|| {
-                        format!("service '{name}': the count of role '{role}' must be a whole number >= 0, got {n}")
+                        fault(ServiceProblem::BadCount {
+                            role: role.clone(),
+                            count: n.clone(),
+                        })
                     })?;
                     if n > 0 {
                         counts.insert(role.clone(), n);
@@ -165,13 +289,9 @@ pub fn parse_services(
                 }
                 counts
             }
-            Some(other) => {
-                return Err(format!(
-                    "service '{name}': \"nodes\" must be an object of counts by role, got {other}"
-                ))
-            }
+            Some(other) => return Err(fault(ServiceProblem::NodesNotObject(other.clone()))),
         };
-        check_role_totals(service_type, &startup).map_err(|e| format!("service '{name}': {e}"))?;
+        check_role_totals(service_type, &startup).map_err(|e| fault(e.into()))?;
         total += startup.values().sum::<u32>();
         services.insert(
             name.clone(),
@@ -183,21 +303,20 @@ pub fn parse_services(
         );
     }
     if total > MAX_NODES {
-        return Err(format!(
-            "{total} startup nodes; an application has at most {MAX_NODES} agent nodes"
-        ));
+        return Err(ServicesError::TooManyNodes(total));
     }
     Ok(services)
 }
 
 /// The type's rules plus the per-role bound.
-fn check_role_totals(t: ServiceType, counts: &RoleCounts) -> Result<(), String> {
+fn check_role_totals(t: ServiceType, counts: &RoleCounts) -> Result<(), RolesError> {
     t.check_counts(counts)?;
     for (role, n) in counts {
         if *n > MAX_ROLE_NODES {
-            return Err(format!(
-                "{n} '{role}' nodes; a role has at most {MAX_ROLE_NODES}"
-            ));
+            return Err(RolesError::TooMany {
+                role: role.clone(),
+                count: *n,
+            });
         }
     }
     Ok(())
@@ -260,10 +379,10 @@ impl Placement {
         cloud: Option<&str>,
         home: &str,
         counts: &RoleCounts,
-    ) -> Result<(), String> {
+    ) -> Result<(), PlacementError> {
         let mut next = self.clone();
         let Some(clouds) = next.0.get_mut(name) else {
-            return Err(format!("service '{name}' has no nodes"));
+            return Err(PlacementError::NoNodes(name.to_string()));
         };
         for (role, n) in counts {
             let mut left = *n;
@@ -282,15 +401,13 @@ impl Placement {
                 .filter_map(|c| clouds.get(c).and_then(|r| r.get(role)))
                 .sum();
             if available < left {
-                let place = match cloud {
-                    Some(c) => format!(" on cloud '{c}'"),
-                    None => String::new(),
-                };
-                return Err(format!(
-                    "cannot remove {n} '{role}' node{} of service '{name}': {available} run{}{place}",
-                    if *n == 1 { "" } else { "s" },
-                    if available == 1 { "s" } else { "" },
-                ));
+                return Err(PlacementError::NotEnough {
+                    service: name.to_string(),
+                    role: role.clone(),
+                    count: *n,
+                    available,
+                    cloud: cloud.map(str::to_string),
+                });
             }
             for c in order {
                 if left == 0 {
@@ -355,21 +472,23 @@ impl Placement {
     }
 
     /// Checks every service against its type's rules and the bounds.
-    pub fn check(&self, services: &Services) -> Result<(), String> {
+    pub fn check(&self, services: &Services) -> Result<(), PlacementError> {
         for name in self.0.keys() {
             if !services.contains_key(name) {
-                return Err(format!("service '{name}' is not defined"));
+                return Err(PlacementError::Undefined(name.clone()));
             }
         }
         for (name, spec) in services {
-            check_role_totals(spec.service_type, &self.totals(name))
-                .map_err(|e| format!("service '{name}': {e}"))?;
+            check_role_totals(spec.service_type, &self.totals(name)).map_err(|problem| {
+                PlacementError::Service {
+                    name: name.clone(),
+                    problem,
+                }
+            })?;
         }
         let n = self.node_count();
         if n > MAX_NODES {
-            return Err(format!(
-                "{n} agent nodes; an application has at most {MAX_NODES}"
-            ));
+            return Err(PlacementError::TooManyNodes(n));
         }
         Ok(())
     }
@@ -411,7 +530,11 @@ mod tests {
 
     #[test]
     fn service_mistakes_are_named() {
-        let err = |v: Value| parse_services(&v, "default", Some(&["b".to_string()])).unwrap_err();
+        let err = |v: Value| {
+            parse_services(&v, "default", Some(&["b".to_string()]))
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(json!({"db": {"type": "postgres"}})),
             "service 'db': unknown service type 'postgres' (types: php, java, mysql, xtreemfs, generic, helloworld)"
@@ -454,7 +577,7 @@ mod tests {
             .remove("web", Some("default"), "default", &counts(&[("web", 2)]))
             .unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "cannot remove 2 'web' nodes of service 'web': 1 runs on cloud 'default'"
         );
         assert_eq!(p, before, "a refused removal changes nothing");
@@ -473,7 +596,7 @@ mod tests {
         p.check(&services).unwrap();
         p.remove("db", None, "default", &counts(&[("mysql", 1)]))
             .unwrap();
-        let e = p.check(&services).unwrap_err();
+        let e = p.check(&services).unwrap_err().to_string();
         assert!(e.contains("at least one node doing 'mysql'"), "{e}");
     }
 }
