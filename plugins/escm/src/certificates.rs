@@ -40,10 +40,65 @@ impl fmt::Debug for Certificates {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PemKind {
     Certificate,
     PrivateKey,
+}
+
+/// A path a caller gave that may not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ConfineError {
+    /// Not absolute.
+    #[error("{0:?} is not an absolute path")]
+    NotAbsolute(String),
+    /// With `.` or `..`.
+    #[error("{0:?} must not contain '.' or '..'")]
+    Dots(String),
+    /// Not below the certificate directory.
+    #[error("{path:?} is not below the ESCM certificate directory {} of this orchestrator", .root.display())]
+    Outside {
+        /// The path given.
+        path: String,
+        /// The certificate directory.
+        root: PathBuf,
+    },
+}
+
+/// What is wrong with a PEM file's text (after its path in messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum PemError {
+    /// A boundary line is malformed or out of place.
+    #[error("is not a well-formed PEM file")]
+    Malformed,
+    /// A block is opened and never closed.
+    #[error("is not a well-formed PEM file (a block is not closed)")]
+    Unclosed,
+    /// A line that is neither a boundary nor base64 (or text outside a block).
+    #[error("is not a PEM file (unexpected text outside or inside a block)")]
+    Unexpected,
+    /// The key is encrypted.
+    #[error("holds an encrypted private key; the instance needs it unencrypted")]
+    Encrypted,
+    /// A block of another kind.
+    #[error("holds a PEM block that is not a {0}")]
+    WrongBlock(PemKind),
+    /// No block of the wanted kind.
+    #[error("holds no PEM {0}")]
+    NoBlock(PemKind),
+    /// Several keys.
+    #[error("holds more than one private key")]
+    SeveralKeys,
+}
+
+/// As messages name a PEM kind (its block label).
+impl fmt::Display for PemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PemKind::Certificate => "CERTIFICATE",
+            PemKind::PrivateKey => "PRIVATE KEY",
+        })
+    }
 }
 
 /// Reads the files the settings name, or `None` when the instance
@@ -58,7 +113,7 @@ pub async fn load(root: &Path, settings: &Settings) -> Result<Option<Certificate
         let optional = attribute == names::SSL_CA_CERTS
             && (path.is_empty() || path == catalog::DEFAULT_CA_CERTS);
         if !optional {
-            confine(root, path).map_err(|m| PluginError::attribute(attribute, m))?;
+            confine(root, path).map_err(|e| PluginError::attribute(attribute, e.to_string()))?;
         }
     }
     let cert = read_pem(
@@ -106,21 +161,21 @@ async fn exists(root: &Path, path: &str) -> bool {
 }
 
 /// `path` if it is an absolute, plain path below `root` (no `.` or `..`).
-fn confine(root: &Path, path: &str) -> Result<PathBuf, String> {
+fn confine(root: &Path, path: &str) -> Result<PathBuf, ConfineError> {
     let p = Path::new(path);
     if !p.is_absolute() {
-        return Err(format!("{path:?} is not an absolute path"));
+        return Err(ConfineError::NotAbsolute(path.to_string()));
     }
     if p.components()
         .any(|c| !matches!(c, Component::RootDir | Component::Normal(_)))
     {
-        return Err(format!("{path:?} must not contain '.' or '..'"));
+        return Err(ConfineError::Dots(path.to_string()));
     }
     if !p.starts_with(root) {
-        return Err(format!(
-            "{path:?} is not below the ESCM certificate directory {} of this orchestrator",
-            root.display()
-        ));
+        return Err(ConfineError::Outside {
+            path: path.to_string(),
+            root: root.to_path_buf(),
+        });
     }
     Ok(p.to_path_buf())
 }
@@ -133,7 +188,7 @@ async fn read_pem(
 ) -> Result<String, PluginError> {
     let fail = |m: String| PluginError::attribute(attribute, m);
     let hint = "(or set escm.ssl.generate_certs to true for a self-signed certificate)";
-    let p = confine(root, path).map_err(fail)?;
+    let p = confine(root, path).map_err(|e| fail(e.to_string()))?;
     let real = tokio::fs::canonicalize(&p)
         .await
         .map_err(|e| fail(format!("cannot open {path:?}: {} {hint}", io_reason(&e))))?;
@@ -180,7 +235,7 @@ fn io_reason(e: &std::io::Error) -> String {
 /// Normalises a PEM text (LF line ends, no trailing blank lines) after
 /// checking that every line is a PEM boundary or base64, so the text can
 /// travel in a here-document on the instance.
-fn check_pem(text: &str, kind: PemKind) -> Result<String, String> {
+fn check_pem(text: &str, kind: PemKind) -> Result<String, PemError> {
     let text = text.replace("\r\n", "\n");
     let mut blocks = 0;
     let mut open: Option<&str> = None;
@@ -191,7 +246,7 @@ fn check_pem(text: &str, kind: PemKind) -> Result<String, String> {
             .and_then(|l| l.strip_suffix("-----"))
         {
             if open.is_some() || !label.chars().all(|c| c.is_ascii_uppercase() || c == ' ') {
-                return Err("is not a well-formed PEM file".into());
+                return Err(PemError::Malformed);
             }
             open = Some(label);
         } else if let Some(label) = line
@@ -199,25 +254,19 @@ fn check_pem(text: &str, kind: PemKind) -> Result<String, String> {
             .and_then(|l| l.strip_suffix("-----"))
         {
             if open != Some(label) {
-                return Err("is not a well-formed PEM file".into());
+                return Err(PemError::Malformed);
             }
             let wanted = match kind {
                 PemKind::Certificate => label == "CERTIFICATE",
                 PemKind::PrivateKey => {
                     if label.contains("ENCRYPTED") {
-                        return Err(
-                            "holds an encrypted private key; the instance needs it unencrypted"
-                                .into(),
-                        );
+                        return Err(PemError::Encrypted);
                     }
                     label.ends_with("PRIVATE KEY")
                 }
             };
             if !wanted {
-                return Err(match kind {
-                    PemKind::Certificate => "holds a PEM block that is not a CERTIFICATE".into(),
-                    PemKind::PrivateKey => "holds a PEM block that is not a PRIVATE KEY".into(),
-                });
+                return Err(PemError::WrongBlock(kind));
             }
             blocks += 1;
             open = None;
@@ -231,21 +280,18 @@ fn check_pem(text: &str, kind: PemKind) -> Result<String, String> {
                 line.is_empty()
             };
             if !fits {
-                return Err("is not a PEM file (unexpected text outside or inside a block)".into());
+                return Err(PemError::Unexpected);
             }
         }
     }
     if open.is_some() {
-        return Err("is not a well-formed PEM file (a block is not closed)".into());
+        return Err(PemError::Unclosed);
     }
     if blocks == 0 {
-        return Err(match kind {
-            PemKind::Certificate => "holds no PEM CERTIFICATE".into(),
-            PemKind::PrivateKey => "holds no PEM PRIVATE KEY".into(),
-        });
+        return Err(PemError::NoBlock(kind));
     }
     if kind == PemKind::PrivateKey && blocks > 1 {
-        return Err("holds more than one private key".into());
+        return Err(PemError::SeveralKeys);
     }
     Ok(text.trim_end().to_string())
 }
@@ -267,9 +313,9 @@ mod tests {
         let chain = format!("{CERT}\n{CERT}");
         assert!(check_pem(&chain, PemKind::Certificate).is_ok());
         let enc = KEY.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY");
-        assert!(check_pem(&enc, PemKind::PrivateKey)
-            .unwrap_err()
-            .contains("encrypted"));
+        let e = check_pem(&enc, PemKind::PrivateKey).unwrap_err();
+        assert_eq!(e, PemError::Encrypted);
+        assert!(e.to_string().contains("encrypted"));
         assert!(check_pem("hello", PemKind::Certificate).is_err());
         assert!(check_pem(
             "-----BEGIN CERTIFICATE-----\nESCM_PEM_END; rm -rf /\n-----END CERTIFICATE-----",

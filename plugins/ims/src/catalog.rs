@@ -126,13 +126,13 @@ impl Catalog {
                     }
                 }
                 let generated = template::generate(&loaded, &settings);
-                generated.check(&loaded).map_err(|message| TopologyError {
+                generated.check(&loaded).map_err(|e| TopologyError {
                     file: path.clone(),
                     field: format!(
                         "(generated template, {} sizes)",
                         if at_max { "maximum" } else { "default" }
                     ),
-                    message,
+                    message: e.to_string(),
                 })?;
             }
             topologies.insert(loaded.topology.name.clone(), Arc::new(loaded));

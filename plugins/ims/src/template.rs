@@ -605,6 +605,16 @@ impl Generator<'_> {
     }
 }
 
+/// A template generated from a topology that Heat would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the template generated from {file} is not one Heat takes: {errors}")]
+pub struct GeneratedError {
+    /// The topology file.
+    pub file: String,
+    /// Heat's messages.
+    pub errors: heat::Errors,
+}
+
 impl Generated {
     /// The template as sent to Heat: compact JSON (Heat's own format for
     /// `GET .../template`), which keeps the largest topology well under
@@ -620,12 +630,10 @@ impl Generated {
 
     /// Parses the text and checks it with these parameter values as Heat
     /// does when it creates the stack; the error is Heat's messages.
-    pub fn check(&self, loaded: &LoadedTopology) -> Result<(), String> {
-        self.check_heat().map_err(|e| {
-            format!(
-                "the template generated from {} is not one Heat takes: {e}",
-                loaded.file
-            )
+    pub fn check(&self, loaded: &LoadedTopology) -> Result<(), GeneratedError> {
+        self.check_heat().map_err(|errors| GeneratedError {
+            file: loaded.file.clone(),
+            errors,
         })
     }
 

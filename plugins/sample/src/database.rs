@@ -75,9 +75,7 @@ impl Orchestrator for SampleDatabase {
 
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
         if matches!(op, Operation::Design | Operation::Update { .. }) {
-            self.template
-                .check(&parameters(attributes, MAPPING))
-                .map_err(PluginError::Invalid)?;
+            self.template.check(&parameters(attributes, MAPPING))?;
         }
         Ok(())
     }

@@ -117,7 +117,7 @@ impl Orchestrator for SampleService {
         if matches!(op, Operation::Design | Operation::Update { .. }) {
             let params = parameters(attributes, MAPPING);
             for t in [&self.deployment, &self.provisioning] {
-                t.check(&params).map_err(PluginError::Invalid)?;
+                t.check(&params)?;
             }
         }
         Ok(())

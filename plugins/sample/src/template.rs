@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use heat::{Environment, Files, Options, ParameterValues, StackIdentity};
+use occi_so_sdk::PluginError;
 
 /// A template that does not fit the plugin using it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,8 +74,9 @@ impl StackTemplate {
     }
 
     /// Checks parameter values as Heat does when it creates the stack;
-    /// the error is Heat's first message (`Parameter 'x' is invalid: ...`).
-    pub fn check(&self, parameters: &BTreeMap<String, String>) -> Result<(), String> {
+    /// the error is [`PluginError::Invalid`] with Heat's first message
+    /// (`Parameter 'x' is invalid: ...`).
+    pub fn check(&self, parameters: &BTreeMap<String, String>) -> Result<(), PluginError> {
         let values: ParameterValues = parameters
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -83,9 +85,11 @@ impl StackTemplate {
             .define(&values, &StackIdentity::default())
             .map(|_| ())
             .map_err(|e| {
-                e.first()
-                    .map(|f| f.message.clone())
-                    .unwrap_or_else(|| e.to_string())
+                PluginError::Invalid(
+                    e.first()
+                        .map(|f| f.message.clone())
+                        .unwrap_or_else(|| e.to_string()),
+                )
             })
     }
 }
@@ -126,6 +130,7 @@ mod tests {
         let e = t
             .check(&BTreeMap::from([("a".to_string(), "9".to_string())]))
             .unwrap_err();
-        assert!(e.contains("Parameter 'a' is invalid"), "{e}");
+        assert!(matches!(e, PluginError::Invalid(_)), "{e:?}");
+        assert!(e.to_string().contains("Parameter 'a' is invalid"), "{e}");
     }
 }
