@@ -25,10 +25,10 @@ use tokio::sync::{watch, Notify, OnceCell};
 use tokio::time::Instant;
 
 /// A boxed read of one stack's current state.
-pub type FetchFuture = Pin<Box<dyn Future<Output = Result<StackInfo, BackendError>> + Send>>;
+pub(crate) type FetchFuture = Pin<Box<dyn Future<Output = Result<StackInfo, BackendError>> + Send>>;
 
 /// How to read one stack's current state; called once per poll.
-pub type Fetch = Arc<dyn Fn() -> FetchFuture + Send + Sync>;
+pub(crate) type Fetch = Arc<dyn Fn() -> FetchFuture + Send + Sync>;
 
 /// How often and how long a stack is polled.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ impl PollConfig {
 
 /// Which stack a poller watches: the project it lives in and its id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct WatchKey {
+pub(crate) struct WatchKey {
     /// The project (tenant) the stack belongs to.
     pub project: String,
     /// The stack id.
@@ -139,13 +139,13 @@ impl Shared {
 }
 
 /// The registry of stack pollers of one backend.
-pub struct StackPollers {
+pub(crate) struct StackPollers {
     shared: Arc<Shared>,
 }
 
 impl StackPollers {
     /// An empty registry polling with `config`.
-    pub fn new(config: PollConfig) -> Self {
+    pub(crate) fn new(config: PollConfig) -> Self {
         let (shutdown, _) = watch::channel(false);
         StackPollers {
             shared: Arc::new(Shared {
@@ -160,16 +160,11 @@ impl StackPollers {
         }
     }
 
-    /// The poll settings.
-    pub fn config(&self) -> &PollConfig {
-        &self.shared.config
-    }
-
     /// Subscribe to the stack `key`. The first watcher reads the stack with
     /// `fetch` (concurrent first watchers share that read) and starts its
     /// poller; later ones join the running poller. Must be called within a
     /// Tokio runtime.
-    pub async fn watch(
+    pub(crate) async fn watch(
         &self,
         key: WatchKey,
         fetch: Fetch,
@@ -242,7 +237,7 @@ impl StackPollers {
     /// update or a delete): it reads again now and restarts its backoff. A
     /// poller that already saw the stack settle is dropped, so the next
     /// watch starts from a fresh read instead of the stale final state.
-    pub fn kick(&self, key: &WatchKey) {
+    pub(crate) fn kick(&self, key: &WatchKey) {
         let mut slots = self.shared.slots();
         let Some(slot) = slots.get(key) else { return };
         let settled = slot
@@ -258,14 +253,14 @@ impl StackPollers {
 
     /// Stop every poller and refuse new watches; watchers see their channel
     /// close. Idempotent.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.shutdown.send_replace(true);
         self.shared.slots().clear();
     }
 
     /// Counters: sequences started, reads done, pollers running.
-    pub fn stats(&self) -> PollerStats {
+    pub(crate) fn stats(&self) -> PollerStats {
         PollerStats {
             sequences: self.shared.sequences.load(Ordering::Relaxed),
             reads: self.shared.reads.load(Ordering::Relaxed),

@@ -138,23 +138,23 @@ impl fmt::Display for Cidr {
 
 impl Cidr {
     /// The number of addresses in the block.
-    pub fn size(self) -> u32 {
+    pub(crate) fn size(self) -> u32 {
         1u32 << (32 - self.prefix)
     }
     /// The gateway (`.1`).
-    pub fn gateway(self) -> u32 {
+    pub(crate) fn gateway(self) -> u32 {
         self.base + 1
     }
     /// The first address handed to ports (after the gateway).
-    pub fn first_host(self) -> u32 {
+    pub(crate) fn first_host(self) -> u32 {
         self.base + 2
     }
     /// The last address handed to ports (before the broadcast address).
-    pub fn last_host(self) -> u32 {
+    pub(crate) fn last_host(self) -> u32 {
         self.base + self.size() - 2
     }
     /// Whether `ip` is inside the block.
-    pub fn contains(self, ip: u32) -> bool {
+    pub(crate) fn contains(self, ip: u32) -> bool {
         ip & (u32::MAX << (32 - self.prefix)) == self.base
     }
 }

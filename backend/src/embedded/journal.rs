@@ -180,7 +180,7 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 impl Journal {
     /// Opens (making it if needed) `<state_dir>/embedded/` and starts the
     /// writer thread.
-    pub fn open(state_dir: &Path) -> Result<Journal, JournalError> {
+    pub(super) fn open(state_dir: &Path) -> Result<Journal, JournalError> {
         let dir = state_dir.join("embedded");
         for sub in ["stacks", "templates"] {
             let p = dir.join(sub);
@@ -207,12 +207,12 @@ impl Journal {
     }
 
     /// Where it writes.
-    pub fn dir(&self) -> &Path {
+    pub(super) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// The stack changed: write it soon.
-    pub fn dirty(&self, cell: &Arc<StackCell>) {
+    pub(super) fn dirty(&self, cell: &Arc<StackCell>) {
         let mut p = self
             .shared
             .pending
@@ -229,7 +229,7 @@ impl Journal {
     }
 
     /// Resolves once everything marked dirty before the call is written.
-    pub async fn flush(&self) {
+    pub(super) async fn flush(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         {
             let mut p = self
@@ -245,7 +245,7 @@ impl Journal {
 
     /// Reads every stack back: `(project, id, name, state)` for the caller
     /// to register, templates parsed once each through `cache`.
-    pub fn load(
+    pub(super) fn load(
         &self,
         cache: &TemplateCache,
     ) -> Result<Vec<(String, Uuid, String, StackState)>, JournalError> {

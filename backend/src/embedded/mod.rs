@@ -30,7 +30,7 @@
 //! project dashmaps), `prepared` (templates parsed once, shared), `pool`
 //! (address pools), `journal` (the state dir), `ids` (ids and times).
 
-pub mod config;
+mod config;
 mod engine;
 mod ids;
 mod journal;
@@ -190,11 +190,6 @@ impl EmbeddedBackend {
         p.names.insert(cell.name.clone(), id);
         p.stacks.insert(id, cell);
         interrupted
-    }
-
-    /// The configuration it runs with.
-    pub fn config(&self) -> &EmbeddedConfig {
-        &self.engine.config
     }
 
     /// Waits until every change so far is written to the state dir (at

@@ -49,7 +49,7 @@ pub(crate) enum PoolError {
 
 impl Pool {
     /// The pool of a configured network.
-    pub fn new(config: &NetworkConfig) -> Result<Pool, BadCidr> {
+    pub(crate) fn new(config: &NetworkConfig) -> Result<Pool, BadCidr> {
         let cidr: Cidr = config.cidr.parse()?;
         let network_id = named_uuid(&config.name);
         Ok(Pool {
@@ -65,13 +65,13 @@ impl Pool {
     }
 
     /// Whether `name_or_id` names this network.
-    pub fn is(&self, name_or_id: &str) -> bool {
+    pub(crate) fn is(&self, name_or_id: &str) -> bool {
         name_or_id == self.name || name_or_id == self.network_id.to_string()
     }
 
     /// The next free address, searching on from the last one handed out
     /// (so freed addresses are not reused at once, as Neutron does).
-    pub fn allocate(&self) -> Result<u32, PoolError> {
+    pub(crate) fn allocate(&self) -> Result<u32, PoolError> {
         let (first, last) = (self.cidr.first_host(), self.cidr.last_host());
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         let span = last - first + 1;
@@ -87,7 +87,7 @@ impl Pool {
 
     /// Takes a given address (a port's `fixed_ips`, an explicit floating IP,
     /// or one read back from the state dir).
-    pub fn reserve(&self, ip: u32) -> Result<(), PoolError> {
+    pub(crate) fn reserve(&self, ip: u32) -> Result<(), PoolError> {
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         if used.taken.insert(ip) {
             Ok(())
@@ -100,13 +100,13 @@ impl Pool {
     }
 
     /// Gives an address back.
-    pub fn release(&self, ip: u32) {
+    pub(crate) fn release(&self, ip: u32) {
         let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
         used.taken.remove(&ip);
     }
 
     /// How many addresses are in use.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.used.lock().map(|u| u.taken.len()).unwrap_or(0)
     }
 }

@@ -35,7 +35,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Parses a template as Heat does at create time.
-    pub fn parse(
+    pub(super) fn parse(
         template_text: &str,
         environment_text: Option<&str>,
         files: &BTreeMap<String, String>,
@@ -75,24 +75,24 @@ impl Prepared {
     }
 
     /// The `files` map.
-    pub fn files(&self) -> &Files {
+    pub(super) fn files(&self) -> &Files {
         self.template.files()
     }
 
     /// The shared name of resource `name`, if the template has it.
-    pub fn name(&self, name: &str) -> Option<&Arc<str>> {
+    pub(super) fn name(&self, name: &str) -> Option<&Arc<str>> {
         self.names.iter().find(|n| &***n == name)
     }
 
     /// The `type` as written of resource `name`.
-    pub fn type_of(&self, name: &str) -> Option<&Arc<str>> {
+    pub(super) fn type_of(&self, name: &str) -> Option<&Arc<str>> {
         let i = self.names.iter().position(|n| &**n == name)?;
         self.types.get(i)
     }
 
     /// A content digest (hex SHA-256 of template, environment and files),
     /// naming the template in the state dir.
-    pub fn digest(&self) -> &str {
+    pub(super) fn digest(&self) -> &str {
         self.digest.get_or_init(|| {
             let mut h = Sha256::new();
             let mut part = |tag: &[u8], text: &str| {
@@ -136,7 +136,7 @@ fn key(t: &str, e: Option<&str>, f: &BTreeMap<String, String>) -> u64 {
 impl TemplateCache {
     /// The prepared template for this text, parsed now if no live stack
     /// shares it.
-    pub fn get(
+    pub(super) fn get(
         &self,
         template: &str,
         environment: Option<&str>,
@@ -169,7 +169,7 @@ impl TemplateCache {
     }
 
     /// Shares an already parsed template (one read back from the state dir).
-    pub fn adopt(&self, prepared: Prepared) -> Arc<Prepared> {
+    pub(super) fn adopt(&self, prepared: Prepared) -> Arc<Prepared> {
         let k = key(
             &prepared.template_text,
             prepared.environment_text.as_deref(),
@@ -195,7 +195,7 @@ impl TemplateCache {
     }
 
     /// How many distinct templates are alive.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.map
             .iter()
             .map(|e| e.iter().filter(|w| w.strong_count() > 0).count())

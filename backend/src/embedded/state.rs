@@ -36,12 +36,12 @@ pub(crate) enum Reason {
 
 impl Reason {
     /// A verbatim reason.
-    pub fn text(s: impl Into<String>) -> Reason {
+    pub(crate) fn text(s: impl Into<String>) -> Reason {
         Reason::Text(Arc::new(s.into()))
     }
 
     /// Heat's text, for a subject called `name` in status `status`.
-    pub fn render(&self, name: &str, status: StackStatus) -> String {
+    pub(crate) fn render(&self, name: &str, status: StackStatus) -> String {
         match self {
             Reason::Empty => String::new(),
             Reason::StateChanged => "state changed".into(),
@@ -90,7 +90,7 @@ pub(crate) enum Physical {
 
 impl Physical {
     /// Heat's text for it, in the stack named `stack`.
-    pub fn render(&self, stack: &str, resource: &str) -> String {
+    pub(crate) fn render(&self, stack: &str, resource: &str) -> String {
         match self {
             Physical::None => String::new(),
             Physical::Name(short) => super::ids::physical_name(stack, resource, *short),
@@ -100,7 +100,7 @@ impl Physical {
     }
 
     /// Whether the resource has one.
-    pub fn is_some(&self) -> bool {
+    pub(crate) fn is_some(&self) -> bool {
         !matches!(self, Physical::None)
     }
 }
@@ -260,7 +260,7 @@ pub(crate) struct ResourceState {
 
 impl ResourceState {
     /// A resource not created yet (`INIT_COMPLETE`).
-    pub fn new(name: Arc<str>, type_name: Arc<str>, kind: Kind) -> Self {
+    pub(crate) fn new(name: Arc<str>, type_name: Arc<str>, kind: Kind) -> Self {
         ResourceState {
             name,
             type_name,
@@ -281,17 +281,17 @@ impl ResourceState {
 
     /// Whether it exists in the (simulated) cloud: created, and neither
     /// deleted nor never started.
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         self.physical.is_some() && self.status.action != StackAction::Delete
     }
 
     /// Whether it was ever acted on (a create was at least attempted).
-    pub fn attempted(&self) -> bool {
+    pub(crate) fn attempted(&self) -> bool {
         self.status.action != StackAction::Init
     }
 
     /// Its nested stack, for template resources and groups.
-    pub fn nested(&self) -> Option<&NestedStack> {
+    pub(crate) fn nested(&self) -> Option<&NestedStack> {
         match &self.data {
             Data::Nested(n) => Some(n),
             _ => None,
@@ -308,18 +308,18 @@ pub(crate) struct Tree {
 
 impl Tree {
     /// Resource `name`.
-    pub fn get(&self, name: &str) -> Option<&ResourceState> {
+    pub(crate) fn get(&self, name: &str) -> Option<&ResourceState> {
         self.resources.iter().find(|r| &*r.name == name)
     }
 
     /// Resource `name`, to change.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut ResourceState> {
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut ResourceState> {
         self.resources.iter_mut().find(|r| &*r.name == name)
     }
 
     /// The tree of the nested stack at `path` (resource names, outermost
     /// first) below this one.
-    pub fn at(&self, path: &[Arc<str>]) -> Option<&Tree> {
+    pub(crate) fn at(&self, path: &[Arc<str>]) -> Option<&Tree> {
         match path.split_first() {
             None => Some(self),
             Some((first, rest)) => self.get(first)?.nested()?.tree.at(rest),
@@ -327,7 +327,7 @@ impl Tree {
     }
 
     /// [`Tree::at`], to change.
-    pub fn at_mut(&mut self, path: &[Arc<str>]) -> Option<&mut Tree> {
+    pub(crate) fn at_mut(&mut self, path: &[Arc<str>]) -> Option<&mut Tree> {
         match path.split_first() {
             None => Some(self),
             Some((first, rest)) => match &mut self.get_mut(first)?.data {
@@ -338,7 +338,7 @@ impl Tree {
     }
 
     /// Every resource here and in nested stacks, depth first.
-    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a ResourceState)) {
+    pub(crate) fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a ResourceState)) {
         for r in &self.resources {
             f(r);
             if let Some(old) = &r.replaced {
@@ -383,7 +383,7 @@ pub(crate) struct Inputs {
 
 impl Inputs {
     /// The parameters as the heat crate takes them.
-    pub fn parameter_values(&self) -> heat::ParameterValues {
+    pub(super) fn parameter_values(&self) -> heat::ParameterValues {
         self.params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -454,7 +454,7 @@ pub(crate) struct StackCell {
 impl StackCell {
     /// The state, locked (a poisoned lock is recovered: the state is
     /// always left consistent between statements that change it).
-    pub fn lock(&self) -> MutexGuard<'_, StackState> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, StackState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -29,7 +29,7 @@ pub(crate) struct Store {
 
 impl Store {
     /// The project, made on first use.
-    pub fn project(&self, name: &str) -> Arc<Project> {
+    pub(super) fn project(&self, name: &str) -> Arc<Project> {
         if let Some(p) = self.projects.get(name) {
             return p.clone();
         }
@@ -40,12 +40,12 @@ impl Store {
     }
 
     /// The project, if it has ever had a stack.
-    pub fn existing(&self, name: &str) -> Option<Arc<Project>> {
+    pub(super) fn existing(&self, name: &str) -> Option<Arc<Project>> {
         self.projects.get(name).map(|p| p.clone())
     }
 
     /// The shared `Arc<str>` of a project's name.
-    pub fn project_name(&self, name: &str) -> Arc<str> {
+    pub(super) fn project_name(&self, name: &str) -> Arc<str> {
         match self.projects.get(name) {
             Some(p) => p.key().clone(),
             None => {
@@ -59,7 +59,7 @@ impl Store {
     }
 
     /// A stack by project and id.
-    pub fn get(&self, project: &str, id: &Uuid) -> Option<Arc<StackCell>> {
+    pub(super) fn get(&self, project: &str, id: &Uuid) -> Option<Arc<StackCell>> {
         self.projects
             .get(project)?
             .stacks
@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// Every stack, for start-up and statistics.
-    pub fn all(&self) -> Vec<Arc<StackCell>> {
+    pub(super) fn all(&self) -> Vec<Arc<StackCell>> {
         let mut out = Vec::new();
         for p in self.projects.iter() {
             out.extend(p.stacks.iter().map(|c| c.clone()));
@@ -78,7 +78,7 @@ impl Store {
 
     /// A stack was deleted: free its name now, forget it after `retention`
     /// (and forget those deleted longer ago).
-    pub fn deleted(&self, cell: &StackCell, retention: Duration) {
+    pub(super) fn deleted(&self, cell: &StackCell, retention: Duration) {
         if let Some(p) = self.projects.get(&*cell.project) {
             p.names.remove_if(&*cell.name, |_, id| *id == cell.id);
         }

@@ -40,7 +40,7 @@ pub(crate) struct View<'a> {
 
 impl<'a> View<'a> {
     /// The view of `resource`'s nested stack.
-    pub fn nested(&self, resource: &'a ResourceState) -> Option<View<'a>> {
+    pub(crate) fn nested(&self, resource: &'a ResourceState) -> Option<View<'a>> {
         let n = resource.nested()?;
         Some(View {
             stack_name: &n.name,
@@ -51,7 +51,7 @@ impl<'a> View<'a> {
     }
 
     /// The physical id of `r` as Heat shows it.
-    pub fn physical_id(&self, r: &ResourceState) -> String {
+    pub(crate) fn physical_id(&self, r: &ResourceState) -> String {
         r.physical.render(self.stack_name, &r.name)
     }
 

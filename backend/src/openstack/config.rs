@@ -243,7 +243,7 @@ pub enum Interface {
 
 impl Interface {
     /// The catalog's spelling.
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Interface::Public => "public",
             Interface::Internal => "internal",
@@ -388,7 +388,7 @@ impl OpenStackConfig {
     }
 
     /// Reject configurations that cannot work, naming the field at fault.
-    pub fn check(&self) -> Result<(), ConfigError> {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         match &self.auth {
             AuthConfig::PassThrough { auth_url, .. } => {

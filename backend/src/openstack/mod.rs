@@ -1,15 +1,16 @@
 //! A real OpenStack Heat over its v1 REST API, as a [`StackBackend`].
 //!
-//! * [`config`]: endpoint or catalog, auth, TLS, timeouts, retries, polling.
+//! * `config` ([`OpenStackConfig`]): endpoint or catalog, auth, TLS, timeouts,
+//!   retries, polling.
 //! * `auth`, `keystone`, `token_cache`: which URL and token each call uses.
 //! * `rest`: one HTTP exchange (retries, tracing, counters).
 //! * `wire`: Heat's JSON bodies; `fault`: Heat's errors as [`BackendError`]s.
 //!
 //! Waiting is shared: [`StackBackend::watch`] joins the stack's one poller
-//! in [`crate::poller`].
+//! in `crate::poller`.
 
 mod auth;
-pub mod config;
+mod config;
 #[cfg(test)]
 mod fake_keystone;
 pub(crate) mod fault;

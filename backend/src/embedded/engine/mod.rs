@@ -75,7 +75,7 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// What views need.
-    pub fn env(&self) -> Env<'_> {
+    pub(super) fn env(&self) -> Env<'_> {
         Env {
             config: &self.config,
             pools: &self.pools,

@@ -68,7 +68,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// The simulation for a resolved type.
-    pub fn of(resolved: &ResolvedType) -> Kind {
+    pub(crate) fn of(resolved: &ResolvedType) -> Kind {
         match resolved {
             ResolvedType::Template(_) => Kind::Template,
             ResolvedType::Builtin(t) => match t.as_str() {
@@ -104,7 +104,7 @@ impl Kind {
     }
 
     /// Whether it is a nested stack (its actions act on a child stack).
-    pub fn is_nested(self) -> bool {
+    pub(crate) fn is_nested(self) -> bool {
         matches!(self, Kind::ResourceGroup | Kind::Template)
     }
 }
@@ -122,7 +122,7 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// A failure of `class` saying `message`.
-    pub fn new(class: impl Into<String>, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(class: impl Into<String>, message: impl Into<String>) -> Failure {
         Failure {
             class: class.into(),
             message: message.into(),
@@ -130,7 +130,7 @@ impl Failure {
     }
 
     /// A Neutron or Nova error (the service's message, with its class).
-    pub fn service(message: impl std::fmt::Display) -> Failure {
+    pub(crate) fn service(message: impl std::fmt::Display) -> Failure {
         let text = message.to_string();
         match text.split_once(": ") {
             Some((class, rest)) if !class.contains(' ') => Failure::new(class, rest),
@@ -184,12 +184,12 @@ pub(crate) struct Apply<'a> {
 
 impl Apply<'_> {
     /// Property `key`, when given and not null.
-    pub fn prop(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn prop(&self, key: &str) -> Option<&Value> {
         self.props.get(key).filter(|v| !v.is_null())
     }
 
     /// Property `key` as text (numbers and booleans written out).
-    pub fn text(&self, key: &str) -> Option<String> {
+    pub(crate) fn text(&self, key: &str) -> Option<String> {
         self.prop(key).map(value_text)
     }
 }
