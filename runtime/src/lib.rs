@@ -8,12 +8,12 @@
 //!   orchestrator; templates are parsed and validated with the `heat`
 //!   crate when the folder is loaded, every request is checked against
 //!   their parameter constraints.
-//! * **Remote** ([`remote`]): a service orchestrator elsewhere speaking
+//! * **Remote** (`remote`, [`RemoteRequest`]): a service orchestrator elsewhere speaking
 //!   the MCN SO contract over HTTP; each lifecycle call is forwarded.
 //!
 //! [`sources`] owns the run-time set: it loads the `--plugins` directories,
 //! uploads and admin registrations at start, hot-reloads folders on change
-//! ([`watch`]), and serves the admin API's changes, one at a time.
+//! (`watch`), and serves the admin API's changes, one at a time.
 //!
 //! **Invariant:** depends on the framework core and the seam, never on the
 //! HTTP edge or a plugin crate; every registry change made at run time goes
@@ -23,14 +23,17 @@
 //! (reqwest); its answers reach the seam as `PluginError::Refused`/
 //! `Upstream`, never as a status code.
 
+#![warn(unreachable_pub)]
+
 pub mod declarative;
 pub mod load;
 pub mod manifest;
-pub mod remote;
+mod remote;
 pub mod sources;
-pub mod watch;
+mod watch;
 
 pub use declarative::Definition;
 pub use load::{load, LoadError};
-pub use remote::{RemotePlugin, RemoteRequest, RemoteSpec};
-pub use sources::{PluginSources, SourceError, SourcesConfig, Status};
+pub use remote::{ClientError, RemoteRequest, RemoteSpec};
+pub use sources::{PluginSources, SourceError, SourcesConfig, StartError, Status};
+pub use watch::WatchError;

@@ -160,7 +160,7 @@ pub fn load(dir: &Path) -> Result<Loaded, LoadError> {
 
 /// Loads `dir`, naming its files `shown/...` in messages and in the
 /// plugin's source (an upload is checked in a scratch folder first).
-pub fn load_as(dir: &Path, shown: &Path) -> Result<Loaded, LoadError> {
+pub(crate) fn load_as(dir: &Path, shown: &Path) -> Result<Loaded, LoadError> {
     let mut folder = Folder::open(dir, shown)?;
     let manifest_path = folder.root.join(manifest::FILE_NAME);
     let shown_manifest = folder.shown.join(manifest::FILE_NAME);

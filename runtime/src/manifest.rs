@@ -14,13 +14,13 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 /// The manifest versions this build reads.
-pub const SUPPORTED_VERSIONS: &[u32] = &[1];
+pub(crate) const SUPPORTED_VERSIONS: &[u32] = &[1];
 
 /// The manifest file name inside a plugin folder.
 pub const FILE_NAME: &str = "plugin.yaml";
 
 /// Largest manifest accepted (bytes).
-pub const MAX_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BYTES: usize = 256 * 1024;
 
 /// A mistake in a plugin folder: the file, the place in it when known,
 /// and what is wrong.
@@ -59,7 +59,7 @@ impl LoadError {
 }
 
 /// The parsed manifest with what is needed to point at its lines.
-pub struct Located {
+pub(crate) struct Located {
     /// The manifest.
     pub manifest: Manifest,
     /// The file, for messages.
@@ -69,7 +69,7 @@ pub struct Located {
 
 impl Located {
     /// An error at `path` (keys and indices into the manifest).
-    pub fn error(&self, path: &heat::Path, message: impl Into<String>) -> LoadError {
+    pub(crate) fn error(&self, path: &heat::Path, message: impl Into<String>) -> LoadError {
         let position = self.index.find(path);
         let message = message.into();
         let message = if path.is_root() {
@@ -87,7 +87,7 @@ impl Located {
 }
 
 /// Parses a manifest text; `file` names it in errors.
-pub fn parse(text: &str, file: &Path) -> Result<Located, LoadError> {
+pub(crate) fn parse(text: &str, file: &Path) -> Result<Located, LoadError> {
     let file = file.display().to_string();
     if text.len() > MAX_BYTES {
         return Err(LoadError::file(
@@ -168,8 +168,10 @@ struct VersionOnly {
 /// `plugin.yaml`, version 1.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
-    /// The manifest format version (`1`).
+pub(crate) struct Manifest {
+    /// The manifest format version (`1`), checked through `VersionOnly`
+    /// before this is read; declared so that `deny_unknown_fields` takes it.
+    #[allow(dead_code, reason = "checked before, through VersionOnly")]
     pub manifest_version: u32,
     /// Registry name, e.g. `webapp` (`[A-Za-z0-9][A-Za-z0-9._-]*`).
     pub name: String,
@@ -199,7 +201,7 @@ pub struct Manifest {
 /// A version written as `1.0.0`, `1.2` or `3` (YAML may read the latter
 /// two as numbers).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Version(pub String);
+pub(crate) struct Version(pub String);
 
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -217,7 +219,7 @@ impl<'de> Deserialize<'de> for Version {
 /// The OCCI kind.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KindDecl {
+pub(crate) struct KindDecl {
     /// Kind term.
     pub term: String,
     /// Kind scheme (an absolute URI ending in `#`).
@@ -233,7 +235,7 @@ pub struct KindDecl {
 /// The type of an attribute as written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TypeName {
+pub(crate) enum TypeName {
     /// Any string.
     String,
     /// Any number.
@@ -253,7 +255,7 @@ pub enum TypeName {
 /// One attribute of the kind (or parameter of an action).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AttributeDecl {
+pub(crate) struct AttributeDecl {
     /// Value type (default `string`).
     #[serde(rename = "type", default = "string_type")]
     pub ty: TypeName,
@@ -297,7 +299,7 @@ fn string_type() -> TypeName {
 /// A stack output shown as an attribute.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OutputDecl {
+pub(crate) struct OutputDecl {
     /// `<stack role>.<output key>`.
     pub from: String,
     /// Human description.
@@ -308,7 +310,7 @@ pub struct OutputDecl {
 /// One or several environment files.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(untagged)]
-pub enum Files {
+pub(crate) enum Files {
     /// None.
     #[default]
     None,
@@ -320,7 +322,7 @@ pub enum Files {
 
 impl Files {
     /// The file names in order.
-    pub fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<String> {
         match self {
             Files::None => Vec::new(),
             Files::One(s) => vec![s.clone()],
@@ -328,7 +330,7 @@ impl Files {
         }
     }
     /// Whether none is given.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list().is_empty()
     }
 }
@@ -336,7 +338,7 @@ impl Files {
 /// One stack of an instance.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StackDecl {
+pub(crate) struct StackDecl {
     /// The HOT template, relative to the plugin folder.
     pub template: String,
     /// Environment files, relative to the plugin folder.
@@ -354,7 +356,7 @@ pub struct StackDecl {
 /// What the lifecycle phases do; a phase left out does its default.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LifecycleDecl {
+pub(crate) struct LifecycleDecl {
     /// Default: create every stack in the order of `stacks`.
     #[serde(default)]
     pub deploy: Option<Vec<StepDecl>>,
@@ -374,7 +376,7 @@ pub struct LifecycleDecl {
 /// `delete`, naming a stack role.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StepDecl {
+pub(crate) struct StepDecl {
     /// Create the stack of this role (and wait until it is complete).
     #[serde(default)]
     pub create: Option<String>,
@@ -399,7 +401,7 @@ pub struct StepDecl {
 /// A phase name in `applies_in`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum PhaseName {
+pub(crate) enum PhaseName {
     /// Before deploy.
     Initialised,
     /// Deployed.
@@ -411,7 +413,7 @@ pub enum PhaseName {
 /// A custom action.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ActionDecl {
+pub(crate) struct ActionDecl {
     /// Action scheme (default: the kind's scheme without `#`, plus `/action#`).
     #[serde(default)]
     pub scheme: Option<String>,

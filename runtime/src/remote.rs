@@ -50,12 +50,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The scheme remote kinds get when the registration gives none.
-pub const DEFAULT_SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm#";
+pub(crate) const DEFAULT_SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm#";
 
 /// How a remote endpoint hosts instances.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum RemoteMode {
+pub(crate) enum RemoteMode {
     /// One remote path per instance: `{collection}{uuid}`.
     #[default]
     Shared,
@@ -67,27 +67,27 @@ pub enum RemoteMode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RemoteSpec {
     /// Registry name.
-    pub name: String,
+    pub(crate) name: String,
     /// Plugin version shown in listings.
     #[serde(default = "remote_version")]
-    pub version: String,
+    pub(crate) version: String,
     /// One line on what it deploys.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// The remote SO's base URL (no trailing `/`).
-    pub url: String,
+    pub(crate) url: String,
     /// The kind served here (attributes and actions imported from the
     /// remote's query interface at registration).
-    pub kind: KindSpec,
+    pub(crate) kind: KindSpec,
     /// The remote kind instances are created with (term, scheme).
-    pub remote_kind: RemoteKind,
+    pub(crate) remote_kind: RemoteKind,
     /// The remote collection path (`/orchestrator/`).
-    pub collection: String,
+    pub(crate) collection: String,
     /// How instances map to remote paths.
     #[serde(default)]
-    pub mode: RemoteMode,
+    pub(crate) mode: RemoteMode,
     /// Longest wait for one remote operation to settle (seconds).
-    pub timeout_secs: u64,
+    pub(crate) timeout_secs: u64,
 }
 
 fn remote_version() -> String {
@@ -96,11 +96,11 @@ fn remote_version() -> String {
 
 /// A kind at the remote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RemoteKind {
+pub(crate) struct RemoteKind {
     /// Term.
-    pub term: String,
+    pub(crate) term: String,
     /// Scheme.
-    pub scheme: String,
+    pub(crate) scheme: String,
 }
 
 /// The admin API's request to register a remote plugin.
@@ -109,53 +109,53 @@ pub struct RemoteKind {
 pub struct RemoteRequest {
     /// Registry name (default: the kind term).
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// The remote SO's base URL.
-    pub url: String,
+    pub(crate) url: String,
     /// The kind to serve here.
-    pub kind: RequestKind,
+    pub(crate) kind: RequestKind,
     /// The remote collection (default `/orchestrator/`).
     #[serde(default)]
-    pub collection: Option<String>,
+    pub(crate) collection: Option<String>,
     /// `shared` (default) or `single`.
     #[serde(default)]
-    pub mode: RemoteMode,
+    pub(crate) mode: RemoteMode,
     /// Longest wait for a remote operation, e.g. `30m` (default).
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub(crate) timeout: Option<String>,
     /// Attributes to declare besides (or instead of) the imported ones.
     #[serde(default)]
-    pub attributes: Vec<AttributeSpec>,
+    pub(crate) attributes: Vec<AttributeSpec>,
     /// Description.
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Plugin version to show.
     #[serde(default)]
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// A token for reading the remote's query interface at registration
     /// (when it wants one); used once, never stored.
     #[serde(default)]
-    pub token: Option<occi_so_sdk::Secret>,
+    pub(crate) token: Option<occi_so_sdk::Secret>,
     /// The tenant sent with `token`.
     #[serde(default)]
-    pub tenant: Option<String>,
+    pub(crate) tenant: Option<String>,
 }
 
 /// The kind part of a [`RemoteRequest`].
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RequestKind {
+pub(crate) struct RequestKind {
     /// Kind term.
-    pub term: String,
+    pub(crate) term: String,
     /// Kind scheme (default: the MCN service-manager scheme).
     #[serde(default)]
-    pub scheme: Option<String>,
+    pub(crate) scheme: Option<String>,
     /// Title (default: the remote kind's).
     #[serde(default)]
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
     /// Location (default `/{term}/`).
     #[serde(default)]
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
 }
 
 /// The HTTP client of remote plugins cannot be built.
@@ -165,7 +165,7 @@ pub struct ClientError(#[from] reqwest::Error);
 
 /// The HTTP client remote plugins use: bounded connect and request time,
 /// no redirects, no proxy from the environment for loopback tests.
-pub fn http_client() -> Result<reqwest::Client, ClientError> {
+pub(crate) fn http_client() -> Result<reqwest::Client, ClientError> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
@@ -448,7 +448,7 @@ const STATE_CACHE: Duration = Duration::from_secs(1);
 const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A remote service orchestrator as a plugin.
-pub struct RemotePlugin {
+pub(crate) struct RemotePlugin {
     info: PluginInfo,
     spec: RemoteSpec,
     http: reqwest::Client,
@@ -473,7 +473,7 @@ enum Progress {
 
 impl RemotePlugin {
     /// A plugin forwarding to the remote of `spec`.
-    pub fn new(spec: RemoteSpec, http: reqwest::Client) -> Self {
+    pub(crate) fn new(spec: RemoteSpec, http: reqwest::Client) -> Self {
         let info = PluginInfo {
             name: spec.name.clone(),
             version: spec.version.clone(),
@@ -489,11 +489,6 @@ impl RemotePlugin {
             http,
             live: DashMap::new(),
         }
-    }
-
-    /// The registration.
-    pub fn spec(&self) -> &RemoteSpec {
-        &self.spec
     }
 
     fn path_of(state: &PluginState) -> Option<String> {

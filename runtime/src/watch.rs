@@ -19,14 +19,14 @@ use tokio::sync::mpsc::UnboundedSender;
 /// How long the files must stay quiet before a folder is reloaded: an
 /// editor's save (write, rename, chmod) and `cp -r` of a folder settle well
 /// within it.
-pub const DEBOUNCE: Duration = Duration::from_millis(60);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(60);
 
 /// The longest a stream of changes can delay a reload.
-pub const MAX_DELAY: Duration = Duration::from_millis(600);
+pub(crate) const MAX_DELAY: Duration = Duration::from_millis(600);
 
 /// What the watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// Something changed at this path.
     Path(PathBuf),
     /// Events were lost: look at everything again.
@@ -50,13 +50,13 @@ pub enum WatchError {
 }
 
 /// Watches directories recursively and reports changed paths.
-pub struct FolderWatcher {
+pub(crate) struct FolderWatcher {
     inner: RecommendedWatcher,
 }
 
 impl FolderWatcher {
     /// A watcher that sends what changes to `tx`.
-    pub fn new(tx: UnboundedSender<Change>) -> Result<Self, WatchError> {
+    pub(crate) fn new(tx: UnboundedSender<Change>) -> Result<Self, WatchError> {
         let inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             match event {
                 Ok(e) if e.need_rescan() => {
@@ -85,7 +85,7 @@ impl FolderWatcher {
     }
 
     /// Watch `dir` and everything below it.
-    pub fn watch(&mut self, dir: &Path) -> Result<(), WatchError> {
+    pub(crate) fn watch(&mut self, dir: &Path) -> Result<(), WatchError> {
         self.inner
             .watch(dir, RecursiveMode::Recursive)
             .map_err(|source| WatchError::Watch {
@@ -95,7 +95,7 @@ impl FolderWatcher {
     }
 
     /// Stop watching `dir` (no error when it was not watched or is gone).
-    pub fn unwatch(&mut self, dir: &Path) {
+    pub(crate) fn unwatch(&mut self, dir: &Path) {
         let _ = self.inner.unwatch(dir);
     }
 }
