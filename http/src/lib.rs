@@ -5,7 +5,7 @@
 //! authentication ([`auth`]: `X-Auth-Token`/`X-Tenant-Name` → a caller),
 //! the OCCI application ([`routes`]: negotiation, the query interface,
 //! collections, entities, links, `?watch`, the admin API), Prometheus
-//! [`metrics`], and [`error`], **the one place where a typed error becomes
+//! [`metrics`], and `error`, **the one place where a typed error becomes
 //! an HTTP status**.
 //!
 //! **Invariant:** all OCCI parsing and rendering goes through the `occi`
@@ -13,8 +13,10 @@
 //! server's or a backend's failures, with internals logged, not sent;
 //! tokens travel as `Secret` and are never logged or rendered.
 
+#![warn(unreachable_pub)]
+
 pub mod auth;
-pub mod error;
+mod error;
 pub mod metrics;
 pub mod routes;
 pub mod server;

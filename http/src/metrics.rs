@@ -22,7 +22,7 @@ use occi_so_framework::lifecycle::{Lifecycle, LifecycleObserver};
 use occi_so_framework::store;
 
 /// The `Content-Type` of `/metrics`.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -155,7 +155,7 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    pub fn request(&self, method: &http::Method, status: u16, elapsed: Duration) {
+    pub(crate) fn request(&self, method: &http::Method, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method_label(method),
@@ -166,7 +166,7 @@ impl Metrics {
     }
 
     /// Renders every metric, instance counts taken from `lifecycle` now.
-    pub fn render(&self, lifecycle: &Lifecycle) -> String {
+    pub(crate) fn render(&self, lifecycle: &Lifecycle) -> String {
         self.instances.clear();
         for ((plugin, state), n) in store::count_by_phase(lifecycle.store()) {
             self.instances

@@ -41,7 +41,7 @@ struct Project {
 }
 
 /// A Keystone v3 endpoint with a cache of validated tokens.
-pub struct Keystone {
+pub(crate) struct Keystone {
     url: String,
     max_age: Duration,
     client: reqwest::Client,
@@ -51,7 +51,7 @@ pub struct Keystone {
 impl Keystone {
     /// Keystone at `url` (base, without `/v3`); a validation is trusted
     /// until the token expires, at most `max_age`.
-    pub fn new(url: String, max_age: Duration) -> Self {
+    pub(crate) fn new(url: String, max_age: Duration) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -66,7 +66,7 @@ impl Keystone {
     }
 
     /// Whether `token` is valid and scoped to `tenant` (project name or id).
-    pub async fn check(&self, token: &str, tenant: &str) -> Result<(), AuthError> {
+    pub(crate) async fn check(&self, token: &str, tenant: &str) -> Result<(), AuthError> {
         let now = Instant::now();
         let cached = self
             .cache

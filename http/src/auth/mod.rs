@@ -16,24 +16,23 @@
 mod keystone;
 mod tokens;
 
-use std::sync::Arc;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
 use occi_so_sdk::{Credentials, Secret};
 
-pub use keystone::Keystone;
-pub use tokens::{StaticTokens, TokenFileError};
+pub(crate) use keystone::Keystone;
+pub(crate) use tokens::StaticTokens;
+pub use tokens::TokenFileError;
 
 use crate::AuthSettings;
 
 /// `X-Auth-Token`.
-pub const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
+pub(crate) const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 /// `X-Tenant-Name`.
-pub const X_TENANT_NAME: HeaderName = HeaderName::from_static("x-tenant-name");
+pub(crate) const X_TENANT_NAME: HeaderName = HeaderName::from_static("x-tenant-name");
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The tenant the request acts in.
     pub tenant: String,
     /// The caller's token, passed on to the backend.
@@ -42,14 +41,14 @@ pub struct Caller {
 
 impl Caller {
     /// Credentials for lifecycle calls.
-    pub fn credentials(&self) -> Credentials {
+    pub(crate) fn credentials(&self) -> Credentials {
         Credentials::new(self.tenant.clone(), self.token.clone())
     }
 }
 
 /// Why a request is not let in. The HTTP mapping is in `crate::error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No `X-Auth-Token`.
     #[error("X-Auth-Token required: send the caller's token in the X-Auth-Token header")]
     MissingToken,
@@ -161,7 +160,7 @@ impl Authenticator {
 
     /// The `WWW-Authenticate` value sent with every 401
     /// (`Keystone uri="..."` in Keystone mode).
-    pub fn challenge(&self) -> &HeaderValue {
+    pub(crate) fn challenge(&self) -> &HeaderValue {
         &self.challenge
     }
 
@@ -175,7 +174,7 @@ impl Authenticator {
     }
 
     /// Checks a request's headers and returns the caller.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let token = header_text(headers, &X_AUTH_TOKEN, "X-Auth-Token", 8192)?;
         let tenant = tenant_of(headers)?;
         match &self.mode {
@@ -204,9 +203,6 @@ impl Authenticator {
         }
     }
 }
-
-/// Shared handle.
-pub type SharedAuthenticator = Arc<Authenticator>;
 
 #[cfg(test)]
 mod tests {

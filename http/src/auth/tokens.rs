@@ -40,13 +40,13 @@ enum Tenants {
 
 /// The tokens of a token file.
 #[derive(Debug, Clone)]
-pub struct StaticTokens {
+pub(crate) struct StaticTokens {
     tokens: HashMap<String, Tenants>,
 }
 
 impl StaticTokens {
     /// Reads and checks the file.
-    pub fn load(path: &Path) -> Result<Self, TokenFileError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, TokenFileError> {
         let err = |message: String| TokenFileError {
             path: path.display().to_string(),
             message,
@@ -94,7 +94,7 @@ impl StaticTokens {
     }
 
     /// Whether `token` may act in `tenant`.
-    pub fn check(&self, token: &str, tenant: &str) -> Result<(), AuthError> {
+    pub(crate) fn check(&self, token: &str, tenant: &str) -> Result<(), AuthError> {
         match self.tokens.get(token) {
             None => Err(AuthError::InvalidToken("the token is not valid".into())),
             Some(Tenants::Any) => Ok(()),

@@ -37,9 +37,9 @@ use occi_so_runtime::sources::{source_text, FolderStatus};
 use occi_so_runtime::RemoteRequest;
 
 /// The admin API's path prefix.
-pub const PREFIX: &str = "/admin/";
+pub(super) const PREFIX: &str = "/admin/";
 /// The plugins collection.
-pub const PLUGINS: &str = "/admin/plugins";
+pub(super) const PLUGINS: &str = "/admin/plugins";
 
 /// A registration request.
 #[derive(Debug, Deserialize)]
@@ -113,7 +113,7 @@ fn authorize(token: Option<&Secret>, headers: &HeaderMap) -> Result<(), ApiError
 }
 
 /// Answers one admin request (`path` starts with [`PREFIX`]).
-pub async fn handle(
+pub(super) async fn handle(
     app: &Arc<App>,
     method: &Method,
     path: &str,

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use occi_so_framework::store::InstanceKey;
 
 /// The path.
-pub const PATH: &str = "/admin/stacks";
+pub(super) const PATH: &str = "/admin/stacks";
 
 /// The query's `tenant` and `instance` (percent-decoded).
 fn instance_key(query: Option<&str>) -> Result<InstanceKey, ApiError> {
@@ -45,7 +45,7 @@ fn instance_key(query: Option<&str>) -> Result<InstanceKey, ApiError> {
 }
 
 /// The answer for one instance.
-pub async fn handle(
+pub(super) async fn handle(
     app: &Arc<App>,
     query: Option<&str>,
     headers: &HeaderMap,

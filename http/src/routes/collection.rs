@@ -108,7 +108,7 @@ async fn listing(
 }
 
 /// `GET /`: every instance of the tenant.
-pub async fn namespace(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiError> {
+pub(super) async fn namespace(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiError> {
     if c.method != Method::GET {
         return Err(ApiError::method_not_allowed("/", "GET, HEAD"));
     }
@@ -119,7 +119,7 @@ pub async fn namespace(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>
 }
 
 /// A kind collection.
-pub async fn kind(
+pub(super) async fn kind(
     app: &Arc<App>,
     c: &Call,
     binding: Arc<Binding>,
@@ -301,7 +301,7 @@ async fn dispose_all(
 }
 
 /// A user mixin's collection.
-pub async fn mixin(
+pub(super) async fn mixin(
     app: &Arc<App>,
     c: &Call,
     mixin: UserMixin,

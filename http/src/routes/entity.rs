@@ -27,7 +27,7 @@ use occi_so_framework::store::{Instance, InstanceKey};
 const MAX_ID: usize = 128;
 
 /// Whether `id` is a usable last path segment.
-pub fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_ID
         && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -38,7 +38,7 @@ pub fn valid_id(id: &str) -> bool {
 
 /// The categories of a request, resolved against this server.
 #[derive(Debug, Default)]
-pub struct Categories {
+pub(super) struct Categories {
     /// The kind (type id), if one was named.
     pub kind: Option<String>,
     /// Mixin ids (the tenant's user mixins).
@@ -49,7 +49,7 @@ pub struct Categories {
 
 /// Sorts a request's categories into kind, mixins and actions; any
 /// category this server does not know is a 400 naming it.
-pub fn classify(app: &App, tenant: &str, content: &Content) -> Result<Categories, ApiError> {
+pub(super) fn classify(app: &App, tenant: &str, content: &Content) -> Result<Categories, ApiError> {
     let registry = app.lifecycle.registry();
     let mut out = Categories::default();
     for c in &content.categories {
@@ -106,7 +106,7 @@ pub fn classify(app: &App, tenant: &str, content: &Content) -> Result<Categories
 }
 
 /// The request's attributes as (name, JSON value) pairs, in order.
-pub fn given_attributes(content: &Content) -> Vec<(String, Value)> {
+pub(super) fn given_attributes(content: &Content) -> Vec<(String, Value)> {
     content
         .attributes
         .iter()
@@ -117,7 +117,7 @@ pub fn given_attributes(content: &Content) -> Vec<(String, Value)> {
 impl App {
     /// The plugin's state report for `inst` (stack snapshots only when
     /// its plugin is gone).
-    pub async fn report(&self, inst: &Instance) -> Result<StateReport, ApiError> {
+    pub(crate) async fn report(&self, inst: &Instance) -> Result<StateReport, ApiError> {
         match self.lifecycle.state(inst).await {
             Ok(r) => Ok(r),
             Err(LifecycleError::PluginGone(_)) => Ok(StateReport::from_stacks(&inst.stacks)),
@@ -126,7 +126,7 @@ impl App {
     }
 
     /// An instance as an OCCI resource, with the actions valid now.
-    pub async fn resource_of(&self, inst: &Instance) -> Result<Resource, ApiError> {
+    pub(crate) async fn resource_of(&self, inst: &Instance) -> Result<Resource, ApiError> {
         let report = self.report(inst).await?;
         let binding = self.lifecycle.binding_of(inst).ok();
         let actions = binding
@@ -142,14 +142,18 @@ impl App {
     }
 
     /// `200` with the instance's current rendering.
-    pub async fn show(&self, c: &Call, inst: &Instance) -> Result<Response<super::Body>, ApiError> {
+    pub(crate) async fn show(
+        &self,
+        c: &Call,
+        inst: &Instance,
+    ) -> Result<Response<super::Body>, ApiError> {
         let r = self.resource_of(inst).await?;
         Ok(c.respond(StatusCode::OK, c.renderer.resource(c.media, &r)?))
     }
 }
 
 /// Routes a request for the instance `id` in the collection of `binding`.
-pub async fn handle(
+pub(super) async fn handle(
     app: &Arc<App>,
     c: &Call,
     binding: Arc<Binding>,

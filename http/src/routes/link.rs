@@ -18,7 +18,7 @@ use occi_so_framework::schema::AttributeError;
 use occi_so_framework::store::{Instance, LinkRecord};
 
 /// The link collection.
-pub const COLLECTION: &str = "/link/";
+pub(super) const COLLECTION: &str = "/link/";
 
 const SOURCE: &str = "occi.core.source";
 const TARGET: &str = "occi.core.target";
@@ -69,7 +69,7 @@ fn record(app: &App, c: &Call, l: &Link) -> Result<LinkRecord, ApiError> {
 
 /// Checks inline links of a create request (before the instance exists)
 /// and builds their records.
-pub fn records(app: &App, c: &Call, links: &[Link]) -> Result<Vec<LinkRecord>, ApiError> {
+pub(super) fn records(app: &App, c: &Call, links: &[Link]) -> Result<Vec<LinkRecord>, ApiError> {
     let mut out: Vec<LinkRecord> = Vec::new();
     for l in links {
         let r = record(app, c, l)?;
@@ -81,7 +81,7 @@ pub fn records(app: &App, c: &Call, links: &[Link]) -> Result<Vec<LinkRecord>, A
 }
 
 /// Adds checked link records to the instance at `key`.
-pub async fn attach(
+pub(super) async fn attach(
     app: &Arc<App>,
     key: &occi_so_framework::store::InstanceKey,
     new: Vec<LinkRecord>,
@@ -104,7 +104,7 @@ pub async fn attach(
 /// Adds `links` (from a resource's request) to `source`; a link that
 /// repeats one it has (same target and kind, e.g. a GET rendering put
 /// back) is skipped. All are checked before any is added.
-pub async fn add_inline(
+pub(super) async fn add_inline(
     app: &Arc<App>,
     c: &Call,
     source: &Instance,
@@ -143,7 +143,10 @@ fn find(app: &App, tenant: &str, location: &str) -> Option<(Arc<Instance>, LinkR
 }
 
 /// `GET /link/` (every link location) and `POST /link/` (create).
-pub async fn collection(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiError> {
+pub(super) async fn collection(
+    app: &Arc<App>,
+    c: &Call,
+) -> Result<Response<super::Body>, ApiError> {
     match c.method {
         Method::GET => {
             let locations: Vec<String> = app
@@ -212,7 +215,11 @@ async fn create(app: &Arc<App>, c: &Call) -> Result<Response<super::Body>, ApiEr
 }
 
 /// `GET` and `DELETE /link/{id}`.
-pub async fn entity(app: &Arc<App>, c: &Call, id: &str) -> Result<Response<super::Body>, ApiError> {
+pub(super) async fn entity(
+    app: &Arc<App>,
+    c: &Call,
+    id: &str,
+) -> Result<Response<super::Body>, ApiError> {
     if !valid_id(id) {
         return Err(ApiError::not_found(format!("no link at {}", c.path)));
     }

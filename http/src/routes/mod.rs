@@ -7,25 +7,25 @@
 //! | path | what |
 //! |---|---|
 //! | `/healthz`, `/metrics` | liveness, Prometheus metrics (no auth) |
-//! | `/admin/plugins...` | the admin API ([`admin`]; admin token, JSON) |
+//! | `/admin/plugins...` | the admin API (`admin`; admin token, JSON) |
 //! | `/-/`, `/.well-known/org/ogf/occi/-/` | query interface, user mixins ([`query`]) |
 //! | `/` | every entity of the tenant |
-//! | `/link/`, `/link/{id}` | links between instances ([`link`]) |
-//! | a kind location (`/sample/`, `/orchestrator/`) | kind collection ([`collection`]) |
-//! | a user mixin location | mixin collection ([`collection`]) |
-//! | `{kind location}{id}` | one instance ([`entity`]; `?watch`: [`watch`]) |
+//! | `/link/`, `/link/{id}` | links between instances (`link`) |
+//! | a kind location (`/sample/`, `/orchestrator/`) | kind collection (`collection`) |
+//! | a user mixin location | mixin collection (`collection`) |
+//! | `{kind location}{id}` | one instance (`entity`; `?watch`: `watch`) |
 //!
-//! Errors become [`ApiError`]s and are rendered in exactly one place,
-//! [`App::error_response`].
+//! Errors become `ApiError`s and are rendered in exactly one place,
+//! `App::error_response`.
 
-pub mod admin;
-pub mod admin_stacks;
-pub mod collection;
-pub mod entity;
-pub mod link;
+mod admin;
+mod admin_stacks;
+mod collection;
+mod entity;
+mod link;
 pub mod query;
-pub mod render;
-pub mod watch;
+mod render;
+mod watch;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -124,7 +124,7 @@ where
 
 /// The parsed query string.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Query {
+pub(crate) struct Query {
     /// `action=term`.
     pub action: Option<String>,
     /// `watch` (Server-Sent Events).
@@ -154,7 +154,7 @@ impl Query {
 }
 
 /// One authenticated request, body read.
-pub struct Call {
+pub(crate) struct Call {
     /// Method (`HEAD` is served as `GET`).
     pub method: Method,
     /// Path.
@@ -175,28 +175,28 @@ pub struct Call {
 
 impl Call {
     /// The OCCI content of the request (categories, attributes, links...).
-    pub fn content(&self) -> Result<occi::Content, ApiError> {
+    pub(crate) fn content(&self) -> Result<occi::Content, ApiError> {
         Ok(occi::parse_request(&self.headers, &self.body)?)
     }
 
     /// The store key of `location` for the caller's tenant.
-    pub fn key(&self, location: &str) -> InstanceKey {
+    pub(crate) fn key(&self, location: &str) -> InstanceKey {
         InstanceKey::new(self.caller.tenant.clone(), location)
     }
 
     /// A response with `status` and a rendering.
-    pub fn respond(&self, status: StatusCode, rendered: Rendered) -> Response<Body> {
+    pub(crate) fn respond(&self, status: StatusCode, rendered: Rendered) -> Response<Body> {
         respond(status, rendered)
     }
 
     /// The path of a location as clients send it (absolute URL or path).
-    pub fn path_of(&self, location: &str) -> Result<String, ApiError> {
+    pub(crate) fn path_of(&self, location: &str) -> Result<String, ApiError> {
         path_of(location)
     }
 }
 
 /// A location's path: `http://h:p/sample/x` → `/sample/x`; `/sample/x` stays.
-pub fn path_of(location: &str) -> Result<String, ApiError> {
+pub(crate) fn path_of(location: &str) -> Result<String, ApiError> {
     let l = location.trim();
     if l.starts_with('/') {
         return Ok(l.split(['?', '#']).next().unwrap_or(l).to_string());
@@ -213,7 +213,7 @@ pub fn path_of(location: &str) -> Result<String, ApiError> {
 }
 
 /// Builds a response from a rendering.
-pub fn respond(status: StatusCode, rendered: Rendered) -> Response<Body> {
+pub(crate) fn respond(status: StatusCode, rendered: Rendered) -> Response<Body> {
     let mut r = Response::new(full(rendered.body));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -262,7 +262,10 @@ impl App {
     }
 
     /// Answers one request.
-    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Response<Body>, Infallible>
+    pub(crate) async fn handle<B>(
+        self: Arc<Self>,
+        req: Request<B>,
+    ) -> Result<Response<Body>, Infallible>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -426,7 +429,7 @@ impl App {
 
     /// Renders an error in the client's media type; the one place errors
     /// become responses.
-    pub fn error_response(
+    pub(crate) fn error_response(
         &self,
         e: ApiError,
         media: MediaType,

@@ -20,9 +20,9 @@ use crate::server::layers::Body;
 use occi_so_framework::mixins::UserMixin;
 
 /// The query interface path.
-pub const PATH: &str = "/-/";
+pub(crate) const PATH: &str = "/-/";
 /// Its well-known mirror.
-pub const WELL_KNOWN_PATH: &str = "/.well-known/org/ogf/occi/-/";
+pub(crate) const WELL_KNOWN_PATH: &str = "/.well-known/org/ogf/occi/-/";
 
 struct Snapshot {
     generation: u64,
@@ -85,12 +85,12 @@ impl QueryCache {
     }
 
     /// The provider's categories now.
-    pub fn categories(&self, app: &App) -> Arc<Vec<Category>> {
+    pub(crate) fn categories(&self, app: &App) -> Arc<Vec<Category>> {
         self.current(app).categories.clone()
     }
 
     /// Whether `id` is a provider category (kind, action, core).
-    pub fn is_provider(&self, app: &App, id: &str) -> bool {
+    pub(crate) fn is_provider(&self, app: &App, id: &str) -> bool {
         self.current(app).ids.contains(id)
     }
 
@@ -117,7 +117,7 @@ impl QueryCache {
 }
 
 /// `GET`, `POST` and `DELETE` on the query interface.
-pub async fn handle(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn handle(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError> {
     match c.method {
         Method::GET => get(app, c),
         Method::POST => define(app, c).await,

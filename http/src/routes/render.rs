@@ -19,16 +19,16 @@ use occi_so_framework::schema::{CORE_ID, CORE_SUMMARY, CORE_TITLE};
 use occi_so_framework::store::{Instance, LinkRecord};
 
 /// `occi.so.phase`.
-pub const SO_PHASE: &str = "occi.so.phase";
+pub(super) const SO_PHASE: &str = "occi.so.phase";
 /// `occi.so.operation`.
-pub const SO_OPERATION: &str = "occi.so.operation";
+pub(super) const SO_OPERATION: &str = "occi.so.operation";
 /// `occi.so.error`.
-pub const SO_ERROR: &str = "occi.so.error";
+pub(super) const SO_ERROR: &str = "occi.so.error";
 /// `occi.so.error.operation`.
-pub const SO_ERROR_OPERATION: &str = "occi.so.error.operation";
+pub(super) const SO_ERROR_OPERATION: &str = "occi.so.error.operation";
 
 /// The built-in MCN actions: term and title.
-pub const MCN_ACTIONS: [(&str, &str); 3] = [
+pub(super) const MCN_ACTIONS: [(&str, &str); 3] = [
     ("deploy", "Deploy the service: create its stacks"),
     ("provision", "Provision the deployed service"),
     (
@@ -42,7 +42,7 @@ fn value(v: &serde_json::Value) -> Option<Value> {
 }
 
 /// What the server itself reports about an instance's lifecycle.
-pub fn lifecycle_attributes(inst: &Instance) -> Attributes {
+pub(super) fn lifecycle_attributes(inst: &Instance) -> Attributes {
     let mut a = Attributes::new();
     a.insert(SO_PHASE.into(), inst.phase.as_str().into());
     if let Some(r) = &inst.running {
@@ -58,7 +58,7 @@ pub fn lifecycle_attributes(inst: &Instance) -> Attributes {
 /// Everything a client may echo back that the server reports (for
 /// `Schema::for_update`): `occi.core.id`, the plugin's state report and
 /// the lifecycle attributes.
-pub fn reported(inst: &Instance, report: &StateReport) -> Attributes {
+pub(super) fn reported(inst: &Instance, report: &StateReport) -> Attributes {
     let mut a = report.attributes.clone();
     a.extend(lifecycle_attributes(inst));
     a.insert(CORE_ID.into(), inst.id.clone().into());
@@ -67,7 +67,7 @@ pub fn reported(inst: &Instance, report: &StateReport) -> Attributes {
 
 /// An instance as an OCCI resource. `binding` is `None` when the plugin
 /// that owns it is gone (it is then shown without actions).
-pub fn resource(
+pub(super) fn resource(
     inst: &Instance,
     binding: Option<&Binding>,
     report: &StateReport,
@@ -117,7 +117,7 @@ pub fn resource(
 }
 
 /// A link record of `source` as an OCCI link.
-pub fn link(source: &Instance, l: &LinkRecord) -> Link {
+pub(super) fn link(source: &Instance, l: &LinkRecord) -> Link {
     let mut attributes = occi::Attributes::with_capacity(l.attributes.len() + 1);
     attributes.insert(CORE_ID, l.id.as_str());
     for (name, v) in &l.attributes {
@@ -139,7 +139,7 @@ pub fn link(source: &Instance, l: &LinkRecord) -> Link {
 }
 
 /// An attribute definition as OCCI renders it (secret defaults withheld).
-pub fn attribute_def(a: &AttributeSpec) -> AttributeDef {
+pub(super) fn attribute_def(a: &AttributeSpec) -> AttributeDef {
     let ty = match &a.ty {
         AttributeType::String => occi::AttributeType::String,
         AttributeType::Number | AttributeType::Integer => occi::AttributeType::Number,
@@ -160,7 +160,7 @@ pub fn attribute_def(a: &AttributeSpec) -> AttributeDef {
 }
 
 /// The kind a binding serves, with every action it offers.
-pub fn kind_category(b: &Binding) -> Category {
+pub(super) fn kind_category(b: &Binding) -> Category {
     let k = b.kind();
     let mut c = Category::kind(k.scheme.clone(), k.term.clone()).with_location(k.location());
     c.title = k.title.clone();
@@ -176,7 +176,7 @@ pub fn kind_category(b: &Binding) -> Category {
 }
 
 /// The action categories of a binding's custom actions.
-pub fn action_categories(b: &Binding) -> impl Iterator<Item = Category> + '_ {
+pub(super) fn action_categories(b: &Binding) -> impl Iterator<Item = Category> + '_ {
     b.kind().actions.iter().map(|a| {
         let mut c = Category::action(a.scheme.clone(), a.term.clone());
         c.title = a.title.clone();
@@ -186,14 +186,14 @@ pub fn action_categories(b: &Binding) -> impl Iterator<Item = Category> + '_ {
 }
 
 /// The built-in MCN action categories.
-pub fn mcn_action_categories() -> impl Iterator<Item = Category> {
+pub(super) fn mcn_action_categories() -> impl Iterator<Item = Category> {
     MCN_ACTIONS
         .iter()
         .map(|(term, title)| Category::action(MCN_SERVICE_SCHEME, *term).with_title(*title))
 }
 
 /// A user mixin as a category.
-pub fn mixin_category(m: &occi_so_framework::mixins::UserMixin) -> Category {
+pub(super) fn mixin_category(m: &occi_so_framework::mixins::UserMixin) -> Category {
     let mut c = Category::mixin(m.scheme.clone(), m.term.clone()).with_location(m.location.clone());
     c.title = m.title.clone();
     c.rel = m.rel.clone();
@@ -201,6 +201,6 @@ pub fn mixin_category(m: &occi_so_framework::mixins::UserMixin) -> Category {
 }
 
 /// Whether `c` names the category `class`, or leaves the class out.
-pub fn class_is(c: &Category, class: CategoryClass) -> bool {
+pub(super) fn class_is(c: &Category, class: CategoryClass) -> bool {
     c.class.is_none_or(|k| k == class)
 }

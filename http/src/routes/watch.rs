@@ -61,7 +61,11 @@ async fn event(app: &App, renderer: &occi::Renderer, inst: &Instance) -> Bytes {
 }
 
 /// Starts the stream for `key`.
-pub fn stream(app: &Arc<App>, c: &Call, key: InstanceKey) -> Result<Response<Body>, ApiError> {
+pub(super) fn stream(
+    app: &Arc<App>,
+    c: &Call,
+    key: InstanceKey,
+) -> Result<Response<Body>, ApiError> {
     let rx = app
         .lifecycle
         .store()

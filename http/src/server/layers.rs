@@ -42,31 +42,31 @@ use crate::metrics::Metrics;
 use crate::Limits;
 
 /// The body type of the OCCI application's responses.
-pub type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 /// A boxed error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type leaving the stack.
-pub type EdgeBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type EdgeBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A whole body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
 }
 
 /// The `Server` header value: occi-so's version and the OCCI version it speaks.
-pub const SERVER_NAME: &str = concat!("occi-so/", env!("CARGO_PKG_VERSION"), " OCCI/1.2");
+pub(crate) const SERVER_NAME: &str = concat!("occi-so/", env!("CARGO_PKG_VERSION"), " OCCI/1.2");
 
 /// [`SERVER_NAME`] as a header value.
-pub fn server_header() -> HeaderValue {
+pub(crate) fn server_header() -> HeaderValue {
     HeaderValue::from_static(SERVER_NAME)
 }
 
 /// `x-request-id`.
-pub const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+pub(crate) const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// Request ids for requests without one: random UUIDs (v4) from the
 /// thread-local generator (no system call per request).
@@ -127,7 +127,7 @@ fn on_response<B>(res: &Response<B>, latency: Duration, _span: &Span) {
 }
 
 /// Wraps the OCCI application in the stack described in the module docs.
-pub fn stack<S>(
+pub(crate) fn stack<S>(
     app: S,
     limits: &Limits,
     metrics: Arc<Metrics>,

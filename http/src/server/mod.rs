@@ -1,10 +1,10 @@
 //! The HTTP transport: accept connections (plain or TLS), serve them with
 //! hyper (HTTP/1.1 with keep-alive, or HTTP/2 — h2c by prior knowledge, or
-//! negotiated by ALPN over TLS) through the tower stack of [`layers`], and
+//! negotiated by ALPN over TLS) through the tower stack of `layers`, and
 //! shut down gracefully: stop accepting, let in-flight requests finish
 //! within the grace period, close idle connections.
 
-pub mod layers;
+pub(crate) mod layers;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -68,7 +68,7 @@ fn builder() -> auto::Builder<TokioExecutor> {
 /// Serves `service` on `listener` until `stop` is cancelled, then waits up
 /// to `grace` for open connections to finish their requests. Returns
 /// whether every connection closed within the grace period.
-pub async fn serve<S>(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     service: S,
@@ -151,8 +151,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-/// Serves `app` behind the server's tower layers ([`layers::stack`]) on
-/// `listener` until `stop`, as [`serve`] does; `true` when every
+/// Serves `app` behind the server's tower layers (`layers::stack`) on
+/// `listener` until `stop`, as `serve` does; `true` when every
 /// connection closed within `grace`.
 pub async fn serve_app(
     listener: TcpListener,
