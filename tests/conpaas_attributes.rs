@@ -2,6 +2,7 @@
 //! interface shows it, every attribute is accepted with a good value and
 //! refused with a 400 naming it with a bad one, and what the service sets
 //! cannot be set by a caller. No stack is needed for any of it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod conpaas_support;

@@ -4,6 +4,7 @@
 //! remove_nodes as updates of the agents stack, stop, start, delete; and
 //! a service placed on a named cloud of the config file (`clouds:`), with
 //! what the engines received seen through `GET /admin/stacks`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod conpaas_support;

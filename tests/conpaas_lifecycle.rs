@@ -1,6 +1,7 @@
 //! The ConPaaS plugin through the OCCI API of the real binary, on the real
 //! local Heat: create, deploy, provision, add_nodes, remove_nodes, stop,
 //! start and delete, with what Heat received checked at each step.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod conpaas_support;

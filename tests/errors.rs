@@ -1,5 +1,6 @@
 //! Every caller mistake is a precise 4xx that names the header, attribute
 //! or action at fault, and changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! and a bad value (a 400 naming the attribute, nothing created), the
 //! mandatory settings, the rules between settings, and passwords that are
 //! accepted but never rendered back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! engine received them (`GET /admin/stacks`); the app server's address
 //! and ESCM's URLs as attributes; passwords hidden everywhere; updates
 //! (settings, a growing volume); dispose in reverse order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod embedded_support;

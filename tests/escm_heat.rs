@@ -4,6 +4,7 @@
 //! file): the MCN curl sequence on `/orchestrator/default` with ESCM as the
 //! default service, the two stacks, the parameters Heat received, the
 //! outputs as attributes, update, a refused shrink, and dispose.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! the engine's stacks (`GET /admin/stacks`), a restart that keeps the
 //! instance and its stack, provisioning, dispose; and a Clearwater IMS on
 //! the `/ims/` collection with its secrets hidden.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod embedded_support;

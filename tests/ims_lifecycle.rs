@@ -3,6 +3,7 @@
 //! verbatim against `/orchestrator/default`, then scaling, provisioning and
 //! the choice of topology on the `/ims/` collection, on a real OpenStack
 //! Heat (`--backend openstack --heat-url`, Nova/Neutron stubbed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod ims_support;

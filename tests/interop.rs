@@ -1,6 +1,7 @@
 //! What real OCCI clients send: a GET rendering PUT back whole (action
 //! links and reported attributes included), JSON bodies, lower-case
 //! header names, `Category` without class, HEAD.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! `OCCI_SO_TEST_KEYSTONE_PASSWORD`, default `occi-so-admin`). Skipped,
 //! with the reason printed, when no Keystone is configured (a failure with
 //! `OCCI_SO_REQUIRE_KEYSTONE=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! own curl commands (`shared/seeds/002_13fde430f30a2b78.txt`), replayed
 //! verbatim against the real binary and a real Heat; then the rest of the
 //! lifecycle (provision, custom action, renderings, many instances).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

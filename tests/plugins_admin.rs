@@ -2,6 +2,7 @@
 //! register by path and by upload, invalid plugins refused with file and
 //! line, unregister (refused with live instances unless forced), the
 //! admin token, and registrations that survive a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;

@@ -2,6 +2,7 @@
 //! registers its kind, edits hot-reload it, a broken edit is refused with
 //! the file and line while the previous version keeps serving, a fix is
 //! taken, and a removed folder unregisters once its last instance is gone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;

@@ -5,6 +5,7 @@
 //! provision switches the site live with another environment, dispose
 //! deletes both stacks. The same lifecycle runs on the embedded engine
 //! (the default backend).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;

@@ -3,6 +3,7 @@
 //! lifecycle (init, deploy, update, state relayed, dispose), with the
 //! caller's token and tenant passed on. Needs a real Heat (the second
 //! server's stacks).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;

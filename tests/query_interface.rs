@@ -1,5 +1,6 @@
 //! The query interface: every rendering, the `.well-known` mirror,
 //! Category filtering, user-defined mixins, and content negotiation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! the middle of a deploy, restart, and the instance and its stack id are
 //! still there, the stack's state is followed until it settles, and
 //! deploying again finishes with the same stack.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The HTTP edge: request ids, body limit, HTTP/2, TLS, health and
 //! metrics, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

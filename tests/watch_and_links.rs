@@ -1,4 +1,5 @@
 //! `GET ...?watch` (Server-Sent Events) and links between instances.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

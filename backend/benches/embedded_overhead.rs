@@ -5,6 +5,7 @@
 //! settles ("→ *_COMPLETE": the whole simulated walk).
 //!
 //!     cargo bench -p occi-so-backend --bench embedded_overhead
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

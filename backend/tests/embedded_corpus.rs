@@ -4,6 +4,7 @@
 //! few refused are refused by the template checks Heat makes, not by the
 //! simulation), then delete cleanly, giving every address back. Skipped
 //! without the corpus.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 #[path = "../../heat/tests/common/mod.rs"]
 mod common;

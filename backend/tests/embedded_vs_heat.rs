@@ -7,6 +7,7 @@
 //! events are compared per resource, not interleaved.
 //!
 //! Without a Heat the cases are skipped (they then say so).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The OpenStack backend against the real local Heat (`scripts/heat-local.sh`,
 //! URL in `OCCI_SO_TEST_HEAT_URL`): the shared conformance suite, plus what
 //! only a real Heat has (software-config resources, the catalog, stubs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 #[macro_use]
 mod conformance;

@@ -5,6 +5,7 @@
 //! `KEYSTONE_HEAT_ENDPOINT=http://127.0.0.1:PORT/v1/%(tenant_id)s`). The
 //! Heat is the noauth one: it ignores the token, so these tests prove the
 //! Keystone side (token, scope, catalog, caching), not Heat's token checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod conformance;
 mod support;

@@ -3,6 +3,7 @@
 //! caller gets `Unavailable` (the server's 503), the instance's stack
 //! record survives, and once Heat is back the stack can be read and
 //! deleted through that record.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod conformance;
 mod support;

@@ -33,3 +33,9 @@ pub use stack::{
     WaitOptions,
 };
 pub use stacks::{NullSink, StackRecord, StackSink, Stacks};
+
+/// `docs/plugins.md`, compiled: its Rust examples run as doctests of this
+/// crate, so the guide cannot drift from the seam.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plugins.md")]
+pub struct PluginGuide;

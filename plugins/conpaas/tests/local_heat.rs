@@ -2,6 +2,7 @@
 //! (`OCCI_SO_TEST_HEAT_URL`): what Heat received (parameters, servers per
 //! role), the outputs, scaling as stack updates, stop and start, and
 //! placement on two named clouds.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

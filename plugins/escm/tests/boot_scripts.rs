@@ -3,6 +3,7 @@
 //! `deploy-escmserver` does on the instance for the settings the Heat test
 //! does not cover (Docker Hub, no proxy, a self-signed certificate, a
 //! custom registry without login, a second run), run in dry-run mode.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

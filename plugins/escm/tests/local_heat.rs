@@ -6,6 +6,7 @@
 //! configuration Heat rendered (and what it writes on the instance, run in
 //! dry-run mode), the outputs as attributes, updates, and dispose in
 //! reverse order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! the rules between settings, and secrets kept out of every message:
 //! all through the plugin's `validate`, as the server calls it before it
 //! accepts a create, deploy, provision or update.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

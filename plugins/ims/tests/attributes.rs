@@ -1,6 +1,7 @@
 //! Every attribute of the `ims` kind: its definition (type, default,
 //! bounds, secret), a good value accepted and a bad one refused by
 //! `validate` with an error that names the attribute — before any stack.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use occi_so_plugin_ims::ImsPlugin;
 use occi_so_sdk::{AttributeType, Attributes, Operation, Orchestrator, PluginError};

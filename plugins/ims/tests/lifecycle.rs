@@ -6,6 +6,7 @@
 //! what the backend itself reports: the parameters it received, the
 //! resources it holds, the outputs, and that a scale-out is one stack
 //! update.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

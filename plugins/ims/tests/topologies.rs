@@ -1,6 +1,7 @@
 //! Topology files are loaded and checked when the plugin is built: the
 //! built-in ones load, an operator's directory loads, and a broken file
 //! is an error that names the file and the field at fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use occi_so_plugin_ims::catalog::BUILTIN_FILES;
 use occi_so_plugin_ims::{Catalog, ImsPlugin, TopologyError};
