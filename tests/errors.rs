@@ -21,7 +21,7 @@ fn with<'a>(
 
 #[tokio::test]
 async fn malformed_category_is_400_naming_header_and_byte() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = with(
         mcn("t1"),
@@ -60,7 +60,7 @@ async fn malformed_category_is_400_naming_header_and_byte() {
 
 #[tokio::test]
 async fn unknown_kind_is_400_and_unknown_collection_404() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = with(
         mcn("t1"),
@@ -98,7 +98,7 @@ async fn unknown_kind_is_400_and_unknown_collection_404() {
 
 #[tokio::test]
 async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let bad = with(
         mcn("t1"),
@@ -165,7 +165,7 @@ async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
 
 #[tokio::test]
 async fn missing_required_attribute_is_400() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = with(
         mcn("t1"),
@@ -203,7 +203,7 @@ async fn missing_token_is_401_with_the_challenge() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "s3cret-1 t1\n").unwrap();
-    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let s = start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
     let c = client();
     let a = call(
         &c,
@@ -254,7 +254,7 @@ async fn missing_token_is_401_with_the_challenge() {
     );
 
     // Keystone mode names Keystone in the challenge.
-    let k = Server::start(&[
+    let k = start(&[
         "--auth",
         "keystone",
         "--keystone-url",
@@ -290,7 +290,7 @@ async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "tok-a t1\ntok-b t2\n").unwrap();
-    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let s = start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
     let c = client();
     let t1 = [("X-Auth-Token", "tok-a"), ("X-Tenant-Name", "t1")];
     let t2 = [("X-Auth-Token", "tok-b"), ("X-Tenant-Name", "t2")];
@@ -368,7 +368,7 @@ async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
 
 #[tokio::test]
 async fn out_of_order_action_is_400_naming_the_applicable_ones() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = with(mcn("t1"), &[("Category", ORCH)]);
     assert_eq!(
@@ -455,11 +455,11 @@ async fn out_of_order_action_is_400_naming_the_applicable_ones() {
 
 #[tokio::test]
 async fn concurrent_conflicting_operations_get_409_and_change_nothing() {
-    let Some(heat) = heat_url("concurrent_conflicting_operations_get_409_and_change_nothing")
+    let Some(heat) = require_heat()
     else {
         return;
     };
-    let s = Server::start_with(heat_args(&heat));
+    let s = start_with(heat_args(&heat));
     let c = client();
     let h = with(mcn("t1"), &[("Category", ORCH)]);
     assert_eq!(

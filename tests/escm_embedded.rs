@@ -114,7 +114,7 @@ fn line_of(log: &str, parts: &[&str]) -> Option<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escm_lifecycle_through_the_api_on_the_embedded_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(embedded_args_with(dir.path(), ENGINE, ""));
+    let s = start_with(embedded_args_with(dir.path(), ENGINE, ""));
     let c = client();
     let url = s.url("/escm/catalog");
     let instance = "/escm/catalog";

@@ -93,12 +93,12 @@ async fn settled(c: &reqwest::Client, url: &str, tenant: &'static str) -> Answer
 
 #[tokio::test]
 async fn escm_lifecycle_through_the_api_on_the_local_heat() {
-    let Some(heat) = heat_url("escm_lifecycle_through_the_api_on_the_local_heat") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &heat);
-    let s = Server::start(&[
+    let s = start(&[
         "--config",
         config.to_str().unwrap(),
         "--default-service",

@@ -49,7 +49,7 @@ async fn keystone_tokens_are_validated_and_scoped_to_the_tenant() {
         return;
     };
     let token = admin_token(&url, &password).await;
-    let s = Server::start(&["--auth", "keystone", "--keystone-url", &url]);
+    let s = start(&["--auth", "keystone", "--keystone-url", &url]);
     let c = client();
     let base = url.trim_end_matches("/v3");
 

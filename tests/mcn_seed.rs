@@ -167,10 +167,10 @@ fn the_seed_has_the_four_mcn_calls() {
 
 #[tokio::test]
 async fn the_seed_curl_sequence_works_verbatim() {
-    let Some(heat) = heat_url("the_seed_curl_sequence_works_verbatim") else {
+    let Some(heat) = require_heat() else {
         return;
     };
-    let s = Server::start_with(heat_args(&heat));
+    let s = start_with(heat_args(&heat));
     let c = client();
     let cmds = seed_commands("test-token", "seed");
     let url = s.url("/orchestrator/default");
@@ -291,10 +291,10 @@ async fn the_seed_curl_sequence_works_verbatim() {
 
 #[tokio::test]
 async fn provision_custom_actions_and_many_instances_per_tenant() {
-    let Some(heat) = heat_url("provision_custom_actions_and_many_instances_per_tenant") else {
+    let Some(heat) = require_heat() else {
         return;
     };
-    let s = Server::start_with(heat_args(&heat));
+    let s = start_with(heat_args(&heat));
     let c = client();
     let create = {
         let mut h = mcn("many");
@@ -395,12 +395,12 @@ async fn provision_custom_actions_and_many_instances_per_tenant() {
 
 #[tokio::test]
 async fn a_dispose_longer_than_the_wait_answers_202_and_finishes() {
-    let Some(heat) = heat_url("a_dispose_longer_than_the_wait_answers_202_and_finishes") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let mut args = heat_args(&heat);
     args.extend(["--dispose-wait".into(), "50ms".into()]);
-    let s = Server::start_with(args);
+    let s = start_with(args);
     let c = client();
     let url = s.url("/orchestrator/default");
     let mut h = mcn("slow");

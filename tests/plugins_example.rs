@@ -17,7 +17,7 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn the_webapp_example_runs_its_whole_lifecycle_on_heat() {
-    let Some(heat) = heat_url("the_webapp_example_runs_its_whole_lifecycle_on_heat") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     webapp_lifecycle(heat_args(&heat), Some(&heat)).await;
@@ -32,7 +32,7 @@ async fn the_webapp_example_runs_its_whole_lifecycle_on_the_embedded_engine() {
 /// real Heat's URL when the backend is one (its stack list is checked).
 async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
     args.extend(["--plugins".into(), example().display().to_string()]);
-    let s = Server::start_with(args);
+    let s = start_with(args);
     let c = client();
     let h = mcn("webapp-test");
     let url = s.url("/webapp/shop");

@@ -11,7 +11,7 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn request_ids_are_propagated_or_generated_and_logged() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mut h = mcn("t1");
     h.push(("X-Request-Id", "trace-me-42"));
@@ -32,7 +32,7 @@ async fn request_ids_are_propagated_or_generated_and_logged() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let s = Server::start(&["--max-body", "1KiB"]);
+    let s = start(&["--max-body", "1KiB"]);
     let c = client();
     let mut h = mcn("t1");
     h.push(("Content-Type", "text/plain"));
@@ -62,7 +62,7 @@ async fn bodies_over_the_limit_are_413() {
 
 #[tokio::test]
 async fn http2_without_tls_by_prior_knowledge() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()
@@ -105,7 +105,7 @@ async fn tls_when_a_certificate_is_configured() {
             return;
         }
     }
-    let s = Server::start(&[
+    let s = start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
@@ -141,7 +141,7 @@ async fn tls_when_a_certificate_is_configured() {
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let a = call(&c, Method::GET, &s.url("/healthz"), &[], "").await;
     assert_eq!((a.status.as_u16(), a.body.as_str()), (200, "OK\n"));
@@ -175,7 +175,7 @@ async fn health_and_metrics() {
 
 #[tokio::test]
 async fn sigterm_exits_cleanly_and_the_journal_keeps_everything() {
-    let mut s = Server::start(&[]);
+    let mut s = start(&[]);
     let c = client();
     let mut h = mcn("t1");
     h.push((

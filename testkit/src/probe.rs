@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::config::admin_stacks;
-use crate::http::client;
+use crate::http::{client, settled, Answer};
 use crate::require::require_heat;
 use crate::server::Server;
 
@@ -597,6 +597,33 @@ impl Backend {
             Backend::Heat(_) => Duration::from_millis(300),
         }
     }
+
+    /// Polls the instance at `url` until it is there and no operation
+    /// runs on it ([`settled`]), within [`within`](Self::within).
+    pub async fn settled(&self, c: &reqwest::Client, url: &str, h: &[(&str, &str)]) -> Answer {
+        settled(c, url, h, self.within(), self.every()).await
+    }
+
+    /// [`settled`](Self::settled), failing when its last operation failed
+    /// (`occi.so.error` or `occi.so.last_error` rendered).
+    pub async fn succeeded(&self, c: &reqwest::Client, url: &str, h: &[(&str, &str)]) -> Answer {
+        let a = self.settled(c, url, h).await;
+        for error in ["occi.so.error", "occi.so.last_error"] {
+            assert_eq!(
+                a.attribute(error),
+                None,
+                "{}: the last operation on {url} failed: {}",
+                self.probe().name(),
+                a.body
+            );
+        }
+        a
+    }
+}
+
+/// Whether `value` is an IPv4 address starting with `prefix` (`172.24.`).
+pub fn is_address_in(value: &str, prefix: &str) -> bool {
+    value.starts_with(prefix) && value.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// Two tests for `async fn scenario(backend: Backend)` (which must be in
