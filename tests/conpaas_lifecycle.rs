@@ -114,7 +114,14 @@ async fn create(s: &Server, tenant: &str, attributes: &str) -> Answer {
 
 /// The collection lists nothing: a refused create made no instance.
 async fn nothing_created(s: &Server, tenant: &str) {
-    let a = call(&client(), Method::GET, &s.url("/conpaas/"), &mcn(tenant), "").await;
+    let a = call(
+        &client(),
+        Method::GET,
+        &s.url("/conpaas/"),
+        &mcn(tenant),
+        "",
+    )
+    .await;
     assert_eq!((a.status.as_u16(), a.body.as_str()), (200, ""));
 }
 
@@ -236,7 +243,11 @@ async fn conpaas_lifecycle(backend: Backend) {
     assert_eq!(now.servers(), 4);
     assert_eq!(now.status, "UPDATE_COMPLETE");
     assert_eq!(now.id, agents.id, "the same agents stack");
-    assert_eq!(probe.updates(&s, tenant, now).await, updates + 1, "one update");
+    assert_eq!(
+        probe.updates(&s, tenant, now).await,
+        updates + 1,
+        "one update"
+    );
 
     // remove_nodes: more than exist is a 400 and changes nothing; so is
     // an unknown role
@@ -265,7 +276,11 @@ async fn conpaas_lifecycle(backend: Backend) {
     let list = probe.held(&s, tenant, &instance).await;
     let now = by_role(&list, "agents");
     assert_eq!(now.servers(), 4);
-    assert_eq!(probe.updates(&s, tenant, now).await, updates + 1, "no update");
+    assert_eq!(
+        probe.updates(&s, tenant, now).await,
+        updates + 1,
+        "no update"
+    );
     let attrs = act(
         &backend,
         &url,
@@ -287,7 +302,10 @@ async fn conpaas_lifecycle(backend: Backend) {
     assert_eq!(attrs["occi.mcn.stack.id"], "N/A");
     assert_eq!(probe.stacks(&s, tenant, &instance).await, Some(vec![]));
     let old: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
-    assert!(probe.gone(&s, tenant, &instance, &old).await, "{old:?} deleted");
+    assert!(
+        probe.gone(&s, tenant, &instance, &old).await,
+        "{old:?} deleted"
+    );
     let a = action(
         &url,
         &h,
@@ -319,7 +337,10 @@ async fn conpaas_lifecycle(backend: Backend) {
     assert_eq!(call(&c, Method::GET, &url, &h, "").await.status, 404);
     assert_eq!(probe.stacks(&s, tenant, &instance).await, None);
     let new: Vec<String> = new_ids.into_iter().map(|(_, id)| id).collect();
-    assert!(probe.gone(&s, tenant, &instance, &new).await, "{new:?} deleted");
+    assert!(
+        probe.gone(&s, tenant, &instance, &new).await,
+        "{new:?} deleted"
+    );
 }
 on_both_backends!(conpaas_lifecycle);
 
@@ -425,7 +446,9 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack(backend: Backend) 
 
     // provision: both agents stacks learn the manager's address
     let attrs = lifecycle(&backend, &url, tenant, "provision").await;
-    let manager_ip = attrs["conpaas.manager.ip"].as_str().expect("manager address");
+    let manager_ip = attrs["conpaas.manager.ip"]
+        .as_str()
+        .expect("manager address");
     let list = probe.held(&s, tenant, &instance).await;
     for role in ["agents", "agents-edge"] {
         assert_eq!(by_role(&list, role).parameter("manager_ip"), manager_ip);
@@ -457,7 +480,10 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack(backend: Backend) 
     let list = probe.held(&s, tenant, &instance).await;
     assert_eq!(by_role(&list, "agents-edge").servers(), 2);
     assert_eq!(by_role(&list, "agents").servers(), 1);
-    assert_eq!(probe.updates(&s, tenant, &edge_stack).await, edge_updates + 1);
+    assert_eq!(
+        probe.updates(&s, tenant, &edge_stack).await,
+        edge_updates + 1
+    );
     assert_eq!(
         probe.updates(&s, tenant, &default_stack).await,
         default_updates,
@@ -473,6 +499,9 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack(backend: Backend) 
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(call(&c, Method::GET, &url, &h, "").await.status, 404);
     assert_eq!(probe.stacks(&s, tenant, &instance).await, None);
-    assert!(probe.gone(&s, tenant, &instance, &ids).await, "{ids:?} deleted");
+    assert!(
+        probe.gone(&s, tenant, &instance, &ids).await,
+        "{ids:?} deleted"
+    );
 }
 on_both_backends!(a_service_on_a_named_cloud_gets_its_own_agents_stack);

@@ -455,8 +455,7 @@ async fn out_of_order_action_is_400_naming_the_applicable_ones() {
 
 #[tokio::test]
 async fn concurrent_conflicting_operations_get_409_and_change_nothing() {
-    let Some(heat) = require_heat()
-    else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let s = start_with(heat_args(&heat));

@@ -180,7 +180,11 @@ async fn the_imsso_seed_sequence(backend: Backend) {
         "{}",
         g.body
     );
-    assert_eq!(g.attribute("occi.mcn.stack.id"), Some(id.clone()), "same stack");
+    assert_eq!(
+        g.attribute("occi.mcn.stack.id"),
+        Some(id.clone()),
+        "same stack"
+    );
     assert_eq!(
         g.attribute("mcn.endpoint.maas").as_deref(),
         Some("160.85.4.50")
@@ -194,20 +198,32 @@ async fn the_imsso_seed_sequence(backend: Backend) {
     assert_eq!(stack.status, "UPDATE_COMPLETE");
     assert_eq!(stack.parameter("maas_endpoint"), "160.85.4.50");
     let updates = updates + 1;
-    assert_eq!(probe.updates(&s, tenant, &stack).await, updates, "one update");
+    assert_eq!(
+        probe.updates(&s, tenant, &stack).await,
+        updates,
+        "one update"
+    );
 
     // A size outside the topology's bounds: 400 naming the attribute and
     // its bound; nothing starts, the stack is not touched.
     let a = update(&c, &url, tenant, "ims.size.cscfs=6").await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(a.body.contains("ims.size.cscfs"), "{}", a.body);
-    assert!(a.body.contains("above the maximum 5"), "the bound is named: {}", a.body);
+    assert!(
+        a.body.contains("above the maximum 5"),
+        "the bound is named: {}",
+        a.body
+    );
     let g = call(&c, Method::GET, &url, &mcn(tenant), "").await;
     assert_eq!(g.attribute("occi.so.operation"), None, "{}", g.body);
     assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("1"));
     let stack = ims_stack(&backend, &s, tenant, instance).await;
     assert_eq!(stack.status, "UPDATE_COMPLETE");
-    assert_eq!(probe.updates(&s, tenant, &stack).await, updates, "no update");
+    assert_eq!(
+        probe.updates(&s, tenant, &stack).await,
+        updates,
+        "no update"
+    );
     assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
 
     // Scale cscfs 1 -> 3: one POST, one update of the same stack, which
@@ -274,7 +290,10 @@ async fn the_imsso_seed_sequence(backend: Backend) {
     })
     .await;
     assert_eq!(probe.stacks(&s, tenant, instance).await, None);
-    assert!(probe.gone(&s, tenant, instance, &[id]).await, "the stack is deleted");
+    assert!(
+        probe.gone(&s, tenant, instance, &[id]).await,
+        "the stack is deleted"
+    );
 }
 on_both_backends!(the_imsso_seed_sequence);
 
@@ -351,7 +370,11 @@ async fn a_clearwater_ims_on_the_ims_collection(backend: Backend) {
     );
     let (status, doc) = admin_stacks(&s, tenant, &instance).await;
     assert_eq!(status, 200, "{doc}");
-    assert_eq!(doc["kind"].as_str().map(|k| k.ends_with("#ims")), Some(true), "{doc}");
+    assert_eq!(
+        doc["kind"].as_str().map(|k| k.ends_with("#ims")),
+        Some(true),
+        "{doc}"
+    );
     assert!(!doc.to_string().contains(SECRET), "{doc}");
     let stack = ims_stack(&backend, &s, tenant, &instance).await;
     assert_eq!(stack.status, "CREATE_COMPLETE");
@@ -397,6 +420,9 @@ async fn a_clearwater_ims_on_the_ims_collection(backend: Backend) {
     })
     .await;
     assert_eq!(probe.stacks(&s, tenant, &instance).await, None);
-    assert!(probe.gone(&s, tenant, &instance, &[id]).await, "the stack is deleted");
+    assert!(
+        probe.gone(&s, tenant, &instance, &[id]).await,
+        "the stack is deleted"
+    );
 }
 on_both_backends!(a_clearwater_ims_on_the_ims_collection);

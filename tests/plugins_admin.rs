@@ -81,7 +81,9 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     assert!(kind_line(&query(&c, &s).await, "webapp").is_none());
 
     // A good upload: 201, in /-/ at once.
-    let a = admin(&s, Method::POST,
+    let a = admin(
+        &s,
+        Method::POST,
         "/admin/plugins",
         Some(&upload_body(&example())),
     )
@@ -99,7 +101,9 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     edit(&manifest, "name: webapp", "name: shop");
     edit(&manifest, "term: webapp", "term: shop");
     edit(&manifest, "location: /webapp/", "location: /shop/");
-    let a = admin(&s, Method::POST,
+    let a = admin(
+        &s,
+        Method::POST,
         "/admin/plugins",
         Some(&json!({ "path": folder.display().to_string() })),
     )
@@ -112,7 +116,9 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     .await;
 
     // Name and kind conflicts are 409.
-    let a = admin(&s, Method::POST,
+    let a = admin(
+        &s,
+        Method::POST,
         "/admin/plugins",
         Some(&json!({ "path": example().display().to_string() })),
     )
@@ -164,11 +170,7 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     let a = call(&c, Method::GET, &s.url("/shop/one"), &mcn("t1"), "").await;
     assert_eq!(a.status, 200, "{a:?}");
 
-    let a = admin(&s, Method::DELETE,
-        "/admin/plugins/shop?force=true",
-        None,
-    )
-    .await;
+    let a = admin(&s, Method::DELETE, "/admin/plugins/shop?force=true", None).await;
     assert_eq!(a.status, 204, "{a:?}");
     let a = admin(&s, Method::DELETE, "/admin/plugins/webapp", None).await;
     assert_eq!(a.status, 204, "{a:?}");

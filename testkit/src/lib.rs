@@ -36,7 +36,9 @@ pub use config::{
 pub use http::{
     call, client, mcn, poll, serve_static, settled, split_attributes, wait_for, Answer, MCN, SM,
 };
-pub use probe::{by_role, is_address_in, Backend, EmbeddedProbe, HeatProbe, Probe, ResourceView, StackView, GONE};
+pub use probe::{
+    by_role, is_address_in, Backend, EmbeddedProbe, HeatProbe, Probe, ResourceView, StackView, GONE,
+};
 pub use require::{
     keystone_password, require_heat, require_keystone, require_openssl, require_shared, required,
     shared_dir, test_name, OpenSsl, REQUIRE_HEAT, REQUIRE_KEYSTONE, REQUIRE_OPENSSL,

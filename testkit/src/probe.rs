@@ -308,16 +308,16 @@ impl EmbeddedProbe {
     /// settled`) for stack `name` of project `tenant` (with `status`,
     /// when given), as line numbers.
     fn lines(log: &str, event: &str, tenant: &str, name: &str, status: Option<&str>) -> Vec<usize> {
-        let project = format!(" project={tenant} ");
-        let stack = format!(" stack={name} ");
-        let status = status.map(|s| format!(" status={s} "));
+        let fields = [
+            Some(format!("project={tenant}")),
+            Some(format!("stack={name}")),
+            status.map(|s| format!("status={s}")),
+        ];
         log.lines()
             .enumerate()
             .filter(|(_, l)| {
-                l.contains(event)
-                    && l.contains(&project)
-                    && l.contains(&stack)
-                    && status.as_ref().is_none_or(|s| l.contains(s))
+                let words: Vec<&str> = l.split_whitespace().collect();
+                l.contains(event) && fields.iter().flatten().all(|f| words.contains(&f.as_str()))
             })
             .map(|(i, _)| i)
             .collect()
@@ -726,7 +726,7 @@ mod tests {
             x embedded stack settled project=t stack=p-a status=CREATE_COMPLETE \n\
             x embedded stack settled project=u stack=p-a status=UPDATE_COMPLETE \n\
             x embedded stack settled project=t stack=p-a status=UPDATE_COMPLETE \n\
-            x embedded create accepted project=t stack=p-c \n";
+            x embedded create accepted stack=p-c id=1 project=t\n";
         let settled = "embedded stack settled";
         assert_eq!(
             EmbeddedProbe::lines(log, settled, "t", "p-a", Some("UPDATE_COMPLETE")),

@@ -19,8 +19,12 @@ pub const ACTIONS: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm/con
 /// floating IPs come from [`FLOATING_IP_PROVIDER`], served on loopback for
 /// as long as the test's runtime lives.
 pub async fn local_heat_with_floating_ips(heat: &str) -> String {
-    let provider =
-        serve_static("floating-ip.yaml", "application/x-yaml", FLOATING_IP_PROVIDER).await;
+    let provider = serve_static(
+        "floating-ip.yaml",
+        "application/x-yaml",
+        FLOATING_IP_PROVIDER,
+    )
+    .await;
     crate::common::local_heat_yaml(&local_heat::with_floating_ips(heat, &provider))
 }
 

@@ -2,7 +2,7 @@
 //! hands out floating IPs on the local Heat, and lifecycle contexts as the
 //! server builds them.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +24,12 @@ pub use local_heat::{FLOATING_IP_PREFIX, FLOATING_IP_PROVIDER};
 /// Serves [`FLOATING_IP_PROVIDER`] on loopback for as long as the test's
 /// runtime lives; returns its URL.
 pub async fn serve_floating_ip_provider() -> String {
-    serve_static("floating-ip.yaml", "application/x-yaml", FLOATING_IP_PROVIDER).await
+    serve_static(
+        "floating-ip.yaml",
+        "application/x-yaml",
+        FLOATING_IP_PROVIDER,
+    )
+    .await
 }
 
 /// A backend on the local Heat whose floating IPs come from `provider`.
