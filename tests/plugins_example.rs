@@ -15,17 +15,6 @@ use common::*;
 use plugin_support::*;
 use reqwest::Method;
 
-/// `serve` arguments on `backend` with the example plugin.
-fn serve_args(backend: &Backend, dir: &std::path::Path) -> Vec<String> {
-    let yaml = match backend.heat_url() {
-        None => String::new(),
-        Some(heat) => format!("backend: openstack\nheat-url: {heat}\n"),
-    };
-    let mut args = config_args(dir, &yaml);
-    args.extend(["--plugins".into(), example().display().to_string()]);
-    args
-}
-
 fn nodes(g: &Answer) -> String {
     g.attribute("webapp.web.nodes").unwrap_or_default()
 }
@@ -34,7 +23,9 @@ async fn the_webapp_example_runs_its_whole_lifecycle(backend: Backend) {
     const SECRET: &str = "s3cret-pw";
     let probe = backend.probe();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_with(serve_args(&backend, dir.path()));
+    let mut args = backend_args(&backend, dir.path());
+    args.extend(["--plugins".into(), example().display().to_string()]);
+    let s = start_with(args);
     let c = client();
     let tenant = "webapp-test";
     let h = mcn(tenant);

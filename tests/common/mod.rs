@@ -53,3 +53,14 @@ pub fn lifecycle_args(backend: &Backend, dir: &std::path::Path, engine: &str) ->
         ),
     }
 }
+
+/// `serve` arguments for `backend` as the server's defaults have it
+/// (admin API on): the embedded engine with its own timings, or the Heat
+/// at its URL with no stubs.
+pub fn backend_args(backend: &Backend, dir: &std::path::Path) -> Vec<String> {
+    let yaml = match backend.heat_url() {
+        None => String::new(),
+        Some(heat) => format!("backend: openstack\nheat-url: {heat}\n"),
+    };
+    config_args(dir, &yaml)
+}
