@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -80,31 +79,18 @@ async fn http2_without_tls_by_prior_knowledge() {
 
 #[tokio::test]
 async fn tls_when_a_certificate_is_configured() {
+    let Some(openssl) = require_openssl() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {}
-        _ => {
-            eprintln!("tls_when_a_certificate_is_configured: skipped: no openssl to make a test certificate");
-            return;
-        }
-    }
+    openssl.self_signed(
+        &key,
+        &cert,
+        "/CN=localhost",
+        &["subjectAltName=IP:127.0.0.1"],
+    );
     let s = start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -136,7 +122,17 @@ async fn tls_when_a_certificate_is_configured() {
     );
     // Plain HTTP on the TLS port gets nowhere.
     let plain = client().get(s.url("/-/")).send().await;
-    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // The connection is accepted, but what comes back is a TLS alert, not
+    // an HTTP answer.
+    let e = plain.expect_err("plain HTTP on the TLS port is not answered");
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(e.is_request() && !e.is_connect(), "{e:?}");
+    assert!(chain.contains("invalid HTTP version parsed"), "{chain}");
 }
 
 #[tokio::test]

@@ -8,8 +8,6 @@
 //!
 //! Without a Heat the cases are skipped (they then say so).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -248,7 +246,7 @@ async fn play(
 static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
 
 async fn compare(tag: &str, s: Scenario) {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let _turn = TURNS

@@ -4,7 +4,6 @@
 
 #[macro_use]
 mod conformance;
-mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +13,7 @@ use occi_so_backend::{OpenStackBackend, OpenStackConfig};
 use occi_so_sdk::{BackendError, Credentials, Secret, StackBackend};
 
 async fn harness() -> Option<Harness> {
-    let url = support::heat_url()?;
+    let url = occi_so_testkit::require_heat()?;
     let backend = Arc::new(OpenStackBackend::new(OpenStackConfig::local_heat(url)).unwrap());
     let counter = backend.clone();
     Some(
@@ -30,7 +29,7 @@ conformance_tests!(harness);
 /// software-config API and a MultipartMime really assembles its parts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn software_config_family_runs_for_real() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     // No stubs at all: every type here is Heat's own.
@@ -121,7 +120,7 @@ outputs:
 /// them, and completes as `OS::Heat::None` with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_conditions_need_keystone_and_are_stubbed() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let template = r#"
@@ -188,7 +187,7 @@ outputs:
 /// then the caller owns that namespace: our `OS::Neutron::*` is left out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_resources_are_refused_or_stubbed() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let template = r#"
@@ -260,7 +259,7 @@ outputs:
 /// be used by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_kept_apart() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let templ = url.replace("/v1/admin", "/v1/%(tenant_id)s");

@@ -7,7 +7,6 @@
 //! Keystone side (token, scope, catalog, caching), not Heat's token checks.
 
 mod conformance;
-mod support;
 
 use std::sync::Arc;
 
@@ -22,10 +21,9 @@ struct Keystone {
 }
 
 fn keystone() -> Option<Keystone> {
-    support::heat_url()?;
-    let url = support::keystone_url()?;
-    let password =
-        std::env::var("OCCI_SO_TEST_KEYSTONE_PASSWORD").unwrap_or_else(|_| "occi-so-admin".into());
+    occi_so_testkit::require_heat()?;
+    let url = occi_so_testkit::require_keystone()?;
+    let password = occi_so_testkit::keystone_password();
     Some(Keystone { url, password })
 }
 

@@ -12,6 +12,7 @@
 //! | the shared material | `OCCI_SO_SHARED`, else `<workspace>/../shared` | `OCCI_SO_REQUIRE_SHARED` |
 //! | the `openssl` command | `PATH` | `OCCI_SO_REQUIRE_OPENSSL` |
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -49,7 +50,12 @@ fn missing_when<T>(required: bool, switch: &str, why: &str) -> Option<T> {
     if required {
         panic!("{test}: {switch}=1 but {why}");
     }
-    eprintln!("{test}: skipped: {why} ({switch}=1 makes this a failure)");
+    // Straight to the process's stderr: libtest captures `eprintln!` of a
+    // passing test, and a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: skipped: {why}; {switch}=1 makes this a failure"
+    );
     None
 }
 
@@ -57,7 +63,7 @@ fn missing_when<T>(required: bool, switch: &str, why: &str) -> Option<T> {
 fn url_from(var: &str, switch: &str, what: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ => missing(switch, &format!("{var} is not set ({what})")),
+        _ => missing(switch, &format!("{var} is not set; it needs {what}")),
     }
 }
 
@@ -68,7 +74,7 @@ pub fn require_heat() -> Option<String> {
     url_from(
         "OCCI_SO_TEST_HEAT_URL",
         REQUIRE_HEAT,
-        "a real Heat: scripts/test.sh starts one with scripts/heat-local.sh",
+        "a real Heat (scripts/test.sh starts one with scripts/heat-local.sh)",
     )
 }
 
@@ -80,7 +86,7 @@ pub fn require_keystone() -> Option<String> {
     url_from(
         "OCCI_SO_TEST_KEYSTONE_URL",
         REQUIRE_KEYSTONE,
-        "a real Keystone: scripts/test.sh starts one with scripts/keystone-local.sh",
+        "a real Keystone (scripts/test.sh starts one with scripts/keystone-local.sh)",
     )
 }
 
@@ -114,7 +120,7 @@ pub fn require_shared(part: &str) -> Option<PathBuf> {
     missing(
         REQUIRE_SHARED,
         &format!(
-            "{} is missing (the shared material: set OCCI_SO_SHARED)",
+            "{} is missing (the shared material next to the workspace, or where OCCI_SO_SHARED says)",
             path.display()
         ),
     )
