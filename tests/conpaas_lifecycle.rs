@@ -112,8 +112,14 @@ async fn create(s: &Server, tenant: &str, attributes: &str) -> Answer {
     call(&client(), Method::POST, &s.url("/conpaas/"), &h, "").await
 }
 
-/// The collection lists nothing: a refused create made no instance.
-async fn nothing_created(s: &Server, tenant: &str) {
+/// A create with `attributes` is a 400 whose message holds every one of
+/// `named`, and creates nothing.
+async fn refused(s: &Server, tenant: &str, attributes: &str, named: &[&str]) {
+    let a = create(s, tenant, attributes).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    for part in named {
+        assert!(a.body.contains(part), "{part:?} is not named: {}", a.body);
+    }
     let a = call(
         &client(),
         Method::GET,
@@ -122,7 +128,20 @@ async fn nothing_created(s: &Server, tenant: &str) {
         "",
     )
     .await;
-    assert_eq!((a.status.as_u16(), a.body.as_str()), (200, ""));
+    assert_eq!(
+        (a.status.as_u16(), a.body.as_str()),
+        (200, ""),
+        "nothing created"
+    );
+}
+
+/// A create with `attributes` (201): the instance's URL and path.
+async fn created(s: &Server, tenant: &str, attributes: &str) -> (String, String) {
+    let a = create(s, tenant, attributes).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let url = a.header("location");
+    let instance = s.path_of(&url);
+    (url, instance)
 }
 
 async fn conpaas_lifecycle(backend: Backend) {
@@ -135,30 +154,17 @@ async fn conpaas_lifecycle(backend: Backend) {
     let h = mcn(tenant);
 
     // A caller's mistake is a 400 naming the attribute, and creates nothing.
-    let a = create(
-        &s,
-        tenant,
-        r#"conpaas.services="{\"db\": {\"type\": \"postgres\"}}""#,
-    )
-    .await;
-    assert_eq!(a.status, 400, "{}", a.body);
-    assert!(
-        a.body.contains("conpaas.services") && a.body.contains("unknown service type 'postgres'"),
-        "{}",
-        a.body
-    );
-    nothing_created(&s, tenant).await;
+    let postgres = r#"conpaas.services="{\"db\": {\"type\": \"postgres\"}}""#;
+    let why = ["conpaas.services", "unknown service type 'postgres'"];
+    refused(&s, tenant, postgres, &why).await;
 
     // create: no stack yet
-    let a = create(
+    let (url, instance) = created(
         &s,
         tenant,
         r#"conpaas.application.name="Sudoku example", conpaas.services="{\"web\": {\"type\": \"php\"}, \"db\": {\"type\": \"mysql\"}}", conpaas.flavor="m1.micro""#,
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.body);
-    let url = a.header("location");
-    let instance = s.path_of(&url);
     let attrs = done(&backend, &url, tenant).await;
     assert_eq!(attrs["conpaas.application.state"], "INIT", "{attrs}");
     assert_eq!(attrs["conpaas.image"], "conpaas");
@@ -371,30 +377,16 @@ async fn a_service_on_a_named_cloud_gets_its_own_agents_stack(backend: Backend) 
 
     // An unknown cloud is a 400 naming it and the clouds there are;
     // nothing is created.
-    let a = create(
-        &s,
-        tenant,
-        r#"conpaas.services="{\"web\": {\"type\": \"php\"}, \"db\": {\"type\": \"mysql\", \"cloud\": \"mars\"}}""#,
-    )
-    .await;
-    assert_eq!(a.status, 400, "{}", a.body);
-    assert!(
-        a.body.contains("unknown cloud 'mars'") && a.body.contains("default, edge"),
-        "{}",
-        a.body
-    );
-    nothing_created(&s, tenant).await;
+    let mars = r#"conpaas.services="{\"web\": {\"type\": \"php\"}, \"db\": {\"type\": \"mysql\", \"cloud\": \"mars\"}}""#;
+    refused(&s, tenant, mars, &["unknown cloud 'mars'", "default, edge"]).await;
 
     // The database on the edge cloud, the web service on the default one.
-    let a = create(
+    let (url, instance) = created(
         &s,
         tenant,
         r#"conpaas.services="{\"web\": {\"type\": \"php\"}, \"db\": {\"type\": \"mysql\", \"cloud\": \"edge\"}}""#,
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.body);
-    let url = a.header("location");
-    let instance = s.path_of(&url);
     let attrs = lifecycle(&backend, &url, tenant, "deploy").await;
     assert_eq!(attrs["occi.mcn.stack.state"], "CREATE_COMPLETE");
     let list = probe.held(&s, tenant, &instance).await;

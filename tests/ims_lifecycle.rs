@@ -167,28 +167,7 @@ async fn the_imsso_seed_sequence(backend: Backend) {
     // 3. update (verbatim): mcn.endpoint.maas reaches the stack, in one
     // stack update.
     let updates = probe.updates(&s, tenant, &stack).await;
-    let a = seed::replay(&c, &s, &cmds[2]).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(
-        a.attribute("mcn.endpoint.maas").as_deref(),
-        Some("160.85.4.50")
-    );
-    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
-    assert_eq!(
-        g.attribute("occi.mcn.stack.state").as_deref(),
-        Some("UPDATE_COMPLETE"),
-        "{}",
-        g.body
-    );
-    assert_eq!(
-        g.attribute("occi.mcn.stack.id"),
-        Some(id.clone()),
-        "same stack"
-    );
-    assert_eq!(
-        g.attribute("mcn.endpoint.maas").as_deref(),
-        Some("160.85.4.50")
-    );
+    let g = seed_update(&backend, &c, &s, tenant, &id).await;
     assert_eq!(
         g.attribute("mcn.endpoint.cscfs-1"),
         cscfs_address,

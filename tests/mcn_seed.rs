@@ -99,25 +99,7 @@ async fn the_seed_curl_sequence_works_verbatim(backend: Backend) {
     assert_eq!(g.actions(), ["provision", "rotate", "notify"]);
 
     // 3. update with X-OCCI-Attribute: accepted, re-rendered into the stack.
-    let a = seed::replay(&c, &s, &cmds[2]).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(
-        a.attribute("mcn.endpoint.maas").as_deref(),
-        Some("160.85.4.50")
-    );
-    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
-    let g = backend.succeeded(&c, &url, &mcn("seed")).await;
-    assert_eq!(
-        g.attribute("occi.mcn.stack.state").as_deref(),
-        Some("UPDATE_COMPLETE"),
-        "{}",
-        g.body
-    );
-    assert_eq!(
-        g.attribute("occi.mcn.stack.id"),
-        Some(stack_id.clone()),
-        "same stack"
-    );
+    let g = seed_update(&backend, &c, &s, "seed", &stack_id).await;
     assert_eq!(
         g.attribute("mcn.sample.monitoring").as_deref(),
         Some("160.85.4.50")

@@ -68,18 +68,9 @@ async fn password_auth_finds_heat_in_the_catalog_and_runs_a_stack() {
         backend.clone(),
         Credentials::new("ignored-with-a-fixed-project", None),
     );
-    let stack = h
-        .backend
-        .create(&h.creds, &spec(h.name("ks-password"), BASIC))
-        .await
-        .unwrap();
-    let info = h.wait(&stack).await;
-    assert_eq!(
-        info.status.to_string(),
-        "CREATE_COMPLETE",
-        "{}",
-        info.status_reason
-    );
+    let (stack, _) = h
+        .settled_as(&spec(h.name("ks-password"), BASIC), "CREATE_COMPLETE")
+        .await;
     h.cleanup(&stack).await;
     let stats = backend.stats();
     assert!(stats.heat_requests >= 4, "{stats:?}");

@@ -64,3 +64,43 @@ pub fn backend_args(backend: &Backend, dir: &std::path::Path) -> Vec<String> {
     };
     config_args(dir, &yaml)
 }
+
+/// The seed's update (its third request: `mcn.endpoint.maas` set) replayed
+/// against the instance at `url` of `tenant` (the seed's
+/// `/orchestrator/default`), whose one stack is `id`: accepted as an
+/// update, settled `UPDATE_COMPLETE` on the same stack. The settled
+/// rendering.
+pub async fn seed_update(
+    backend: &Backend,
+    c: &reqwest::Client,
+    s: &Server,
+    tenant: &str,
+    id: &str,
+) -> Answer {
+    let update = &seed::imsso_requests("test-token", tenant)[2];
+    let a = seed::replay(c, s, update).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
+    assert_eq!(
+        a.attribute("mcn.endpoint.maas").as_deref(),
+        Some("160.85.4.50")
+    );
+    let url = s.url("/orchestrator/default");
+    let g = backend.succeeded(c, &url, &mcn(tenant)).await;
+    assert_eq!(
+        g.attribute("occi.mcn.stack.state").as_deref(),
+        Some("UPDATE_COMPLETE"),
+        "{}",
+        g.body
+    );
+    assert_eq!(
+        g.attribute("occi.mcn.stack.id").as_deref(),
+        Some(id),
+        "same stack"
+    );
+    assert_eq!(
+        g.attribute("mcn.endpoint.maas").as_deref(),
+        Some("160.85.4.50")
+    );
+    g
+}

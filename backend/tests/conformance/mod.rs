@@ -83,6 +83,21 @@ impl Harness {
             .unwrap_or_else(|e| panic!("creating {}: {e}", spec.name))
     }
 
+    /// Creates `spec`, waits until it settles and checks that it ends
+    /// `status` (`CREATE_COMPLETE`...); the stack and what it settled as.
+    pub async fn settled_as(&self, spec: &StackSpec, status: &str) -> (StackRef, StackInfo) {
+        let stack = self.create(spec).await;
+        let info = self.wait(&stack).await;
+        assert_eq!(
+            info.status.to_string(),
+            status,
+            "{}: {}",
+            spec.name,
+            info.status_reason
+        );
+        (stack, info)
+    }
+
     /// Delete and wait until gone; tolerant (cleanup).
     pub async fn cleanup(&self, stack: &StackRef) {
         if self.backend.delete(&self.creds, stack).await.is_ok() {
