@@ -356,12 +356,11 @@ async fn escm_lifecycle(backend: Backend) {
         Some(format!("volumes:{},instance:{}", volumes.id, inst.id)),
         "same stacks"
     );
-    if backend.is_embedded() {
-        assert_eq!(
-            g.attribute("escm.url.portal").as_deref(),
-            Some("https://escm.example.com:8081/oscm-portal")
-        );
-    }
+    assert_eq!(
+        g.attribute("escm.url.portal").as_deref(),
+        Some("https://escm.example.com:8081/oscm-portal"),
+        "on the FQDN, with or without an address"
+    );
 
     // update: the data volume grows; the instance follows the volume ids
     let a = update(&c, &url, "escm.openstack.volume_stack.data_volume_size=5").await;
