@@ -144,6 +144,9 @@ struct FileConfig {
     embedded: Option<EmbeddedConfig>,
     #[serde(default)]
     clouds: BTreeMap<String, CloudFile>,
+    /// One section per compiled plugin crate, by its section name.
+    #[serde(default)]
+    plugin_config: BTreeMap<String, serde_json::Value>,
     auth: Option<AuthMode>,
     token_file: Option<PathBuf>,
     keystone_url: Option<String>,
@@ -243,6 +246,9 @@ pub struct Settings {
     pub backend: BackendSettings,
     /// Named clouds (`clouds:` in the config file), by name.
     pub clouds: BTreeMap<String, BackendSettings>,
+    /// The compiled plugins' settings (`plugin-config:` in the config
+    /// file), by section name; handed to them through `BuildContext`.
+    pub plugin_config: BTreeMap<String, serde_json::Value>,
     /// Auth.
     pub auth: AuthSettings,
     /// Declarative plugin directories (loaded and watched at start).
@@ -547,6 +553,7 @@ impl ServeArgs {
             public_url,
             backend,
             clouds,
+            plugin_config: file.plugin_config.clone(),
             auth,
             plugin_dirs,
             admin_token_file: self
@@ -649,6 +656,19 @@ mod tests {
             ..ServeArgs::default()
         }
         .resolve()
+    }
+
+    #[test]
+    fn plugin_sections_are_kept_for_the_plugins() {
+        let s = resolve_file(
+            "plugin-config:\n  escm: {certificate-dir: /srv/escm/ssl}\n  ims: {topologies: /etc/occi-so/ims}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.plugin_config["escm"],
+            serde_json::json!({"certificate-dir": "/srv/escm/ssl"})
+        );
+        assert_eq!(s.plugin_config.keys().collect::<Vec<_>>(), ["escm", "ims"]);
     }
 
     #[test]

@@ -109,9 +109,10 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
     registry
         .set_default(&settings.default_service)
         .map_err(|e| setup(&e))?;
-    let build = crate::plugin::builtin::BuildContext {
-        clouds: settings.clouds.keys().cloned().collect(),
-    };
+    let build = occi_so_sdk::BuildContext::new(
+        settings.clouds.keys().cloned().collect(),
+        settings.plugin_config.clone(),
+    );
     for p in crate::plugin::builtin::plugins(&build).map_err(|e| setup(&e))? {
         let name = p.info().name.clone();
         registry.register(p).map_err(|e| setup(&e))?;

@@ -8,7 +8,7 @@
 //! the client's media type.
 
 use http::{HeaderName, HeaderValue, StatusCode};
-use occi_so_sdk::{BackendError, PluginError};
+use occi_so_sdk::{BackendError, PluginError, Refusal};
 
 use crate::auth::AuthError;
 use crate::lifecycle::LifecycleError;
@@ -153,6 +153,7 @@ impl From<BackendError> for ApiError {
             BackendError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             BackendError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             BackendError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            BackendError::StackFailed { .. } => StatusCode::BAD_GATEWAY,
             BackendError::Internal(_) => return Self::internal(e),
         };
         Self::new(status, e.to_string())
@@ -166,11 +167,18 @@ impl From<PluginError> for ApiError {
             | PluginError::Invalid(_)
             | PluginError::NotApplicable { .. } => Self::bad_request(e.to_string()),
             PluginError::Backend(b) => b.into(),
-            PluginError::Remote { status, .. } if (400..500).contains(&status) => Self::new(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                e.to_string(),
-            ),
-            PluginError::Remote { .. } => Self::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            PluginError::Refused { refusal, .. } => {
+                let status = match refusal {
+                    Refusal::Invalid => StatusCode::BAD_REQUEST,
+                    Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                };
+                Self::new(status, e.to_string())
+            }
+            PluginError::Upstream { .. } => Self::new(StatusCode::BAD_GATEWAY, e.to_string()),
             // The plugin's own account of a run-time failure: worth telling.
             PluginError::Failed(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         }

@@ -485,7 +485,7 @@ impl Registry {
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use occi_so_sdk::{Attributes, LifecycleCtx, PluginError, PluginSource};
+    use occi_so_sdk::{LifecycleCtx, Operation, PluginError, PluginSource};
 
     struct P(PluginInfo);
 
@@ -494,10 +494,7 @@ mod tests {
         fn info(&self) -> &PluginInfo {
             &self.0
         }
-        async fn deploy(&self, _: &mut LifecycleCtx) -> Result<(), PluginError> {
-            Ok(())
-        }
-        async fn update(&self, _: &mut LifecycleCtx, _: &Attributes) -> Result<(), PluginError> {
+        async fn run(&self, _: &Operation, _: &mut LifecycleCtx) -> Result<(), PluginError> {
             Ok(())
         }
     }

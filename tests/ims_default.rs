@@ -42,7 +42,7 @@ fn start_plain(state: &std::path::Path) -> (Plain, String) {
         "OCCI_SO_CONFIG",
         "OCCI_SO_BACKEND",
         "OCCI_SO_AUTH",
-        "OCCI_SO_IMS_TOPOLOGIES",
+        "OCCI_SO_PLUGIN_IMS_TOPOLOGIES",
     ] {
         cmd.env_remove(var);
     }

@@ -1,6 +1,18 @@
 //! A plugin's OCCI schema as data: its kind, attribute definitions and
 //! actions. The server turns these into OCCI `Kind`/`Action` categories and
 //! checks every request against them before a plugin sees it.
+//!
+//! [`AttributeSpec`] is *the* attribute model of occi-so. It has two outside
+//! forms, each derived from it in exactly one place:
+//!
+//! * the declarative manifest's YAML form (`plugin.yaml` v1, a versioned
+//!   user format): `immutable: true` is `mutable: false`, `type: enum` with
+//!   `values: [...]` is [`AttributeType::Enum`], `example` is only for
+//!   `plugins validate`; converted by the plugin runtime's loader;
+//! * OCCI's rendering (`occi::AttributeDef`, in `/-/` and in JSON): integer
+//!   renders as `number`, an output or immutable attribute as not mutable, a
+//!   secret's default is withheld; converted by the HTTP edge's renderer, and
+//!   back (for a remote orchestrator's query interface) by the remote runtime.
 
 use std::collections::BTreeMap;
 

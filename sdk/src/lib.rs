@@ -14,16 +14,18 @@
 //! restart never orphans a cloud stack.
 
 mod attributes;
+mod build;
 mod credentials;
 mod plugin;
 mod stack;
 mod stacks;
 
 pub use attributes::{ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec};
+pub use build::{Build, BuildContext, BuildError, ENV_PREFIX};
 pub use credentials::{Credentials, Secret};
 pub use plugin::{
-    LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo, PluginSource,
-    StateReport, MCN_SERVICE_SCHEME,
+    InstanceView, LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo,
+    PluginSource, PluginState, Refusal, StateReport, MCN_SERVICE_SCHEME,
 };
 pub use stack::{
     BackendError, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo, StackOutput,

@@ -1,8 +1,12 @@
 //! The orchestrator-plugin trait: the MCN service-orchestrator lifecycle
-//! (`design`, `deploy`, `provision`, `update`, `dispose`, `state`, `notify`)
-//! plus custom actions, for one service type (one OCCI kind).
+//! (`design`, `deploy`, `provision`, `update`, `notify`, `dispose`) plus
+//! custom actions, for one service type (one OCCI kind), as **one
+//! dispatch**: every operation is an [`Operation`], checked by
+//! [`Orchestrator::validate`] before it is accepted and carried out by
+//! [`Orchestrator::run`].
 
 use async_trait::async_trait;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{Attributes, BackendError, Credentials, KindSpec, StackInfo, StackRecord, Stacks};
@@ -36,38 +40,72 @@ impl Phase {
     }
 }
 
-/// A lifecycle operation, as checked by [`Orchestrator::validate`] before
-/// the server accepts it.
-#[derive(Clone, Debug, PartialEq)]
+/// A lifecycle operation: what the server asks a plugin to check
+/// ([`Orchestrator::validate`]) and then to do ([`Orchestrator::run`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "operation", rename_all = "lowercase")]
 pub enum Operation {
-    /// Instance creation (`PUT` or `POST` to the collection).
+    /// Instance creation (`PUT` or `POST` to the collection): MCN `design`.
+    /// No stacks yet.
     Design,
-    /// `?action=deploy`.
+    /// `?action=deploy`: create the service's stacks and wait until they
+    /// are complete. Called only in [`Phase::Initialised`].
     Deploy,
-    /// `?action=provision`.
+    /// `?action=provision`: configure the deployed service. Called only in
+    /// [`Phase::Deployed`].
     Provision,
-    /// `POST` with attributes and no action: the changed attributes.
-    Update(Attributes),
-    /// A custom action with its parameters.
+    /// `POST` with attributes and no action, once deployed: the changed
+    /// attributes (already merged into [`LifecycleCtx::attributes`]).
+    Update {
+        /// The attributes whose values changed, with their new values.
+        changed: Attributes,
+    },
+    /// A custom action declared in the kind.
     Action {
         /// Action term.
         term: String,
-        /// `X-OCCI-Attribute` parameters of the call.
+        /// `X-OCCI-Attribute` parameters of the call, checked against the
+        /// action's declared attributes.
         parameters: Attributes,
     },
-    /// `DELETE`.
+    /// `?action=notify`: a run-time notification (a monitoring alarm, ...).
+    Notify {
+        /// The notification's attributes, as sent.
+        event: Attributes,
+    },
+    /// `DELETE`: tear everything down (MCN `dispose`).
     Dispose,
 }
 
 impl Operation {
-    /// Short name for logs, metrics and messages (`deploy`, `update`, ...).
+    /// [`Operation::Update`] with these changed attributes.
+    pub fn update(changed: Attributes) -> Self {
+        Operation::Update { changed }
+    }
+
+    /// [`Operation::Action`] `term` with these parameters.
+    pub fn action(term: impl Into<String>, parameters: Attributes) -> Self {
+        Operation::Action {
+            term: term.into(),
+            parameters,
+        }
+    }
+
+    /// [`Operation::Notify`] with this event.
+    pub fn notify(event: Attributes) -> Self {
+        Operation::Notify { event }
+    }
+
+    /// Short name for logs, metrics and messages (`deploy`, `update`, the
+    /// action's term, ...).
     pub fn name(&self) -> &str {
         match self {
             Operation::Design => "design",
             Operation::Deploy => "deploy",
             Operation::Provision => "provision",
-            Operation::Update(_) => "update",
+            Operation::Update { .. } => "update",
             Operation::Action { term, .. } => term,
+            Operation::Notify { .. } => "notify",
             Operation::Dispose => "dispose",
         }
     }
@@ -107,10 +145,45 @@ pub struct PluginInfo {
     pub kind: KindSpec,
 }
 
-/// Why a plugin call failed. The server maps: `InvalidAttribute`,
-/// `Invalid`, `NotApplicable` → 400; `Backend` → the backend's mapping;
-/// `Remote` → the remote status for 4xx, 502 otherwise; `Failed` → the
-/// operation is recorded as failed (500 only if it happened synchronously).
+/// What kind of refusal a service the plugin relies on gave (a remote
+/// service orchestrator's 4xx, in words: the seam carries no HTTP status;
+/// the server maps each to its own status in one place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The request is malformed or breaks a rule.
+    Invalid,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// The caller may not do this.
+    Forbidden,
+    /// The thing named does not exist.
+    NotFound,
+    /// It clashes with the current state.
+    Conflict,
+    /// The request is too large.
+    TooLarge,
+}
+
+impl Refusal {
+    /// The word used in messages.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Refusal::Invalid => "invalid",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::Forbidden => "forbidden",
+            Refusal::NotFound => "not found",
+            Refusal::Conflict => "conflict",
+            Refusal::TooLarge => "too large",
+        }
+    }
+}
+
+/// Why a plugin call failed. The server maps, in one place:
+/// `InvalidAttribute`, `Invalid`, `NotApplicable` → 400; `Refused` → the
+/// refusal's own 4xx; `Backend` → the backend's mapping; `Upstream` → 502;
+/// `Failed` → the operation is recorded as failed (500 only if it happened
+/// synchronously).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PluginError {
     /// One attribute's value is wrong.
@@ -132,18 +205,30 @@ pub enum PluginError {
         /// Why, and which actions do.
         message: String,
     },
-    /// A stack backend call failed.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
-    /// A remote service orchestrator answered with an error.
-    #[error("remote orchestrator answered HTTP {status}: {message}")]
-    Remote {
-        /// Its HTTP status.
-        status: u16,
+    /// A service the plugin relies on (a remote service orchestrator)
+    /// refused the request.
+    #[error("{service} refused the request ({}): {message}", .refusal.as_str())]
+    Refused {
+        /// The service, e.g. `remote orchestrator http://so.example:8051`.
+        service: String,
+        /// What kind of refusal.
+        refusal: Refusal,
         /// Its message.
         message: String,
     },
-    /// The operation failed at run time (a stack reached `*_FAILED`, ...).
+    /// A service the plugin relies on failed or could not be reached.
+    #[error("{service} failed: {message}")]
+    Upstream {
+        /// The service.
+        service: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A stack backend call failed (including a stack that ended
+    /// `*_FAILED`: [`BackendError::StackFailed`]).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The operation failed at run time for a reason of the plugin's own.
     #[error("{0}")]
     Failed(String),
 }
@@ -158,10 +243,57 @@ impl PluginError {
     }
 }
 
+/// A plugin's private, persisted state of one instance: any serde type,
+/// kept by the server as JSON (in the journal) and handed back on every
+/// call. `null` (a new instance) reads as the type's `Default`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PluginState(serde_json::Value);
+
+impl PluginState {
+    /// The state as `T` (`T::default()` while nothing was stored). A state
+    /// of another shape (a plugin's older version) is a
+    /// [`PluginError::Failed`] naming the field.
+    pub fn get<T: DeserializeOwned + Default>(&self) -> Result<T, PluginError> {
+        if self.0.is_null() {
+            return Ok(T::default());
+        }
+        serde_path_to_error::deserialize(&self.0).map_err(|e| {
+            PluginError::Failed(format!(
+                "the plugin state of this instance cannot be read (at {}): {}",
+                e.path(),
+                e.inner()
+            ))
+        })
+    }
+
+    /// Store `value` as the state (committed when the operation ends).
+    pub fn set<T: Serialize>(&mut self, value: &T) -> Result<(), PluginError> {
+        self.0 = serde_json::to_value(value)
+            .map_err(|e| PluginError::Failed(format!("the plugin state cannot be stored: {e}")))?;
+        Ok(())
+    }
+
+    /// The state as stored (JSON).
+    pub fn as_json(&self) -> &serde_json::Value {
+        &self.0
+    }
+
+    /// Whether nothing was stored yet.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl From<serde_json::Value> for PluginState {
+    fn from(v: serde_json::Value) -> Self {
+        PluginState(v)
+    }
+}
+
 /// Everything one lifecycle call may read and change. Owned by the task
-/// that runs the call; the server commits `attributes` and `plugin_state`
-/// when the call returns, while [`Stacks`] records stack changes as they
-/// happen.
+/// that runs the call; the server commits `attributes` and `state` when the
+/// call returns, while [`Stacks`] records stack changes as they happen.
 pub struct LifecycleCtx {
     /// Instance id (the last path segment, e.g. `default` or a UUID).
     pub instance_id: String,
@@ -172,10 +304,43 @@ pub struct LifecycleCtx {
     /// Current attribute values, defaults applied, secrets included
     /// (never render or log these without the kind's `secret` flags).
     pub attributes: Attributes,
-    /// The plugin's private, persisted state (JSON; `Null` at first).
-    pub plugin_state: serde_json::Value,
+    /// The plugin's private, persisted state.
+    pub state: PluginState,
     /// The instance's stacks.
     pub stacks: Stacks,
+}
+
+impl LifecycleCtx {
+    /// What an operation does when a plugin has nothing of its own for it:
+    /// `design`, `provision` and `notify` do nothing; `dispose` deletes
+    /// every stack, last created first; a custom action is refused as not
+    /// defined; `deploy` and `update` fail (a plugin must say how it
+    /// deploys and updates).
+    pub async fn default_run(&mut self, plugin: &str, op: &Operation) -> Result<(), PluginError> {
+        match op {
+            Operation::Design | Operation::Provision | Operation::Notify { .. } => Ok(()),
+            Operation::Dispose => Ok(self.stacks.delete_all().await?),
+            Operation::Action { term, .. } => Err(PluginError::NotApplicable {
+                action: term.clone(),
+                message: format!("{plugin} defines no action '{term}'"),
+            }),
+            Operation::Deploy | Operation::Update { .. } => Err(PluginError::Failed(format!(
+                "plugin {plugin} does not implement {}",
+                op.name()
+            ))),
+        }
+    }
+}
+
+/// An instance as `GET` reads it: what [`Orchestrator::state`] may look at.
+#[derive(Clone, Copy, Debug)]
+pub struct InstanceView<'a> {
+    /// Current attribute values (secrets included; never render them).
+    pub attributes: &'a Attributes,
+    /// The stack records the server keeps (last known status and outputs).
+    pub stacks: &'a [StackRecord],
+    /// The plugin's state.
+    pub state: &'a PluginState,
 }
 
 /// What `GET` on an instance shows beyond the caller's own attributes.
@@ -240,81 +405,101 @@ impl StateReport {
 
 /// One service type's orchestrator. Small, async and object safe (the
 /// registry holds `Arc<dyn Orchestrator>`), like tower's `Service`: the
-/// lifecycle is its methods and the kind's schema is data ([`PluginInfo`]).
+/// lifecycle is one [`Operation`] enum and the kind's schema is data
+/// ([`PluginInfo`]).
 ///
 /// The server guarantees: attributes were checked against the kind
-/// (types, required, immutable) before any call; only one lifecycle call
-/// per instance runs at a time; `deploy` is called only in
+/// (types, required, immutable, bounds, patterns) before any call; every
+/// operation was [`validate`](Orchestrator::validate)d before it was accepted;
+/// only one operation per instance runs at a time; `deploy` runs only in
 /// [`Phase::Initialised`], `provision` only in [`Phase::Deployed`].
 #[async_trait]
 pub trait Orchestrator: Send + Sync + 'static {
     /// Name, version, source and OCCI kind.
     fn info(&self) -> &PluginInfo;
 
-    /// Fast, side-effect-free check of an operation before it is accepted,
-    /// so a caller's mistake is a 400 now rather than a failed stack later
+    /// Fast, side-effect-free check of `op` before it is accepted, with the
+    /// attributes it would run with (for an update: the merged ones), so a
+    /// caller's mistake is a 400 now rather than a failed stack later
     /// (e.g. render the templates with these attributes and validate them).
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
         let _ = (op, attributes);
         Ok(())
     }
 
-    /// Initialise a new instance (MCN `design`). No stacks yet.
-    async fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let _ = ctx;
-        Ok(())
-    }
-
-    /// Create the service's stacks and wait until they are complete.
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError>;
-
-    /// Configure the deployed service (MCN `provision`).
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let _ = ctx;
-        Ok(())
-    }
-
-    /// React to changed attributes (already merged into `ctx.attributes`);
-    /// usually re-render and update the stacks. Called only once deployed.
-    async fn update(&self, ctx: &mut LifecycleCtx, changed: &Attributes)
-        -> Result<(), PluginError>;
-
-    /// Run a custom action declared in the kind.
-    async fn action(
-        &self,
-        ctx: &mut LifecycleCtx,
-        term: &str,
-        parameters: &Attributes,
-    ) -> Result<(), PluginError> {
-        let _ = (ctx, parameters);
-        Err(PluginError::NotApplicable {
-            action: term.to_string(),
-            message: format!("{} defines no action '{term}'", self.info().name),
-        })
-    }
-
-    /// Tear everything down (MCN `dispose`). The default deletes every
-    /// stack, last created first, and waits for each.
-    async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        ctx.stacks.delete_all().await?;
-        Ok(())
-    }
+    /// Carry out `op`. Use the stacks of `ctx` ([`Stacks::create_ready`],
+    /// [`Stacks::update_ready`]: a stack that ends `*_FAILED` is an error
+    /// with Heat's reason); what has nothing of its own can fall back to
+    /// [`LifecycleCtx::default_run`].
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError>;
 
     /// What `GET` shows. Must be cheap: the default reads the stack
     /// snapshots the server keeps, without calling the backend.
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        stacks: &[StackRecord],
-        plugin_state: &serde_json::Value,
-    ) -> Result<StateReport, PluginError> {
-        let _ = (attributes, plugin_state);
-        Ok(StateReport::from_stacks(stacks))
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        Ok(StateReport::from_stacks(instance.stacks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    struct Counter {
+        n: u32,
     }
 
-    /// A runtime notification (monitoring alarm, ...): MCN `notify`.
-    async fn notify(&self, ctx: &mut LifecycleCtx, event: &Attributes) -> Result<(), PluginError> {
-        let _ = (ctx, event);
-        Ok(())
+    #[test]
+    fn state_is_typed_and_defaults_while_empty() {
+        let mut s = PluginState::default();
+        assert_eq!(s.get::<Counter>().unwrap(), Counter::default());
+        s.set(&Counter { n: 3 }).unwrap();
+        assert_eq!(s.get::<Counter>().unwrap(), Counter { n: 3 });
+        assert_eq!(s.as_json(), &serde_json::json!({"n": 3}));
+    }
+
+    #[test]
+    fn a_state_of_another_shape_names_the_field() {
+        let s = PluginState::from(serde_json::json!({"n": "three"}));
+        match s.get::<Counter>().unwrap_err() {
+            PluginError::Failed(m) => {
+                assert!(m.contains("at n"), "{m}");
+                assert!(m.contains("invalid type: string \"three\""), "{m}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn operation_names() {
+        assert_eq!(Operation::Deploy.name(), "deploy");
+        assert_eq!(
+            Operation::Notify {
+                event: Attributes::new()
+            }
+            .name(),
+            "notify"
+        );
+        assert_eq!(
+            Operation::Action {
+                term: "add_nodes".into(),
+                parameters: Attributes::new()
+            }
+            .name(),
+            "add_nodes"
+        );
+    }
+
+    #[test]
+    fn refusals_read_as_words() {
+        let e = PluginError::Refused {
+            service: "remote orchestrator http://so:8051".into(),
+            refusal: Refusal::NotFound,
+            message: "no such instance".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "remote orchestrator http://so:8051 refused the request (not found): no such instance"
+        );
     }
 }

@@ -395,7 +395,8 @@ impl Default for WaitOptions {
 /// Why a backend call failed. The server maps these to HTTP statuses in one
 /// place: `Rejected` → 400, `NotFound` → 404, `Conflict` → 409,
 /// `Unauthorized` → 401, `Forbidden` → 403, `BadGateway` → 502,
-/// `Unavailable` → 503, `Timeout` → 504.
+/// `Unavailable` → 503, `Timeout` → 504, `StackFailed` → 502 (when it
+/// happens while the caller waits; otherwise the operation records it).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
     /// Heat (or the embedded engine) refused the template or parameters.
@@ -453,6 +454,17 @@ pub enum BackendError {
         what: String,
         /// How long we waited.
         after: Duration,
+    },
+    /// A stack operation ended `*_FAILED` (or rolled back): the stack, its
+    /// status and Heat's reason.
+    #[error("stack {stack} ended {status}: {reason}")]
+    StackFailed {
+        /// The stack name.
+        stack: String,
+        /// Its final status, e.g. `CREATE_FAILED`.
+        status: StackStatus,
+        /// Heat's `stack_status_reason`.
+        reason: String,
     },
     /// A bug or a local failure (journal write, ...), not the caller's fault.
     #[error("internal backend error: {0}")]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BackendError, Credentials, StackBackend, StackInfo, StackRef, StackSpec, StackUpdate,
-    WaitOptions,
+    BackendError, Credentials, StackAction, StackBackend, StackInfo, StackRef, StackSpec,
+    StackUpdate, WaitOptions,
 };
 
 /// One stack of an instance, as journaled.
@@ -184,7 +184,9 @@ impl Stacks {
     /// Idempotent per role: if this instance already has a stack for
     /// `role` (say a deploy is retried after a restart), that stack is
     /// returned and nothing is created; if only its name was recorded, it
-    /// is looked up by name first. Delete the role's stack to start over.
+    /// is looked up by name first. A stack of `role` whose create failed
+    /// (`CREATE_FAILED`, or rolled back) is deleted first, so deploying
+    /// again after a failed deploy starts from a clean slate.
     pub async fn create(&mut self, role: &str, spec: StackSpec) -> Result<StackRef, BackendError> {
         self.create_on(None, role, spec).await
     }
@@ -198,6 +200,16 @@ impl Stacks {
     ) -> Result<StackRef, BackendError> {
         let backend = self.backend_of(cloud)?.clone();
         let cloud = cloud.map(str::to_string);
+        let create_failed = self
+            .get(role)
+            .and_then(|r| r.last.as_ref())
+            .is_some_and(|l| {
+                l.status.is_failed()
+                    && matches!(l.status.action, StackAction::Create | StackAction::Rollback)
+            });
+        if create_failed {
+            self.delete(role).await?;
+        }
         if let Some(existing) = self.get(role).cloned() {
             if let Some(stack) = existing.stack {
                 return Ok(stack);
@@ -240,8 +252,9 @@ impl Stacks {
     }
 
     /// Wait until the stack of `role` leaves `*_IN_PROGRESS`, recording
-    /// every status seen on the way. A `*_FAILED` end is `Ok`; check
-    /// [`crate::StackStatus::is_failed`].
+    /// every status seen on the way. A `*_FAILED` end is `Ok` here (dispose
+    /// and restart recovery want to see it); lifecycle steps use
+    /// [`Stacks::wait_ready`], which makes it an error.
     pub async fn wait(&mut self, role: &str) -> Result<StackInfo, BackendError> {
         let stack = self.stack_ref(role)?;
         let backend = self.record_backend(role)?.clone();
@@ -295,14 +308,34 @@ impl Stacks {
         }
     }
 
-    /// Create the stack for `role` and wait for it to finish.
-    pub async fn create_and_wait(
+    /// Wait for the stack of `role` (see [`Stacks::wait`]) and require it
+    /// to have ended ready (`*_COMPLETE`, not a delete or rollback): a
+    /// stack that ended otherwise is [`BackendError::StackFailed`] with
+    /// Heat's reason.
+    pub async fn wait_ready(&mut self, role: &str) -> Result<StackInfo, BackendError> {
+        let info = self.wait(role).await?;
+        ready(info)
+    }
+
+    /// Create the stack for `role` on the default backend and wait until it
+    /// is complete ([`Stacks::wait_ready`]).
+    pub async fn create_ready(
         &mut self,
         role: &str,
         spec: StackSpec,
     ) -> Result<StackInfo, BackendError> {
-        self.create(role, spec).await?;
-        self.wait(role).await
+        self.create_ready_on(None, role, spec).await
+    }
+
+    /// [`Stacks::create_ready`] on the named cloud (`None`: the default backend).
+    pub async fn create_ready_on(
+        &mut self,
+        cloud: Option<&str>,
+        role: &str,
+        spec: StackSpec,
+    ) -> Result<StackInfo, BackendError> {
+        self.create_on(cloud, role, spec).await?;
+        self.wait_ready(role).await
     }
 
     /// Start an update of the stack of `role`.
@@ -313,14 +346,15 @@ impl Stacks {
             .await
     }
 
-    /// Update the stack of `role` and wait for it to finish.
-    pub async fn update_and_wait(
+    /// Update the stack of `role` and wait until it is complete
+    /// ([`Stacks::wait_ready`]).
+    pub async fn update_ready(
         &mut self,
         role: &str,
         update: &StackUpdate,
     ) -> Result<StackInfo, BackendError> {
         self.update(role, update).await?;
-        self.wait(role).await
+        self.wait_ready(role).await
     }
 
     /// Read the stack of `role` from the backend now and record it.
@@ -364,10 +398,11 @@ impl Stacks {
             Err(e) => return Err(e),
         }
         match self.wait(role).await {
-            Ok(info) if info.status.is_failed() => Err(BackendError::Internal(format!(
-                "stack {} could not be deleted: {} {}",
-                stack.name, info.status, info.status_reason
-            ))),
+            Ok(info) if info.status.is_failed() => Err(BackendError::StackFailed {
+                stack: stack.name,
+                status: info.status,
+                reason: info.status_reason,
+            }),
             Ok(_) | Err(BackendError::NotFound { .. }) => {
                 self.remove(role);
                 Ok(())
@@ -383,5 +418,18 @@ impl Stacks {
             self.delete(&role).await?;
         }
         Ok(())
+    }
+}
+
+/// `info` if the stack ended ready, else why not.
+fn ready(info: StackInfo) -> Result<StackInfo, BackendError> {
+    if info.status.is_ready() {
+        Ok(info)
+    } else {
+        Err(BackendError::StackFailed {
+            stack: info.stack.name,
+            status: info.status,
+            reason: info.status_reason,
+        })
     }
 }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use occi_so_sdk::{
-    Attributes, BackendError, Credentials, Operation, Phase, PluginError, StackBackend,
-    StateReport, WaitOptions, MCN_SERVICE_SCHEME,
+    Attributes, BackendError, Credentials, InstanceView, Operation, Phase, PluginError,
+    PluginState, StackBackend, StateReport, WaitOptions, MCN_SERVICE_SCHEME,
 };
 use serde_json::Value;
 use tokio_util::task::TaskTracker;
@@ -33,7 +33,6 @@ use crate::store::{
 };
 
 pub use op::LifecycleObserver;
-use op::Op;
 
 /// Why a lifecycle request was refused or failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -289,7 +288,11 @@ impl Lifecycle {
         let binding = self.binding_of(inst)?;
         Ok(binding
             .plugin
-            .state(&inst.attributes, &inst.stacks, &inst.plugin_state)
+            .state(InstanceView {
+                attributes: &inst.attributes,
+                stacks: &inst.stacks,
+                state: &inst.plugin_state,
+            })
             .await?)
     }
 
@@ -334,7 +337,7 @@ impl Lifecycle {
             }),
             last_error: None,
             stacks: Vec::new(),
-            plugin_state: Value::Null,
+            plugin_state: PluginState::default(),
             created: now,
             updated: now,
             generation: 0,
@@ -344,7 +347,7 @@ impl Lifecycle {
             .insert(inst)
             .map_err(|_| LifecycleError::Exists(req.key.location.clone()))?;
         durable.wait().await?;
-        let handle = self.spawn(req.key.clone(), binding, Op::Design, creds);
+        let handle = self.spawn(req.key.clone(), binding, Operation::Design, creds);
         let outcome = tokio::time::timeout(self.options.design_timeout, handle).await;
         let result = match outcome {
             Ok(Ok(r)) => r,
@@ -384,40 +387,23 @@ impl Lifecycle {
         if !applicable.iter().any(matches) {
             return Err(not_applicable(term, &inst, &applicable));
         }
-        let (op, operation) = match term {
-            "deploy" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => {
-                (Op::Deploy, Operation::Deploy)
-            }
-            "provision" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => {
-                (Op::Provision, Operation::Provision)
-            }
-            "notify" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => {
-                let params: Attributes = parameters.iter().cloned().collect();
-                (
-                    Op::Notify(params.clone()),
-                    Operation::Action {
-                        term: term.into(),
-                        parameters: params,
-                    },
-                )
-            }
-            _ => {
-                let params = binding.schema.for_action(term, parameters)?;
-                (
-                    Op::Action(term.to_string(), params.clone()),
-                    Operation::Action {
-                        term: term.to_string(),
-                        parameters: params,
-                    },
-                )
-            }
+        let operation = match term {
+            "deploy" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => Operation::Deploy,
+            "provision" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => Operation::Provision,
+            "notify" if scheme.is_none_or(|s| s == MCN_SERVICE_SCHEME) => Operation::Notify {
+                event: parameters.iter().cloned().collect(),
+            },
+            _ => Operation::Action {
+                term: term.to_string(),
+                parameters: binding.schema.for_action(term, parameters)?,
+            },
         };
         binding
             .plugin
             .validate(&operation, &inst.attributes)
             .await?;
         let phase = inst.phase;
-        let reserved = self.reserve(key, op.name(), |i| {
+        let reserved = self.reserve(key, operation.name(), |i| {
             if i.phase != phase {
                 return Err(not_applicable(term, i, &[]));
             }
@@ -425,7 +411,7 @@ impl Lifecycle {
         });
         let inst = self.finish_reservation(reserved).await?;
         // The handle is dropped: the task runs on by itself.
-        drop(self.spawn(key.clone(), binding, op, creds));
+        drop(self.spawn(key.clone(), binding, operation, creds));
         Ok(inst)
     }
 
@@ -452,10 +438,10 @@ impl Lifecycle {
         }
         let mut merged = inst.attributes.clone();
         merged.extend(changed.clone());
-        binding
-            .plugin
-            .validate(&Operation::Update(changed.clone()), &merged)
-            .await?;
+        let operation = Operation::Update {
+            changed: changed.clone(),
+        };
+        binding.plugin.validate(&operation, &merged).await?;
         if inst.phase == Phase::Initialised {
             let changed_now = changed.clone();
             let r = self.store.update(key, move |i| {
@@ -471,7 +457,7 @@ impl Lifecycle {
             Ok(())
         });
         let inst = self.finish_reservation(reserved).await?;
-        drop(self.spawn(key.clone(), binding, Op::Update(changed), creds));
+        drop(self.spawn(key.clone(), binding, operation, creds));
         Ok(inst)
     }
 
@@ -492,7 +478,7 @@ impl Lifecycle {
             .await?;
         let reserved = self.reserve(key, "dispose", |_| Ok(()));
         self.finish_reservation(reserved).await?;
-        let handle = self.spawn(key.clone(), binding, Op::Dispose, creds);
+        let handle = self.spawn(key.clone(), binding, Operation::Dispose, creds);
         match tokio::time::timeout(self.options.dispose_timeout, handle).await {
             Ok(Ok(Ok(()))) => Ok(Disposed::Done),
             Ok(Ok(Err(e))) => Err(e.into()),

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use occi_so_sdk::{
-    Attributes, Credentials, LifecycleCtx, Phase, PluginError, StackRecord, StackSink, Stacks,
+    Attributes, Credentials, LifecycleCtx, Operation, Phase, PluginError, PluginState, StackRecord,
+    StackSink, Stacks,
 };
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -23,32 +24,6 @@ pub(super) struct NoObserver;
 
 impl LifecycleObserver for NoObserver {
     fn operation_finished(&self, _: &str, _: &str, _: &str, _: Duration) {}
-}
-
-/// An operation with what it needs.
-#[derive(Clone, Debug)]
-pub(super) enum Op {
-    Design,
-    Deploy,
-    Provision,
-    Update(Attributes),
-    Action(String, Attributes),
-    Notify(Attributes),
-    Dispose,
-}
-
-impl Op {
-    pub(super) fn name(&self) -> &str {
-        match self {
-            Op::Design => "design",
-            Op::Deploy => "deploy",
-            Op::Provision => "provision",
-            Op::Update(_) => "update",
-            Op::Action(term, _) => term,
-            Op::Notify(_) => "notify",
-            Op::Dispose => "dispose",
-        }
-    }
 }
 
 /// Records stack changes of one instance into the store (and so the journal).
@@ -185,7 +160,7 @@ impl Lifecycle {
         self: &Arc<Self>,
         key: InstanceKey,
         binding: Arc<Binding>,
-        op: Op,
+        op: Operation,
         creds: Credentials,
     ) -> JoinHandle<Result<(), PluginError>> {
         let this = self.clone();
@@ -236,9 +211,9 @@ impl Lifecycle {
         &self,
         key: &InstanceKey,
         binding: &Binding,
-        op: &Op,
+        op: &Operation,
         creds: Credentials,
-    ) -> Result<(Attributes, serde_json::Value), PluginError> {
+    ) -> Result<(Attributes, PluginState), PluginError> {
         let inst = self
             .store
             .get(key)
@@ -261,25 +236,16 @@ impl Lifecycle {
             location: inst.key.location.clone(),
             credentials: creds,
             attributes: inst.attributes.clone(),
-            plugin_state: inst.plugin_state.clone(),
+            state: inst.plugin_state.clone(),
             stacks,
         };
-        let plugin = &binding.plugin;
-        let result = match op {
-            Op::Design => plugin.design(&mut ctx).await,
-            Op::Deploy => plugin.deploy(&mut ctx).await,
-            Op::Provision => plugin.provision(&mut ctx).await,
-            Op::Update(changed) => plugin.update(&mut ctx, changed).await,
-            Op::Action(term, params) => plugin.action(&mut ctx, term, params).await,
-            Op::Notify(event) => plugin.notify(&mut ctx, event).await,
-            Op::Dispose => plugin.dispose(&mut ctx).await,
-        };
+        let result = binding.plugin.run(op, &mut ctx).await;
         match result {
-            Ok(()) => Ok((ctx.attributes, ctx.plugin_state)),
+            Ok(()) => Ok((ctx.attributes, ctx.state)),
             Err(e) => {
                 // Keep what the plugin changed so far; it is the truth.
                 let attrs = ctx.attributes;
-                let state = ctx.plugin_state;
+                let state = ctx.state;
                 let _ = self.store.update(key, move |i| {
                     i.attributes = attrs;
                     i.plugin_state = state;
@@ -293,12 +259,12 @@ impl Lifecycle {
     async fn commit(
         &self,
         key: &InstanceKey,
-        op: &Op,
-        result: Result<(Attributes, serde_json::Value), PluginError>,
+        op: &Operation,
+        result: Result<(Attributes, PluginState), PluginError>,
     ) -> Result<(), PluginError> {
         let name = op.name().to_string();
         let durable = match (&result, op) {
-            (Ok(_), Op::Dispose) => self.store.remove(key).ok().map(|(_, d)| d),
+            (Ok(_), Operation::Dispose) => self.store.remove(key).ok().map(|(_, d)| d),
             (Ok((attrs, state)), _) => {
                 let (attrs, state) = (attrs.clone(), state.clone());
                 self.store
@@ -308,8 +274,8 @@ impl Lifecycle {
                         i.attributes = attrs;
                         i.plugin_state = state;
                         match op {
-                            Op::Deploy => i.phase = Phase::Deployed,
-                            Op::Provision => i.phase = Phase::Provisioned,
+                            Operation::Deploy => i.phase = Phase::Deployed,
+                            Operation::Provision => i.phase = Phase::Provisioned,
                             _ => {}
                         }
                         Ok::<(), ()>(())

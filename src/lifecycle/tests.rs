@@ -149,7 +149,7 @@ impl Orchestrator for TestPlugin {
         &self.info
     }
     async fn validate(&self, op: &Operation, attrs: &Attributes) -> Result<(), PluginError> {
-        if let Operation::Update(changed) = op {
+        if let Operation::Update { changed } = op {
             if changed.get("flavor") == Some(&json!("huge")) {
                 return Err(PluginError::attribute("flavor", "no such flavor"));
             }
@@ -157,30 +157,35 @@ impl Orchestrator for TestPlugin {
         let _ = attrs;
         Ok(())
     }
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        if let Some(g) = &self.gate {
-            g.notified().await;
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Deploy => {
+                if let Some(g) = &self.gate {
+                    g.notified().await;
+                }
+                if self.panic {
+                    panic!("plugin bug");
+                }
+                if self.fail {
+                    return Err(PluginError::Failed("CREATE_FAILED: boom".into()));
+                }
+                ctx.stacks.create_ready("main", spec()).await?;
+                ctx.state = json!({"deployed": true}).into();
+                Ok(())
+            }
+            Operation::Update { .. } => {
+                ctx.stacks
+                    .update_ready(
+                        "main",
+                        &StackUpdate::Patch {
+                            parameters: BTreeMap::new(),
+                        },
+                    )
+                    .await?;
+                Ok(())
+            }
+            other => ctx.default_run("sample", other).await,
         }
-        if self.panic {
-            panic!("plugin bug");
-        }
-        if self.fail {
-            return Err(PluginError::Failed("CREATE_FAILED: boom".into()));
-        }
-        ctx.stacks.create_and_wait("main", spec()).await?;
-        ctx.plugin_state = json!({"deployed": true});
-        Ok(())
-    }
-    async fn update(&self, ctx: &mut LifecycleCtx, _: &Attributes) -> Result<(), PluginError> {
-        ctx.stacks
-            .update_and_wait(
-                "main",
-                &StackUpdate::Patch {
-                    parameters: BTreeMap::new(),
-                },
-            )
-            .await?;
-        Ok(())
     }
 }
 
@@ -291,7 +296,7 @@ async fn the_mcn_sequence_moves_through_the_phases() {
     assert_eq!(inst.phase, Phase::Deployed);
     assert_eq!(inst.stacks.len(), 1);
     assert!(inst.stacks[0].name.starts_with("so-sample-"));
-    assert_eq!(inst.plugin_state, json!({"deployed": true}));
+    assert_eq!(inst.plugin_state.as_json(), &json!({"deployed": true}));
     let report = lc.state(&inst).await.unwrap();
     assert_eq!(
         report.attributes["occi.mcn.stack.state"],

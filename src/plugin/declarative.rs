@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use heat::ParamType;
 use indexmap::IndexMap;
 use occi_so_sdk::{
-    Attributes, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo, StackInfo,
+    Attributes, InstanceView, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
     StackRecord, StackSpec, StackUpdate, StateReport,
 };
 use serde_json::Value;
@@ -161,17 +161,6 @@ fn parameter_text(v: &Value, ty: Option<ParamType>) -> String {
     }
 }
 
-fn ready(info: &StackInfo, what: &str) -> Result<(), PluginError> {
-    if info.status.is_ready() {
-        Ok(())
-    } else {
-        Err(PluginError::Failed(format!(
-            "{what}: stack {} ended {}: {}",
-            info.stack.name, info.status, info.status_reason
-        )))
-    }
-}
-
 fn output_of(records: &[StackRecord], role: &str, key: &str) -> Option<Value> {
     records
         .iter()
@@ -247,7 +236,7 @@ impl Definition {
         }
     }
 
-    async fn run(
+    async fn run_steps(
         &self,
         ctx: &mut LifecycleCtx,
         steps: &[Step],
@@ -255,24 +244,24 @@ impl Definition {
         action: Option<&Attributes>,
     ) -> Result<(), PluginError> {
         for step in steps {
-            let label = format!("{what} ({} {})", verb_word(step.verb), step.role);
+            tracing::debug!(
+                step = %format!("{what} ({} {})", verb_word(step.verb), step.role),
+                "declarative step"
+            );
             match step.verb {
                 StepVerb::Create => {
-                    if let Some(r) = ctx.stacks.get(&step.role) {
-                        let failed = r.last.as_ref().is_some_and(|i| i.status.is_failed());
-                        if failed {
-                            // A failed earlier attempt: start this stack over.
-                            ctx.stacks.delete(&step.role).await?;
-                        } else if r.last.as_ref().is_some_and(|i| i.status.is_ready()) {
-                            continue; // done by an earlier, interrupted attempt
-                        }
+                    let done = ctx
+                        .stacks
+                        .get(&step.role)
+                        .and_then(|r| r.last.as_ref())
+                        .is_some_and(|i| i.status.is_ready());
+                    if done {
+                        continue; // done by an earlier, interrupted attempt
                     }
                     let params = self.parameters(ctx, step, action, None)?;
-                    let info = ctx
-                        .stacks
-                        .create_and_wait(&step.role, self.stack_spec(step, params))
+                    ctx.stacks
+                        .create_ready(&step.role, self.stack_spec(step, params))
                         .await?;
-                    ready(&info, &label)?;
                 }
                 StepVerb::Update => {
                     let params = self.parameters(ctx, step, action, None)?;
@@ -287,8 +276,7 @@ impl Definition {
                     } else {
                         StackUpdate::Patch { parameters: params }
                     };
-                    let info = ctx.stacks.update_and_wait(&step.role, &update).await?;
-                    ready(&info, &label)?;
+                    ctx.stacks.update_ready(&step.role, &update).await?;
                 }
                 StepVerb::Delete => ctx.stacks.delete(&step.role).await?,
             }
@@ -343,9 +331,8 @@ impl Definition {
                 .map(|i| i.outputs.clone());
             let info = ctx
                 .stacks
-                .update_and_wait(role, &StackUpdate::Patch { parameters: params })
+                .update_ready(role, &StackUpdate::Patch { parameters: params })
                 .await?;
-            ready(&info, &format!("update ({role})"))?;
             if before.as_ref() != Some(&info.outputs) {
                 moved.insert(role.clone());
             }
@@ -465,7 +452,7 @@ impl Orchestrator for Definition {
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
         match op {
             Operation::Design => self.check(&self.lifecycle_steps(), attributes, None, None),
-            Operation::Update(changed) => {
+            Operation::Update { changed } => {
                 let mut steps = self.lifecycle_steps();
                 let patched: Vec<Step>;
                 if self.update.is_none() {
@@ -496,55 +483,37 @@ impl Orchestrator for Definition {
         }
     }
 
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.run(ctx, &self.deploy, "deploy", None).await
-    }
-
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.run(ctx, &self.provision, "provision", None).await
-    }
-
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        changed: &Attributes,
-    ) -> Result<(), PluginError> {
-        match &self.update {
-            Some(steps) => self.run(ctx, steps, "update", None).await,
-            None => self.patch_changed(ctx, changed).await,
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Deploy => self.run_steps(ctx, &self.deploy, "deploy", None).await,
+            Operation::Provision => {
+                self.run_steps(ctx, &self.provision, "provision", None)
+                    .await
+            }
+            Operation::Update { changed } => match &self.update {
+                Some(steps) => self.run_steps(ctx, steps, "update", None).await,
+                None => self.patch_changed(ctx, changed).await,
+            },
+            Operation::Action { term, parameters } => match self.actions.get(term) {
+                Some(steps) => self.run_steps(ctx, steps, term, Some(parameters)).await,
+                None => ctx.default_run(&self.info.name, op).await,
+            },
+            Operation::Dispose => {
+                if let Some(steps) = &self.dispose {
+                    self.run_steps(ctx, steps, "dispose", None).await?;
+                }
+                // Whatever the steps left: nothing may be orphaned.
+                ctx.stacks.delete_all().await?;
+                Ok(())
+            }
+            Operation::Design | Operation::Notify { .. } => {
+                ctx.default_run(&self.info.name, op).await
+            }
         }
     }
 
-    async fn action(
-        &self,
-        ctx: &mut LifecycleCtx,
-        term: &str,
-        parameters: &Attributes,
-    ) -> Result<(), PluginError> {
-        let Some(steps) = self.actions.get(term) else {
-            return Err(PluginError::NotApplicable {
-                action: term.into(),
-                message: format!("{} defines no action '{term}'", self.info.name),
-            });
-        };
-        self.run(ctx, steps, term, Some(parameters)).await
-    }
-
-    async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        if let Some(steps) = &self.dispose {
-            self.run(ctx, steps, "dispose", None).await?;
-        }
-        // Whatever the steps left: nothing may be orphaned.
-        ctx.stacks.delete_all().await?;
-        Ok(())
-    }
-
-    async fn state(
-        &self,
-        _attributes: &Attributes,
-        stacks: &[StackRecord],
-        _plugin_state: &Value,
-    ) -> Result<StateReport, PluginError> {
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        let stacks = instance.stacks;
         let mut report = StateReport::from_stacks(stacks);
         if let Some(outputs) = &self.outputs {
             report

@@ -1280,7 +1280,7 @@ mod tests {
         bad.insert("two.count".into(), json!(9));
         let changed = occi_so_sdk::Attributes::from([("two.count".to_string(), json!(9))]);
         let e = def
-            .validate(&Operation::Update(changed), &bad)
+            .validate(&Operation::Update { changed }, &bad)
             .await
             .unwrap_err();
         assert!(e.to_string().contains("two.count"), "{e}");

@@ -21,8 +21,10 @@
 //! instance for everyone (an occi-so remote has a default instance per
 //! tenant, so there it is one per tenant).
 //!
-//! **Errors.** A remote 4xx is relayed with its status and message
-//! (`PluginError::Remote`), a 5xx or an unreachable remote is 502.
+//! **Errors.** A remote 4xx is relayed as the refusal it is, with its
+//! message (`PluginError::Refused`: 400, 401, 403, 404, 409 and 413 keep
+//! their meaning, any other 4xx reads as invalid); a 5xx, an unreadable
+//! answer or an unreachable remote is `PluginError::Upstream` (502).
 //!
 //! **State.** `GET` on our instance relays the remote's current state
 //! (every remote attribute except `occi.core.*`, `occi.so.*` and our own
@@ -40,12 +42,12 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use occi::{Category, CategoryClass};
 use occi_so_sdk::{
-    ActionSpec, AttributeSpec, AttributeType, Attributes, Credentials, KindSpec, LifecycleCtx,
-    Orchestrator, Phase, PluginError, PluginInfo, PluginSource, StackRecord, StateReport,
-    MCN_SERVICE_SCHEME,
+    ActionSpec, AttributeSpec, AttributeType, Attributes, Credentials, InstanceView, KindSpec,
+    LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo, PluginSource,
+    PluginState, Refusal, StateReport, MCN_SERVICE_SCHEME,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The scheme remote kinds get when the registration gives none.
 pub const DEFAULT_SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm#";
@@ -176,14 +178,27 @@ fn unreachable(url: &str, e: &reqwest::Error) -> PluginError {
     } else {
         e.to_string()
     };
-    PluginError::Remote {
-        status: 502,
-        message: format!("remote orchestrator {url}: {what}"),
+    PluginError::Upstream {
+        service: service(url),
+        message: what,
+    }
+}
+
+/// How messages name a remote orchestrator.
+fn service(url: &str) -> String {
+    format!("remote orchestrator {url}")
+}
+
+/// The remote's answer could not be used.
+fn unreadable(url: &str, message: String) -> PluginError {
+    PluginError::Upstream {
+        service: service(url),
+        message,
     }
 }
 
 /// A remote answer that is not a success, as a plugin error.
-fn remote_error(status: StatusCode, body: &str) -> PluginError {
+fn remote_error(url: &str, status: StatusCode, body: &str) -> PluginError {
     // An occi-so remote answers errors as {"message": ...} in JSON.
     let json_message = serde_json::from_str::<Value>(body)
         .ok()
@@ -193,8 +208,23 @@ fn remote_error(status: StatusCode, body: &str) -> PluginError {
     if message.is_empty() {
         message = status.canonical_reason().unwrap_or("error").to_string();
     }
-    PluginError::Remote {
-        status: status.as_u16(),
+    let refusal = match status.as_u16() {
+        401 => Refusal::Unauthenticated,
+        403 => Refusal::Forbidden,
+        404 | 410 => Refusal::NotFound,
+        409 => Refusal::Conflict,
+        413 => Refusal::TooLarge,
+        400..=499 => Refusal::Invalid,
+        _ => {
+            return PluginError::Upstream {
+                service: service(url),
+                message: format!("HTTP {}: {message}", status.as_u16()),
+            }
+        }
+    };
+    PluginError::Refused {
+        service: service(url),
+        refusal,
         message,
     }
 }
@@ -307,11 +337,13 @@ impl RemoteRequest {
         let headers = r.headers().clone();
         let body = r.bytes().await.map_err(|e| unreachable(&base, &e))?;
         if !status.is_success() {
-            return Err(remote_error(status, &String::from_utf8_lossy(&body)));
+            return Err(remote_error(&base, status, &String::from_utf8_lossy(&body)));
         }
-        let content = occi::parse_request(&headers, &body).map_err(|e| PluginError::Remote {
-            status: 502,
-            message: format!("the remote query interface {qi} cannot be read: {e}"),
+        let content = occi::parse_request(&headers, &body).map_err(|e| {
+            unreadable(
+                &base,
+                format!("the remote query interface {qi} cannot be read: {e}"),
+            )
         })?;
         let kinds: Vec<&Category> = content
             .categories
@@ -326,11 +358,13 @@ impl RemoteRequest {
                     .iter()
                     .find(|c| c.term == "orchestrator" && c.scheme == MCN_SERVICE_SCHEME)
             })
-            .ok_or_else(|| PluginError::Remote {
-                status: 502,
-                message: format!(
-                    "the remote query interface {qi} has no kind at {collection} nor the MCN orchestrator kind"
-                ),
+            .ok_or_else(|| {
+                unreadable(
+                    &base,
+                    format!(
+                        "the remote query interface {qi} has no kind at {collection} nor the MCN orchestrator kind"
+                    ),
+                )
             })?;
         let mut attributes: Vec<AttributeSpec> = remote
             .attributes
@@ -455,11 +489,8 @@ impl RemotePlugin {
         &self.spec
     }
 
-    fn path_of(state: &Value) -> Option<String> {
-        state
-            .get("remote")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+    fn path_of(state: &PluginState) -> Option<String> {
+        state.get::<RemoteState>().ok().and_then(|s| s.remote)
     }
 
     fn url(&self, path: &str, action: Option<&str>) -> String {
@@ -518,7 +549,11 @@ impl RemotePlugin {
             .await
             .map_err(|e| unreachable(&self.spec.url, &e))?;
         if !ok.contains(&status.as_u16()) {
-            return Err(remote_error(status, &String::from_utf8_lossy(&body)));
+            return Err(remote_error(
+                &self.spec.url,
+                status,
+                &String::from_utf8_lossy(&body),
+            ));
         }
         Ok((status, headers, body))
     }
@@ -538,12 +573,12 @@ impl RemotePlugin {
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        attributes_of(&headers, &body)
-            .map(Some)
-            .map_err(|e| PluginError::Remote {
-                status: 502,
-                message: format!("the remote state of {path} cannot be read: {e}"),
-            })
+        attributes_of(&headers, &body).map(Some).map_err(|e| {
+            unreadable(
+                &self.spec.url,
+                format!("the remote state of {path} cannot be read: {e}"),
+            )
+        })
     }
 
     fn remember(&self, path: &str, credentials: &Credentials, snapshot: Option<Attributes>) {
@@ -611,7 +646,9 @@ impl RemotePlugin {
                 })?;
             let progress = Self::progress(&state, operation);
             self.remember(path, &ctx.credentials, Some(state.clone()));
-            ctx.plugin_state["snapshot"] = Value::Object(state.into_iter().collect());
+            let mut st: RemoteState = ctx.state.get()?;
+            st.snapshot = Some(state);
+            ctx.state.set(&st)?;
             match progress {
                 Progress::Done => return Ok(()),
                 Progress::Failed(m) => {
@@ -633,7 +670,7 @@ impl RemotePlugin {
     }
 
     fn instance_path(&self, ctx: &LifecycleCtx) -> Result<String, PluginError> {
-        Self::path_of(&ctx.plugin_state).ok_or_else(|| {
+        Self::path_of(&ctx.state).ok_or_else(|| {
             PluginError::Failed(
                 "this instance has no remote counterpart (its design did not finish)".into(),
             )
@@ -665,7 +702,7 @@ impl RemotePlugin {
     }
 
     /// The remote state to relay now: cached, live, or the last snapshot.
-    async fn current(&self, path: &str, plugin_state: &Value) -> Option<Attributes> {
+    async fn current(&self, path: &str, plugin_state: &PluginState) -> Option<Attributes> {
         let cached = self.live.get(path).map(|l| {
             let fresh = l
                 .snapshot
@@ -695,10 +732,21 @@ impl RemotePlugin {
             _ => {}
         }
         plugin_state
-            .get("snapshot")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .get::<RemoteState>()
+            .ok()
+            .and_then(|s| s.snapshot)
     }
+}
+
+/// What the plugin remembers about an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct RemoteState {
+    /// The remote instance's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remote: Option<String>,
+    /// The remote state at the end of the last operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot: Option<Attributes>,
 }
 
 #[async_trait]
@@ -707,6 +755,29 @@ impl Orchestrator for RemotePlugin {
         &self.info
     }
 
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Design => self.design(ctx).await,
+            Operation::Deploy => self.deploy(ctx).await,
+            Operation::Provision => {
+                self.invoke(ctx, MCN_SERVICE_SCHEME, "provision", &Attributes::new())
+                    .await
+            }
+            Operation::Update { changed } => self.update(ctx, changed).await,
+            Operation::Action { term, parameters } => self.action(ctx, term, parameters).await,
+            Operation::Notify { event } => {
+                self.invoke(ctx, MCN_SERVICE_SCHEME, "notify", event).await
+            }
+            Operation::Dispose => self.dispose(ctx).await,
+        }
+    }
+
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        self.report(instance).await
+    }
+}
+
+impl RemotePlugin {
     async fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         let path = match self.spec.mode {
             RemoteMode::Shared => format!("{}{}", self.spec.collection, uuid::Uuid::new_v4()),
@@ -717,12 +788,10 @@ impl Orchestrator for RemotePlugin {
                     .await?
                     .is_some()
                 {
-                    return Err(PluginError::Remote {
-                        status: 409,
-                        message: format!(
-                            "the remote orchestrator {} hosts a single instance and it exists already",
-                            self.spec.url
-                        ),
+                    return Err(PluginError::Refused {
+                        service: service(&self.spec.url),
+                        refusal: Refusal::Conflict,
+                        message: "it hosts a single instance and it exists already".into(),
                     });
                 }
                 path
@@ -744,15 +813,15 @@ impl Orchestrator for RemotePlugin {
             rb = rb.header("X-OCCI-Attribute", h);
         }
         self.send(rb, &[200, 201]).await?;
-        ctx.plugin_state = json!({ "remote": path });
         let state = self
             .fetch(&path, &ctx.credentials, Duration::from_secs(30))
             .await
             .ok()
             .flatten();
-        if let Some(s) = &state {
-            ctx.plugin_state["snapshot"] = Value::Object(s.clone().into_iter().collect());
-        }
+        ctx.state.set(&RemoteState {
+            remote: Some(path.clone()),
+            snapshot: state.clone(),
+        })?;
         self.remember(&path, &ctx.credentials, state);
         Ok(())
     }
@@ -761,11 +830,7 @@ impl Orchestrator for RemotePlugin {
         // Attributes changed here before deploy were only stored: tell the
         // remote first (it drops values it already has).
         let path = self.instance_path(ctx)?;
-        let snapshot = ctx
-            .plugin_state
-            .get("snapshot")
-            .cloned()
-            .unwrap_or(Value::Null);
+        let snapshot = ctx.state.get::<RemoteState>()?.snapshot.unwrap_or_default();
         let stale: Attributes = ctx
             .attributes
             .iter()
@@ -789,11 +854,6 @@ impl Orchestrator for RemotePlugin {
             self.send(rb, &[200, 201, 202, 204]).await?;
         }
         self.invoke(ctx, MCN_SERVICE_SCHEME, "deploy", &Attributes::new())
-            .await
-    }
-
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.invoke(ctx, MCN_SERVICE_SCHEME, "provision", &Attributes::new())
             .await
     }
 
@@ -837,12 +897,8 @@ impl Orchestrator for RemotePlugin {
         self.invoke(ctx, &scheme, term, parameters).await
     }
 
-    async fn notify(&self, ctx: &mut LifecycleCtx, event: &Attributes) -> Result<(), PluginError> {
-        self.invoke(ctx, MCN_SERVICE_SCHEME, "notify", event).await
-    }
-
     async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let Some(path) = Self::path_of(&ctx.plugin_state) else {
+        let Some(path) = Self::path_of(&ctx.state) else {
             return Ok(()); // never reached the remote
         };
         let rb = self.request(
@@ -871,15 +927,11 @@ impl Orchestrator for RemotePlugin {
         Ok(())
     }
 
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        _stacks: &[StackRecord],
-        plugin_state: &Value,
-    ) -> Result<StateReport, PluginError> {
+    async fn report(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        let attributes = instance.attributes;
         let mut report = StateReport::default();
-        let remote = match Self::path_of(plugin_state) {
-            Some(path) => self.current(&path, plugin_state).await,
+        let remote = match Self::path_of(instance.state) {
+            Some(path) => self.current(&path, instance.state).await,
             None => None,
         };
         for (name, value) in remote.unwrap_or_default() {
@@ -913,6 +965,7 @@ impl Orchestrator for RemotePlugin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn state(pairs: &[(&str, &str)]) -> Attributes {
         pairs
@@ -958,16 +1011,41 @@ mod tests {
     }
 
     #[test]
-    fn remote_errors_keep_status_and_message() {
-        match remote_error(StatusCode::BAD_REQUEST, "attribute 'x': bad\n") {
-            PluginError::Remote { status, message } => {
-                assert_eq!(status, 400);
+    fn remote_errors_keep_their_meaning_and_message() {
+        let url = "http://so.example:8051";
+        match remote_error(url, StatusCode::BAD_REQUEST, "attribute 'x': bad\n") {
+            PluginError::Refused {
+                service,
+                refusal,
+                message,
+            } => {
+                assert_eq!(service, "remote orchestrator http://so.example:8051");
+                assert_eq!(refusal, Refusal::Invalid);
                 assert_eq!(message, "attribute 'x': bad");
             }
             other => panic!("{other:?}"),
         }
-        match remote_error(StatusCode::BAD_GATEWAY, "") {
-            PluginError::Remote { message, .. } => assert_eq!(message, "Bad Gateway"),
+        for (status, refusal) in [
+            (StatusCode::NOT_FOUND, Refusal::NotFound),
+            (StatusCode::CONFLICT, Refusal::Conflict),
+            (StatusCode::FORBIDDEN, Refusal::Forbidden),
+            (StatusCode::UNAUTHORIZED, Refusal::Unauthenticated),
+            (StatusCode::PAYLOAD_TOO_LARGE, Refusal::TooLarge),
+            (StatusCode::UNPROCESSABLE_ENTITY, Refusal::Invalid),
+        ] {
+            match remote_error(url, status, "{\"message\": \"no\"}") {
+                PluginError::Refused {
+                    refusal: r,
+                    message,
+                    ..
+                } => {
+                    assert_eq!((r, message.as_str()), (refusal, "no"), "{status}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+        match remote_error(url, StatusCode::BAD_GATEWAY, "") {
+            PluginError::Upstream { message, .. } => assert_eq!(message, "HTTP 502: Bad Gateway"),
             other => panic!("{other:?}"),
         }
     }

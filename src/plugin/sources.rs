@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    Attributes, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo, PluginSource,
-    StackRecord, StateReport,
+    Attributes, InstanceView, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
+    PluginSource, StateReport,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -900,42 +900,10 @@ impl Orchestrator for Draining {
         }
         self.0.validate(op, attributes).await
     }
-    async fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.0.design(ctx).await
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        self.0.run(op, ctx).await
     }
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.0.deploy(ctx).await
-    }
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.0.provision(ctx).await
-    }
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        changed: &Attributes,
-    ) -> Result<(), PluginError> {
-        self.0.update(ctx, changed).await
-    }
-    async fn action(
-        &self,
-        ctx: &mut LifecycleCtx,
-        term: &str,
-        parameters: &Attributes,
-    ) -> Result<(), PluginError> {
-        self.0.action(ctx, term, parameters).await
-    }
-    async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        self.0.dispose(ctx).await
-    }
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        stacks: &[StackRecord],
-        plugin_state: &serde_json::Value,
-    ) -> Result<StateReport, PluginError> {
-        self.0.state(attributes, stacks, plugin_state).await
-    }
-    async fn notify(&self, ctx: &mut LifecycleCtx, event: &Attributes) -> Result<(), PluginError> {
-        self.0.notify(ctx, event).await
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        self.0.state(instance).await
     }
 }

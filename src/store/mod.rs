@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
-use occi_so_sdk::{Attributes, Phase, StackRecord};
+use occi_so_sdk::{Attributes, Phase, PluginState, StackRecord};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -118,7 +118,7 @@ pub struct Instance {
     pub stacks: Vec<StackRecord>,
     /// The plugin's private state.
     #[serde(default)]
-    pub plugin_state: serde_json::Value,
+    pub plugin_state: PluginState,
     /// Creation time (Unix milliseconds).
     pub created: u64,
     /// Last change (Unix milliseconds).
@@ -422,7 +422,7 @@ pub(crate) mod tests {
             running: None,
             last_error: None,
             stacks: vec![],
-            plugin_state: serde_json::Value::Null,
+            plugin_state: PluginState::default(),
             created: now_ms(),
             updated: now_ms(),
             generation: 0,

@@ -619,7 +619,7 @@ pub async fn stacks_handle_journals_every_step(h: &Harness) {
     )
     .with_wait_options(Harness::wait_options());
     let info = stacks
-        .create_and_wait("main", spec(String::new(), BASIC))
+        .create_ready("main", spec(String::new(), BASIC))
         .await
         .unwrap();
     assert_eq!(info.status.to_string(), "CREATE_COMPLETE");
@@ -629,7 +629,7 @@ pub async fn stacks_handle_journals_every_step(h: &Harness) {
     assert_eq!(record.last.as_ref().map(|l| l.status), Some(info.status));
 
     let updated = stacks
-        .update_and_wait(
+        .update_ready(
             "main",
             &StackUpdate::Patch {
                 parameters: params(&[("greeting", "salut")]),
@@ -673,6 +673,57 @@ pub async fn stacks_handle_journals_every_step(h: &Harness) {
     );
 }
 
+/// `Stacks::create_ready` makes a stack that ends `CREATE_FAILED` an error
+/// carrying Heat's reason; creating the role again replaces the failed
+/// stack (deleted first) instead of waiting on it again.
+pub async fn create_ready_fails_with_heat_reason_and_retries_clean(h: &Harness) {
+    let sink = Arc::new(RecordingSink::default());
+    let mut stacks = Stacks::new(
+        h.backend.clone(),
+        h.creds.clone(),
+        sink.clone(),
+        h.name("ready"),
+        Vec::new(),
+    )
+    .with_wait_options(Harness::wait_options());
+    let first = match stacks
+        .create_ready("main", spec(String::new(), FAILING))
+        .await
+    {
+        Err(BackendError::StackFailed {
+            stack,
+            status,
+            reason,
+        }) => {
+            assert_eq!(stack, h.name("ready-main"));
+            assert_eq!(status.to_string(), "CREATE_FAILED");
+            assert!(reason.contains("boom"), "{reason}");
+            sink.get("main")
+                .and_then(|r| r.stack)
+                .expect("the failed stack stays recorded")
+        }
+        other => panic!("expected StackFailed, got {other:?}"),
+    };
+    let again = stacks
+        .create_ready("main", spec(String::new(), BASIC))
+        .await
+        .unwrap();
+    assert_eq!(again.status.to_string(), "CREATE_COMPLETE");
+    assert_ne!(
+        again.stack.id, first.id,
+        "a new stack replaces the failed one"
+    );
+    assert_eq!(
+        h.backend
+            .find(&h.creds, &h.name("ready-main"))
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(again.stack.id.clone())
+    );
+    stacks.delete_all().await.unwrap();
+}
+
 /// One `#[tokio::test]` per case, each with its own harness from `$make`
 /// (an `async fn() -> Option<Harness>`; `None` skips, having said why).
 #[macro_export]
@@ -691,6 +742,7 @@ macro_rules! conformance_tests {
             concurrent_creates_all_complete,
             waiters_share_one_poll,
             stacks_handle_journals_every_step,
+            create_ready_fails_with_heat_reason_and_retries_clean,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

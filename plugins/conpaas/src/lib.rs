@@ -35,6 +35,6 @@ pub mod state;
 pub mod template;
 pub mod topology;
 
-pub use orchestrator::{agents_role, Conpaas, AGENTS_ROLE, MANAGER_ROLE};
+pub use orchestrator::{agents_role, build, Conpaas, AGENTS_ROLE, MANAGER_ROLE};
 pub use service_type::{RoleCounts, ServiceType};
 pub use template::{Rendered, TemplateError, Templates};

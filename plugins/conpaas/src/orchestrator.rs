@@ -17,12 +17,13 @@
 //! | dispose | every agents stack, then the manager stack, deleted |
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    Attributes, BackendError, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
-    PluginSource, StackInfo, StackRecord, StackSpec, StackUpdate, StateReport,
+    Attributes, BuildContext, BuildError, InstanceView, LifecycleCtx, Operation, Orchestrator,
+    PluginError, PluginInfo, PluginSource, StackInfo, StackRecord, StackSpec, StackUpdate,
+    StateReport,
 };
 use serde_json::{json, Value};
 
@@ -42,8 +43,6 @@ pub const MANAGER_ROLE: &str = "manager";
 pub const AGENTS_ROLE: &str = "agents";
 /// Heat's timeout for one stack operation.
 const STACK_TIMEOUT_MINS: u32 = 60;
-/// Reads of a stack being followed that may answer 404 before it counts.
-const FOLLOW_RETRIES: u32 = 3;
 
 /// The agents stack role of `cloud`.
 pub fn agents_role(cloud: &str) -> String {
@@ -221,50 +220,6 @@ impl Conpaas {
         Ok(started)
     }
 
-    /// Waits for the stack of `role` (which this operation just created or
-    /// updated). Heat can answer a read of a stack that is being changed
-    /// with a 404 about one of its internals (convergence engine,
-    /// "ResourcePropertiesData with id ... not found"); such a 404 is
-    /// followed by a few more tries before it counts.
-    async fn follow(
-        ctx: &mut LifecycleCtx,
-        role: &str,
-        read_now: bool,
-    ) -> Result<StackInfo, BackendError> {
-        let mut tries = 0u32;
-        loop {
-            let r = if read_now {
-                ctx.stacks.refresh(role).await
-            } else {
-                ctx.stacks.wait(role).await
-            };
-            match r {
-                Err(BackendError::NotFound { message }) if tries < FOLLOW_RETRIES => {
-                    tries += 1;
-                    tracing::warn!(role, tries, error = %message, "conpaas: a stack being followed read as not found; reading again");
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(tries))).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn wait_ready(
-        ctx: &mut LifecycleCtx,
-        role: &str,
-        stage: &str,
-    ) -> Result<StackInfo, PluginError> {
-        let info = Self::follow(ctx, role, false).await?;
-        if info.status.is_ready() {
-            Ok(info)
-        } else {
-            Err(PluginError::Failed(format!(
-                "{stage}: stack {} ({role}) ended {}: {}",
-                info.stack.name, info.status, info.status_reason
-            )))
-        }
-    }
-
     /// The manager stack as `settings` want it, complete; its public address.
     async fn ensure_manager(
         &self,
@@ -284,10 +239,11 @@ impl Conpaas {
                 return Err(e);
             }
         };
+        tracing::debug!(stage, started, "conpaas: the manager stack");
         let info = if started {
-            Self::wait_ready(ctx, MANAGER_ROLE, stage).await?
+            ctx.stacks.wait_ready(MANAGER_ROLE).await?
         } else {
-            Self::follow(ctx, MANAGER_ROLE, true).await?
+            ctx.stacks.refresh(MANAGER_ROLE).await?
         };
         Ok(manager_address(&info))
     }
@@ -332,7 +288,8 @@ impl Conpaas {
             .filter(|r| is_agents_role(r) && !wanted.contains(r))
             .collect();
         for role in &started {
-            Self::wait_ready(ctx, role, stage).await?;
+            tracing::debug!(stage, role = %role, "conpaas: waiting for an agents stack");
+            ctx.stacks.wait_ready(role).await?;
         }
         for role in unwanted {
             tracing::info!(role = %role, "conpaas: deleting the stack of a cloud without nodes");
@@ -364,11 +321,11 @@ impl Conpaas {
         Ok(())
     }
 
-    /// Runs `work` on the application's state, then stores the state and
-    /// its mirror in the context whatever the outcome.
-    fn commit(ctx: &mut LifecycleCtx, st: &AppState) {
-        ctx.plugin_state = st.to_value();
+    /// Stores the application's state and its mirror in the context,
+    /// whatever the outcome of the call.
+    fn commit(ctx: &mut LifecycleCtx, st: &AppState) -> Result<(), PluginError> {
         st.mirror(&mut ctx.attributes);
+        ctx.state.set(st)
     }
 
     // ---- planning (shared by validate and the calls) ----
@@ -553,6 +510,15 @@ fn manager_address(info: &StackInfo) -> Option<String> {
     ok.then(|| ip.to_string())
 }
 
+/// Builds the ConPaaS plugin as a server registers it, told the server's
+/// named clouds.
+pub fn build(ctx: &BuildContext) -> Result<Vec<Arc<dyn Orchestrator>>, BuildError> {
+    let plugin = Conpaas::new()
+        .map_err(|e| BuildError::new(kind::TERM, e.to_string()))?
+        .with_clouds(ctx.clouds().to_vec());
+    Ok(vec![Arc::new(plugin)])
+}
+
 fn not_applicable(action: &str, message: impl Into<String>) -> PluginError {
     PluginError::NotApplicable {
         action: action.to_string(),
@@ -569,7 +535,7 @@ impl Orchestrator for Conpaas {
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
         let known = self.clouds.as_deref();
         match op {
-            Operation::Design | Operation::Deploy | Operation::Update(_) => {
+            Operation::Design | Operation::Deploy | Operation::Update { .. } => {
                 let (settings, services) = self.desired(attributes, known)?;
                 let placement = Placement::startup(&services);
                 placement
@@ -625,14 +591,32 @@ impl Orchestrator for Conpaas {
                     _ => Ok(()),
                 }
             }
-            Operation::Provision | Operation::Dispose => Ok(()),
+            Operation::Provision | Operation::Notify { .. } | Operation::Dispose => Ok(()),
         }
     }
 
-    async fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let st = AppState::default();
-        Self::commit(ctx, &st);
-        Ok(())
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Design => Self::design(ctx),
+            Operation::Deploy => self.deploy(ctx).await,
+            Operation::Provision => self.provision(ctx).await,
+            Operation::Update { .. } => self.update(ctx).await,
+            Operation::Action { term, parameters } => self.action(ctx, term, parameters).await,
+            Operation::Dispose => self.dispose(ctx).await,
+            Operation::Notify { .. } => ctx.default_run(&self.info.name, op).await,
+        }
+    }
+
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        self.report(instance)
+    }
+}
+
+impl Conpaas {
+    // ---- the operations ----
+
+    fn design(ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        Self::commit(ctx, &AppState::default())
     }
 
     async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
@@ -642,7 +626,7 @@ impl Orchestrator for Conpaas {
         placement
             .check(&services)
             .map_err(|m| PluginError::attribute(ATTR_SERVICES, m))?;
-        let mut st = AppState::load(&ctx.plugin_state);
+        let mut st = ctx.state.get::<AppState>()?;
         st.services = services;
         st.placement = placement;
         st.services_started = false;
@@ -655,16 +639,16 @@ impl Orchestrator for Conpaas {
             self.apply_agents(ctx, &mut st, &settings, "deploy").await
         }
         .await;
-        Self::commit(ctx, &st);
+        Self::commit(ctx, &st)?;
         result
     }
 
     async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         let known = ctx.stacks.cloud_names();
         let (settings, _) = self.desired(&ctx.attributes, Some(&known))?;
-        let mut st = AppState::load(&ctx.plugin_state);
+        let mut st = ctx.state.get::<AppState>()?;
         let result = async {
-            let info = Self::follow(ctx, MANAGER_ROLE, true).await?;
+            let info = ctx.stacks.refresh(MANAGER_ROLE).await?;
             let Some(ip) = manager_address(&info) else {
                 return Err(PluginError::Failed(format!(
                     "provision: the manager stack {} reports no public address (output {ATTR_MANAGER_IP} is {}); the agents cannot reach their manager. Is a floating IP available on '{}' (or conpaas.auto_assign_floating_ip right for this cloud)?",
@@ -678,18 +662,14 @@ impl Orchestrator for Conpaas {
             self.apply_agents(ctx, &mut st, &settings, "provision").await
         }
         .await;
-        Self::commit(ctx, &st);
+        Self::commit(ctx, &st)?;
         result
     }
 
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        _changed: &Attributes,
-    ) -> Result<(), PluginError> {
+    async fn update(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         let known = ctx.stacks.cloud_names();
         let (settings, services) = self.desired(&ctx.attributes, Some(&known))?;
-        let mut st = AppState::load(&ctx.plugin_state);
+        let mut st = ctx.state.get::<AppState>()?;
         let placement = Self::plan_services(&st.services, &services, &st.placement);
         placement
             .check(&services)
@@ -709,7 +689,7 @@ impl Orchestrator for Conpaas {
             self.apply_agents(ctx, &mut st, &settings, "update").await
         }
         .await;
-        Self::commit(ctx, &st);
+        Self::commit(ctx, &st)?;
         result
     }
 
@@ -721,7 +701,7 @@ impl Orchestrator for Conpaas {
     ) -> Result<(), PluginError> {
         let known = ctx.stacks.cloud_names();
         let (settings, _) = self.desired(&ctx.attributes, Some(&known))?;
-        let mut st = AppState::load(&ctx.plugin_state);
+        let mut st = ctx.state.get::<AppState>()?;
         let result = match term {
             ADD_NODES | REMOVE_NODES => {
                 if st.status != AppStatus::Running {
@@ -777,25 +757,21 @@ impl Orchestrator for Conpaas {
                 format!("conpaas has no action '{other}' (actions: {ADD_NODES}, {REMOVE_NODES}, {START}, {STOP})"),
             )),
         };
-        Self::commit(ctx, &st);
+        Self::commit(ctx, &st)?;
         result
     }
 
     async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let mut st = AppState::load(&ctx.plugin_state);
+        let mut st = ctx.state.get::<AppState>()?;
         let result = Self::delete_stacks(ctx, &mut st).await;
-        Self::commit(ctx, &st);
+        Self::commit(ctx, &st)?;
         result
     }
 
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        stacks: &[StackRecord],
-        plugin_state: &Value,
-    ) -> Result<StateReport, PluginError> {
-        let st = AppState::load(plugin_state);
-        let mut report = StateReport::from_stacks(stacks);
+    fn report(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        let attributes = instance.attributes;
+        let st = instance.state.get::<AppState>().unwrap_or_default();
+        let mut report = StateReport::from_stacks(instance.stacks);
         let a = &mut report.attributes;
         a.insert(kind::ATTR_STATE.into(), json!(st.status.as_str()));
         a.insert(ATTR_NODES.into(), st.placement.to_value());

@@ -66,16 +66,6 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Reads the plugin state (`Null` at first).
-    pub fn load(v: &Value) -> AppState {
-        serde_json::from_value(v.clone()).unwrap_or_default()
-    }
-
-    /// As the server persists it.
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     /// Writes the state's mirror into the instance attributes (what `GET`
     /// shows and what [`crate::Conpaas::validate`] reads).
     pub fn mirror(&self, attrs: &mut Attributes) {
@@ -103,8 +93,10 @@ mod tests {
             "default",
             &[("proxybackendweb".to_string(), 1)].into_iter().collect(),
         );
-        let back = AppState::load(&s.to_value());
-        assert_eq!(back, s);
+        let mut stored = occi_so_sdk::PluginState::default();
+        assert_eq!(stored.get::<AppState>().unwrap(), AppState::default());
+        stored.set(&s).unwrap();
+        assert_eq!(stored.get::<AppState>().unwrap(), s);
         let mut attrs = Attributes::new();
         s.mirror(&mut attrs);
         assert_eq!(attrs[ATTR_STATE], json!("RUNNING"));
@@ -113,6 +105,5 @@ mod tests {
             json!({"web": {"default": {"proxybackendweb": 1}}})
         );
         assert_eq!(AppStatus::from_attributes(&attrs), AppStatus::Running);
-        assert_eq!(AppState::load(&Value::Null), AppState::default());
     }
 }

@@ -22,12 +22,12 @@ async fn deploy(plugin: &Conpaas, ctx: &mut occi_so_sdk::LifecycleCtx) {
         .validate(&Operation::Design, &ctx.attributes)
         .await
         .unwrap();
-    plugin.design(ctx).await.unwrap();
+    plugin.run(&Operation::Design, ctx).await.unwrap();
     plugin
         .validate(&Operation::Deploy, &ctx.attributes)
         .await
         .unwrap();
-    plugin.deploy(ctx).await.unwrap();
+    plugin.run(&Operation::Deploy, ctx).await.unwrap();
 }
 
 fn is_test_net_2(v: &Value) -> bool {
@@ -102,7 +102,7 @@ async fn full_lifecycle_on_the_local_heat() {
         .validate(&Operation::Provision, &ctx.attributes)
         .await
         .unwrap();
-    plugin.provision(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Provision, &mut ctx).await.unwrap();
     let agents = stack(&mut ctx, "agents").await;
     assert_eq!(agents.status.to_string(), "UPDATE_COMPLETE");
     assert_eq!(
@@ -113,7 +113,11 @@ async fn full_lifecycle_on_the_local_heat() {
 
     // the state as GET shows it
     let report = plugin
-        .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+        .state(occi_so_sdk::InstanceView {
+            attributes: &ctx.attributes,
+            stacks: ctx.stacks.records(),
+            state: &ctx.state,
+        })
         .await
         .unwrap();
     let a = &report.attributes;
@@ -259,10 +263,18 @@ async fn full_lifecycle_on_the_local_heat() {
         .into_iter()
         .collect();
     plugin
-        .validate(&Operation::Update(changed), &ctx.attributes)
+        .validate(&Operation::update(changed), &ctx.attributes)
         .await
         .unwrap();
-    plugin.update(&mut ctx, &BTreeMap::new()).await.unwrap();
+    plugin
+        .run(
+            &Operation::Update {
+                changed: BTreeMap::new(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         stack(&mut ctx, "manager").await.parameters["flavor"],
         "m1.medium"
@@ -318,7 +330,7 @@ async fn full_lifecycle_on_the_local_heat() {
     assert_eq!(ctx.attributes[ATTR_STATE], "RUNNING");
 
     // dispose: agents first, then the manager; nothing left
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     assert!(roles(&ctx).is_empty());
     for role in ["manager", "agents"] {
         let name = ctx.stacks.name_for(role);
@@ -378,8 +390,8 @@ async fn services_on_two_named_clouds_get_a_stack_each() {
         "conpaas"
     );
 
-    plugin.provision(&mut ctx).await.unwrap();
-    let ip = ctx.plugin_state["manager_ip"].clone();
+    plugin.run(&Operation::Provision, &mut ctx).await.unwrap();
+    let ip = ctx.state.as_json()["manager_ip"].clone();
     assert_eq!(
         stack(&mut ctx, "agents-cloud-b").await.parameters["manager_ip"],
         ip.as_str().unwrap()
@@ -440,7 +452,15 @@ async fn services_on_two_named_clouds_get_a_stack_each() {
     // a cloud without nodes has no stack
     ctx.attributes
         .insert(ATTR_SERVICES.into(), json!({"web": {"type": "java"}}));
-    plugin.update(&mut ctx, &BTreeMap::new()).await.unwrap();
+    plugin
+        .run(
+            &Operation::Update {
+                changed: BTreeMap::new(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         count_resources(&ctx, "agents-cloud-b", SERVER).await,
         1,
@@ -467,7 +487,7 @@ async fn services_on_two_named_clouds_get_a_stack_each() {
         None
     );
 
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     assert!(roles(&ctx).is_empty());
 }
 
@@ -487,12 +507,15 @@ async fn provision_without_a_manager_address_fails_clearly() {
     );
     let mut ctx = context(&prefix, backend, BTreeMap::new(), attrs);
     deploy(&plugin, &mut ctx).await;
-    let e = plugin.provision(&mut ctx).await.unwrap_err();
+    let e = plugin
+        .run(&Operation::Provision, &mut ctx)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&e, PluginError::Failed(m) if m.contains("reports no public address") && m.contains("conpaas.manager.ip")),
         "{e}"
     );
     assert_eq!(stack(&mut ctx, "agents").await.parameters["manager_ip"], "");
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     assert!(roles(&ctx).is_empty());
 }

@@ -308,7 +308,7 @@ async fn an_update_is_checked_like_a_create() {
         json!({"web": {"type": "php", "nodes": {"web": 1}}}),
     );
     let e = p
-        .validate(&Operation::Update(Attributes::new()), &a)
+        .validate(&Operation::update(Attributes::new()), &a)
         .await
         .unwrap_err();
     assert_eq!(

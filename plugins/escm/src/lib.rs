@@ -37,6 +37,6 @@ pub mod state;
 pub mod templates;
 
 pub use plugin::{
-    Deployment, EscmConfig, EscmError, EscmPlugin, CERTIFICATE_DIR_ENV, INSTANCE, SCHEME, TERM,
+    build, Deployment, EscmConfig, EscmError, EscmPlugin, CONFIG_SECTION, INSTANCE, SCHEME, TERM,
     VOLUMES,
 };

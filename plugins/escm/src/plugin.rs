@@ -15,11 +15,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    Attributes, KindSpec, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
-    PluginSource, Secret, StackInfo, StackRecord, StateReport,
+    Attributes, BuildContext, BuildError, InstanceView, KindSpec, LifecycleCtx, Operation,
+    Orchestrator, PluginError, PluginInfo, PluginSource, Secret, StackInfo, StateReport,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,29 +40,17 @@ pub const SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm#";
 /// The kind term.
 pub const TERM: &str = "escm";
 
-/// How the operator set the plugin up.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How the operator set the plugin up: the `plugin-config.escm` section.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct EscmConfig {
     /// The directory below which `escm.ssl.certfile`, `keyfile` and
     /// `ca_certs` may point (the barclamp's control-node directory).
     pub certificate_dir: PathBuf,
 }
 
-/// The environment variable naming the certificate directory.
-pub const CERTIFICATE_DIR_ENV: &str = "OCCI_SO_ESCM_CERTIFICATE_DIR";
-
-impl EscmConfig {
-    /// The defaults, with the certificate directory taken from
-    /// `OCCI_SO_ESCM_CERTIFICATE_DIR` when it is set.
-    pub fn from_env() -> Self {
-        match std::env::var_os(CERTIFICATE_DIR_ENV) {
-            Some(d) if !d.is_empty() => EscmConfig {
-                certificate_dir: PathBuf::from(d),
-            },
-            _ => EscmConfig::default(),
-        }
-    }
-}
+/// The config section this crate reads (`plugin-config.escm`).
+pub const CONFIG_SECTION: &str = "escm";
 
 impl Default for EscmConfig {
     fn default() -> Self {
@@ -69,6 +58,14 @@ impl Default for EscmConfig {
             certificate_dir: PathBuf::from("/etc/escm/ssl"),
         }
     }
+}
+
+/// Builds the ESCM plugin as a server registers it, with the
+/// `plugin-config.escm` section (or `OCCI_SO_PLUGIN_ESCM_CERTIFICATE_DIR`).
+pub fn build(ctx: &BuildContext) -> Result<Vec<Arc<dyn Orchestrator>>, BuildError> {
+    let config: EscmConfig = ctx.config(CONFIG_SECTION)?;
+    let plugin = EscmPlugin::new(config).map_err(|e| BuildError::new(TERM, e.to_string()))?;
+    Ok(vec![Arc::new(plugin)])
 }
 
 /// Why the plugin cannot be built (a defect of the build, not of a request).
@@ -102,15 +99,6 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Reads `plugin_state` (a default when it is `null` or foreign).
-    pub fn from_state(v: &Value) -> Self {
-        serde_json::from_value(v.clone()).unwrap_or_default()
-    }
-    /// As `plugin_state`.
-    pub fn to_state(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     /// Remembers `attributes` as what the stacks now have.
     fn record(&mut self, attributes: &Attributes) {
         for s in catalog::all() {
@@ -208,30 +196,6 @@ impl EscmPlugin {
         Ok((settings, certificates))
     }
 
-    async fn create_stack(
-        &self,
-        ctx: &mut LifecycleCtx,
-        role: &str,
-        spec: occi_so_sdk::StackSpec,
-    ) -> Result<StackInfo, PluginError> {
-        // A stack a failed deploy left behind is replaced, not waited on again.
-        if ctx
-            .stacks
-            .get(role)
-            .and_then(|r| r.last.as_ref())
-            .is_some_and(|l| l.status.is_failed())
-        {
-            tracing::info!(
-                role,
-                "deleting the failed {role} stack of an earlier deploy"
-            );
-            ctx.stacks.delete(role).await?;
-        }
-        ctx.stacks.create(role, spec).await?;
-        let info = ctx.stacks.wait(role).await?;
-        ready(role, info)
-    }
-
     async fn instance_update(
         &self,
         ctx: &mut LifecycleCtx,
@@ -244,11 +208,10 @@ impl EscmPlugin {
             self.templates
                 .instance_parameters(settings, certificates, &volumes, provision);
         self.templates.check_instance(&params)?;
-        let info = ctx
+        Ok(ctx
             .stacks
-            .update_and_wait(INSTANCE, &self.templates.instance_update(params))
-            .await?;
-        ready(INSTANCE, info)
+            .update_ready(INSTANCE, &self.templates.instance_update(params))
+            .await?)
     }
 }
 
@@ -282,11 +245,9 @@ impl EscmPlugin {
         );
         if (logs, data) != (deployment.logs_size, deployment.data_size) {
             let params = self.templates.volumes_parameters(&settings);
-            let info = ctx
-                .stacks
-                .update_and_wait(VOLUMES, &self.templates.volumes_update(params))
+            ctx.stacks
+                .update_ready(VOLUMES, &self.templates.volumes_update(params))
                 .await?;
-            ready(VOLUMES, info)?;
             deployment.logs_size = logs;
             deployment.data_size = data;
             let sizes: Attributes = [names::LOGS_SIZE, names::DATA_SIZE]
@@ -304,17 +265,6 @@ impl EscmPlugin {
                 .await?;
         }
         Ok(())
-    }
-}
-
-fn ready(role: &str, info: StackInfo) -> Result<StackInfo, PluginError> {
-    if info.status.is_ready() {
-        Ok(info)
-    } else {
-        Err(PluginError::Failed(format!(
-            "the ESCM {role} stack {} ended {}: {}",
-            info.stack.name, info.status, info.status_reason
-        )))
     }
 }
 
@@ -341,6 +291,79 @@ fn volume_ids_of(info: &StackInfo) -> Result<VolumeIds, PluginError> {
     })
 }
 
+impl EscmPlugin {
+    /// `deploy`: the volume stack, then the instance stack fed with the
+    /// volume ids.
+    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        let (settings, certificates) = self.check(&ctx.attributes).await?;
+        let volume_params = self.templates.volumes_parameters(&settings);
+        let info = ctx
+            .stacks
+            .create_ready(VOLUMES, self.templates.volumes_spec(volume_params))
+            .await?;
+        let volumes = volume_ids_of(&info)?;
+        tracing::info!(stack = %info.stack.id, logs = %volumes.logs, data = %volumes.data, "ESCM volume stack complete");
+        let mut deployment = Deployment {
+            logs_size: settings.int(names::LOGS_SIZE),
+            data_size: settings.int(names::DATA_SIZE),
+            ..Deployment::default()
+        };
+        ctx.state.set(&deployment)?;
+        let params =
+            self.templates
+                .instance_parameters(&settings, certificates.as_ref(), &volumes, false);
+        let info = ctx
+            .stacks
+            .create_ready(INSTANCE, self.templates.instance_spec(params))
+            .await?;
+        deployment.record(&ctx.attributes);
+        ctx.state.set(&deployment)?;
+        tracing::info!(stack = %info.stack.id, "ESCM instance stack complete");
+        Ok(())
+    }
+
+    /// `provision`: the configuration applied to the instance stack.
+    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        let (settings, certificates) = self.check(&ctx.attributes).await?;
+        self.instance_update(ctx, &settings, certificates.as_ref(), true)
+            .await?;
+        let mut deployment: Deployment = ctx.state.get()?;
+        deployment.provisioned = true;
+        deployment.record(&ctx.attributes);
+        ctx.state.set(&deployment)?;
+        tracing::info!("ESCM configuration applied to the instance stack");
+        Ok(())
+    }
+
+    /// `update`: nothing half-applied; on failure the attributes say what
+    /// the stacks have.
+    async fn update(
+        &self,
+        ctx: &mut LifecycleCtx,
+        changed: &Attributes,
+    ) -> Result<(), PluginError> {
+        let mut deployment: Deployment = ctx.state.get()?;
+        let result = self.apply(ctx, changed, &mut deployment).await;
+        if result.is_err() {
+            // A grown volume stays grown; Heat rolled a failed update back.
+            deployment.restore(&mut ctx.attributes, changed);
+        } else {
+            deployment.record(&ctx.attributes);
+        }
+        ctx.state.set(&deployment)?;
+        result
+    }
+
+    /// `dispose`: the instance first (its server holds the volumes), then
+    /// the volumes, then anything else recorded.
+    async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        ctx.stacks.delete(INSTANCE).await?;
+        ctx.stacks.delete(VOLUMES).await?;
+        ctx.stacks.delete_all().await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Orchestrator for EscmPlugin {
     fn info(&self) -> &PluginInfo {
@@ -351,90 +374,32 @@ impl Orchestrator for EscmPlugin {
         match op {
             // Tearing down never depends on the settings, nor does a
             // runtime notification (MCN `notify`, a no-op for ESCM).
-            Operation::Dispose => Ok(()),
-            Operation::Action { term, .. } if term == "notify" => Ok(()),
+            Operation::Dispose | Operation::Notify { .. } => Ok(()),
             Operation::Action { term, .. } => Err(PluginError::NotApplicable {
                 action: term.clone(),
                 message: "ESCM has no actions besides deploy and provision".into(),
             }),
-            Operation::Design | Operation::Deploy | Operation::Provision | Operation::Update(_) => {
-                self.check(attributes).await.map(|_| ())
+            Operation::Design
+            | Operation::Deploy
+            | Operation::Provision
+            | Operation::Update { .. } => self.check(attributes).await.map(|_| ()),
+        }
+    }
+
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Deploy => self.deploy(ctx).await,
+            Operation::Provision => self.provision(ctx).await,
+            Operation::Update { changed } => self.update(ctx, changed).await,
+            Operation::Dispose => self.dispose(ctx).await,
+            Operation::Design | Operation::Notify { .. } | Operation::Action { .. } => {
+                ctx.default_run(&self.info.name, op).await
             }
         }
     }
 
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let (settings, certificates) = self.check(&ctx.attributes).await?;
-        let volume_params = self.templates.volumes_parameters(&settings);
-        let info = self
-            .create_stack(ctx, VOLUMES, self.templates.volumes_spec(volume_params))
-            .await?;
-        let volumes = volume_ids_of(&info)?;
-        tracing::info!(stack = %info.stack.id, logs = %volumes.logs, data = %volumes.data, "ESCM volume stack complete");
-        let mut deployment = Deployment {
-            logs_size: settings.int(names::LOGS_SIZE),
-            data_size: settings.int(names::DATA_SIZE),
-            ..Deployment::default()
-        };
-        ctx.plugin_state = deployment.to_state();
-        let params =
-            self.templates
-                .instance_parameters(&settings, certificates.as_ref(), &volumes, false);
-        let info = self
-            .create_stack(ctx, INSTANCE, self.templates.instance_spec(params))
-            .await?;
-        deployment.record(&ctx.attributes);
-        ctx.plugin_state = deployment.to_state();
-        tracing::info!(stack = %info.stack.id, "ESCM instance stack complete");
-        Ok(())
-    }
-
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let (settings, certificates) = self.check(&ctx.attributes).await?;
-        self.instance_update(ctx, &settings, certificates.as_ref(), true)
-            .await?;
-        let mut deployment = Deployment::from_state(&ctx.plugin_state);
-        deployment.provisioned = true;
-        deployment.record(&ctx.attributes);
-        ctx.plugin_state = deployment.to_state();
-        tracing::info!("ESCM configuration applied to the instance stack");
-        Ok(())
-    }
-
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        changed: &Attributes,
-    ) -> Result<(), PluginError> {
-        let mut deployment = Deployment::from_state(&ctx.plugin_state);
-        let result = self.apply(ctx, changed, &mut deployment).await;
-        if result.is_err() {
-            // Nothing half-applied: the attributes say what the stacks have
-            // (a grown volume stays grown; Heat rolled a failed update back).
-            deployment.restore(&mut ctx.attributes, changed);
-        } else {
-            deployment.record(&ctx.attributes);
-        }
-        ctx.plugin_state = deployment.to_state();
-        result
-    }
-
-    async fn dispose(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        // The instance first: its server holds the volumes attached.
-        ctx.stacks.delete(INSTANCE).await?;
-        ctx.stacks.delete(VOLUMES).await?;
-        // Anything else recorded (nothing, normally) goes too.
-        ctx.stacks.delete_all().await?;
-        Ok(())
-    }
-
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        stacks: &[StackRecord],
-        plugin_state: &Value,
-    ) -> Result<StateReport, PluginError> {
-        Ok(crate::state::report(attributes, stacks, plugin_state))
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        crate::state::report(instance)
     }
 }
 
@@ -490,8 +455,10 @@ mod tests {
         ]
         .into();
         d.record(&attributes);
-        assert_eq!(Deployment::from_state(&d.to_state()), d);
-        assert_eq!(Deployment::from_state(&Value::Null), Deployment::default());
+        let mut state = occi_so_sdk::PluginState::default();
+        assert_eq!(state.get::<Deployment>().unwrap(), Deployment::default());
+        state.set(&d).unwrap();
+        assert_eq!(state.get::<Deployment>().unwrap(), d);
         assert!(!format!("{d:?}").contains("pw-kept"), "{d:?}");
         assert_eq!(
             d.applied.len(),

@@ -9,7 +9,7 @@
 //! secrets go from Heat straight into the instance's `var.env`), and any
 //! other output a stack may carry is dropped rather than risk showing one.
 
-use occi_so_sdk::{Attributes, StackRecord, StateReport};
+use occi_so_sdk::{InstanceView, PluginError, StateReport};
 use serde_json::Value;
 
 use crate::catalog::{names, outputs, SHOWN_OUTPUTS};
@@ -26,11 +26,12 @@ pub const SERVICES: &[(&str, u16, &str)] = &[
 ];
 
 /// The state report of an ESCM instance.
-pub fn report(
-    attributes: &Attributes,
-    stacks: &[StackRecord],
-    plugin_state: &Value,
-) -> StateReport {
+pub fn report(instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+    let InstanceView {
+        attributes,
+        stacks,
+        state,
+    } = instance;
     let mut r = StateReport::from_stacks(stacks);
     r.attributes
         .retain(|k, _| k.starts_with("occi.mcn.") || SHOWN_OUTPUTS.contains(&k.as_str()));
@@ -57,7 +58,7 @@ pub fn report(
             r.attributes.insert(state_attr.into(), state.into());
         }
     }
-    let provisioned = Deployment::from_state(plugin_state).provisioned;
+    let provisioned = state.get::<Deployment>()?.provisioned;
     let ip = r
         .attributes
         .get(outputs::IP_APPSERVER)
@@ -77,13 +78,24 @@ pub fn report(
             );
         }
     }
-    r
+    Ok(r)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use occi_so_sdk::{StackInfo, StackOutput, StackRef, StackStatus};
+    use occi_so_sdk::{
+        Attributes, PluginState, StackInfo, StackOutput, StackRecord, StackRef, StackStatus,
+    };
+
+    fn report_of(attributes: &Attributes, stacks: &[StackRecord], state: Value) -> StateReport {
+        report(InstanceView {
+            attributes,
+            stacks,
+            state: &PluginState::from(state),
+        })
+        .unwrap()
+    }
     use serde_json::json;
 
     fn record(role: &str, id: &str, status: &str, outputs: &[(&str, Value)]) -> StackRecord {
@@ -145,10 +157,10 @@ mod tests {
 
     #[test]
     fn both_stacks_and_the_shown_outputs() {
-        let r = report(
+        let r = report_of(
             &Attributes::new(),
             &stacks(),
-            &json!({"provisioned": false, "logs_size": 2, "data_size": 2}),
+            json!({"provisioned": false, "logs_size": 2, "data_size": 2}),
         );
         let a = &r.attributes;
         assert_eq!(a["occi.mcn.stack.id"], "volumes:v-1,instance:i-1");
@@ -170,7 +182,7 @@ mod tests {
     #[test]
     fn urls_once_provisioned_on_the_fqdn_or_the_ip() {
         let state = json!({"provisioned": true, "logs_size": 2, "data_size": 2});
-        let r = report(&Attributes::new(), &stacks(), &state);
+        let r = report_of(&Attributes::new(), &stacks(), state.clone());
         assert_eq!(
             r.attributes[outputs::URL_PORTAL],
             "https://172.24.4.10:8081/oscm-portal"
@@ -190,7 +202,7 @@ mod tests {
         assert_eq!(r.attributes[outputs::URL_HELP], "https://172.24.4.10:8543/");
         let mut attrs = Attributes::new();
         attrs.insert(names::SSL_FQDN.into(), json!("escm.example.com"));
-        let r = report(&attrs, &stacks(), &state);
+        let r = report_of(&attrs, &stacks(), state.clone());
         assert_eq!(
             r.attributes[outputs::URL_PORTAL],
             "https://escm.example.com:8081/oscm-portal"
@@ -201,7 +213,7 @@ mod tests {
     fn the_least_successful_state_wins() {
         let mut s = stacks();
         s[1] = record(INSTANCE, "i-1", "UPDATE_FAILED", &[]);
-        let r = report(&Attributes::new(), &s, &Value::Null);
+        let r = report_of(&Attributes::new(), &s, Value::Null);
         assert_eq!(r.attributes["occi.mcn.stack.state"], "UPDATE_FAILED");
         assert_eq!(
             r.attributes[outputs::VOLUMES_STACK_STATE],
@@ -211,7 +223,7 @@ mod tests {
 
     #[test]
     fn before_deploy() {
-        let r = report(&Attributes::new(), &[], &Value::Null);
+        let r = report_of(&Attributes::new(), &[], Value::Null);
         assert_eq!(r.attributes["occi.mcn.stack.state"], "uninitialized");
         assert_eq!(r.attributes["occi.mcn.stack.id"], "N/A");
         assert_eq!(r.attributes.len(), 2);

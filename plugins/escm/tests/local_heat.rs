@@ -98,7 +98,7 @@ async fn full_lifecycle_on_the_local_heat() {
         location: "/escm/default".into(),
         credentials: creds.clone(),
         attributes,
-        plugin_state: Value::Null,
+        state: Default::default(),
         stacks: Stacks::new(
             backend.clone(),
             creds.clone(),
@@ -113,7 +113,7 @@ async fn full_lifecycle_on_the_local_heat() {
         .validate(&Operation::Deploy, &ctx.attributes)
         .await
         .unwrap();
-    plugin.deploy(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Deploy, &mut ctx).await.unwrap();
     let events = sink.events();
     let last_volumes = events
         .iter()
@@ -238,7 +238,11 @@ async fn full_lifecycle_on_the_local_heat() {
 
     // --- state after deploy ---
     let report = plugin
-        .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+        .state(occi_so_sdk::InstanceView {
+            attributes: &ctx.attributes,
+            stacks: ctx.stacks.records(),
+            state: &ctx.state,
+        })
         .await
         .unwrap();
     let a = &report.attributes;
@@ -262,7 +266,7 @@ async fn full_lifecycle_on_the_local_heat() {
         .validate(&Operation::Provision, &ctx.attributes)
         .await
         .unwrap();
-    plugin.provision(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Provision, &mut ctx).await.unwrap();
     let instance = ctx.stacks.refresh(INSTANCE).await.unwrap();
     assert_eq!(
         instance.status.to_string(),
@@ -291,7 +295,11 @@ async fn full_lifecycle_on_the_local_heat() {
     };
     check_instance_files(&run, &cert);
     let report = plugin
-        .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+        .state(occi_so_sdk::InstanceView {
+            attributes: &ctx.attributes,
+            stacks: ctx.stacks.records(),
+            state: &ctx.state,
+        })
         .await
         .unwrap();
     // Both complete: the MCN state is the first stack's; each stack has its own.
@@ -306,11 +314,19 @@ async fn full_lifecycle_on_the_local_heat() {
     let changed: Attributes = [(names::MAIL_HOST.to_string(), json!("smtp2.example.com"))].into();
     ctx.attributes.extend(changed.clone());
     plugin
-        .validate(&Operation::Update(changed.clone()), &ctx.attributes)
+        .validate(&Operation::update(changed.clone()), &ctx.attributes)
         .await
         .unwrap();
     let volumes_before = ctx.stacks.refresh(VOLUMES).await.unwrap();
-    plugin.update(&mut ctx, &changed).await.unwrap();
+    plugin
+        .run(
+            &Operation::Update {
+                changed: changed.clone(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     let instance = ctx.stacks.refresh(INSTANCE).await.unwrap();
     assert_eq!(instance.status.to_string(), "UPDATE_COMPLETE");
     assert_eq!(instance.parameters["mail_host"], "smtp2.example.com");
@@ -334,7 +350,15 @@ async fn full_lifecycle_on_the_local_heat() {
     let instance_before = instance.updated_time.clone();
     let changed: Attributes = [(names::DATA_SIZE.to_string(), json!(6))].into();
     ctx.attributes.extend(changed.clone());
-    plugin.update(&mut ctx, &changed).await.unwrap();
+    plugin
+        .run(
+            &Operation::Update {
+                changed: changed.clone(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     let volumes = ctx.stacks.refresh(VOLUMES).await.unwrap();
     assert_eq!(volumes.status.to_string(), "UPDATE_COMPLETE");
     assert_eq!(volumes.parameters["data_size"], "6");
@@ -351,7 +375,15 @@ async fn full_lifecycle_on_the_local_heat() {
     // --- update: a volume cannot shrink; nothing changes ---
     let changed: Attributes = [(names::DATA_SIZE.to_string(), json!(5))].into();
     ctx.attributes.extend(changed.clone());
-    match plugin.update(&mut ctx, &changed).await {
+    match plugin
+        .run(
+            &Operation::Update {
+                changed: changed.clone(),
+            },
+            &mut ctx,
+        )
+        .await
+    {
         Err(PluginError::InvalidAttribute { name, message }) => {
             assert_eq!(name, names::DATA_SIZE);
             assert!(message.contains("cannot shrink"), "{message}");
@@ -376,7 +408,7 @@ async fn full_lifecycle_on_the_local_heat() {
         .map(|r| r.name.clone())
         .collect();
     let before = sink.events().len();
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     let events = sink.events()[before..].to_vec();
     let removed: Vec<&String> = events.iter().filter(|e| e.starts_with("removed")).collect();
     assert_eq!(

@@ -353,7 +353,7 @@ async fn every_documented_setting_has_a_good_and_a_bad_value() {
             ),
         }
         // The same check on every operation that takes attributes.
-        let update = Operation::Update(attrs(&[(r.name, r.bad.clone())]));
+        let update = Operation::update(attrs(&[(r.name, r.bad.clone())]));
         for op in [Operation::Deploy, Operation::Provision, update] {
             assert!(
                 plugin.validate(&op, &bad).await.is_err(),
@@ -508,10 +508,7 @@ async fn dispose_never_depends_on_the_settings() {
         Err(PluginError::NotApplicable { .. })
     ));
     // MCN notify applies to every deployed SO, whatever its settings.
-    let notify = Operation::Action {
-        term: "notify".into(),
-        parameters: Attributes::new(),
-    };
+    let notify = Operation::notify(Attributes::new());
     plugin.validate(&notify, &broken).await.unwrap();
 }
 

@@ -66,19 +66,31 @@ pub const MCN_SM_SCHEME: &str = "http://schemas.mobile-cloud-networking.eu/occi/
 /// The role (and stack-name suffix) of an instance's one stack.
 pub const STACK_ROLE: &str = "ims";
 
-/// Environment variable naming a directory of topologies (laid out as
-/// `templates/ims/`: `topologies/*.yaml|json`, `scripts/*`) that replaces
-/// the built-in ones; it must define `openims`, the default.
-pub const TOPOLOGIES_ENV: &str = "OCCI_SO_IMS_TOPOLOGIES";
+/// The plugin's settings: the `plugin-config.ims` section of the server's
+/// config file (or `OCCI_SO_PLUGIN_IMS_TOPOLOGIES`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ImsConfig {
+    /// A directory of topologies (laid out as `templates/ims/`:
+    /// `topologies/*.yaml|json`, `scripts/*`) that replaces the built-in
+    /// ones; it must define `openims`, the default.
+    pub topologies: Option<std::path::PathBuf>,
+}
 
-/// The built-in IMS plugin, as a server registers it: the built-in
-/// topologies, or those of the directory in [`TOPOLOGIES_ENV`].
-pub fn plugins() -> Result<Vec<std::sync::Arc<dyn occi_so_sdk::Orchestrator>>, TopologyError> {
-    let catalog = match std::env::var_os(TOPOLOGIES_ENV) {
-        Some(dir) if !dir.is_empty() => {
-            Catalog::from_dir(std::path::Path::new(&dir), DEFAULT_TOPOLOGY)?
-        }
-        _ => Catalog::builtin()?,
-    };
-    Ok(vec![std::sync::Arc::new(ImsPlugin::with_catalog(catalog)?)])
+/// The config section this crate reads (`plugin-config.ims`).
+pub const CONFIG_SECTION: &str = "ims";
+
+/// Builds the IMS plugin as a server registers it: the built-in
+/// topologies, or those of the configured directory.
+pub fn build(
+    ctx: &occi_so_sdk::BuildContext,
+) -> Result<Vec<std::sync::Arc<dyn occi_so_sdk::Orchestrator>>, occi_so_sdk::BuildError> {
+    let config: ImsConfig = ctx.config(CONFIG_SECTION)?;
+    let built = match &config.topologies {
+        Some(dir) => Catalog::from_dir(dir, DEFAULT_TOPOLOGY),
+        None => Catalog::builtin(),
+    }
+    .and_then(ImsPlugin::with_catalog)
+    .map_err(|e| occi_so_sdk::BuildError::new("ims", e.to_string()))?;
+    Ok(vec![std::sync::Arc::new(built)])
 }

@@ -6,9 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    Attributes, KindSpec, LifecycleCtx, Operation, Orchestrator, PluginError, PluginInfo,
-    PluginSource, StackInfo, StackRecord, StackSpec, StackUpdate, StateReport,
+    Attributes, InstanceView, KindSpec, LifecycleCtx, Operation, Orchestrator, Phase, PluginError,
+    PluginInfo, PluginSource, StackSpec, StackUpdate, StateReport,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::catalog::{Catalog, LoadedTopology};
@@ -44,23 +45,27 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// `Ok` when the stack ended ready; otherwise a failure naming the stack,
-/// its status and Heat's reason.
-fn ready(info: &StackInfo, step: &str) -> Result<(), PluginError> {
-    if info.status.is_ready() {
-        Ok(())
-    } else {
-        Err(PluginError::Failed(format!(
-            "{step}: stack {} ended {}: {}",
-            info.stack.name, info.status, info.status_reason
-        )))
-    }
+/// What the plugin remembers about an instance.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct ImsState {
+    /// The topology the instance was designed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topology: Option<String>,
+    /// How far the instance's lifecycle has come, as the plugin saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lifecycle: Option<Phase>,
+    /// When each scaling policy last acted (Unix ms), by `<unit>.<policy>`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    cooldown: BTreeMap<String, u64>,
 }
 
-fn lifecycle_of(plugin_state: &Value) -> NodeLifecycle {
-    match plugin_state.get("lifecycle").and_then(Value::as_str) {
-        Some("provisioned") => NodeLifecycle::Provisioned,
-        _ => NodeLifecycle::Deployed,
+impl ImsState {
+    /// The nodes' lifecycle as the template's `lifecycle` parameter wants it.
+    fn node_lifecycle(&self) -> NodeLifecycle {
+        match self.lifecycle {
+            Some(Phase::Provisioned) => NodeLifecycle::Provisioned,
+            _ => NodeLifecycle::Deployed,
+        }
     }
 }
 
@@ -182,11 +187,9 @@ impl ImsPlugin {
         generated: &Generated,
         step: &str,
     ) -> Result<(), PluginError> {
+        let state: ImsState = ctx.state.get()?;
         let mut parameters = generated.parameters.clone();
-        parameters.insert(
-            "lifecycle".into(),
-            lifecycle_of(&ctx.plugin_state).as_str().into(),
-        );
+        parameters.insert("lifecycle".into(), state.node_lifecycle().as_str().into());
         let update = StackUpdate::Replace {
             template: generated.text(),
             parameters,
@@ -194,36 +197,22 @@ impl ImsPlugin {
             files: BTreeMap::new(),
             timeout_mins: None,
         };
-        let info = ctx.stacks.update_and_wait(STACK_ROLE, &update).await?;
-        ready(&info, step)
-    }
-}
-
-#[async_trait]
-impl Orchestrator for ImsPlugin {
-    fn info(&self) -> &PluginInfo {
-        &self.info
-    }
-
-    async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
-        match op {
-            Operation::Dispose => Ok(()),
-            Operation::Action { term, parameters } if term == "notify" => {
-                let (loaded, _) =
-                    Settings::from_attributes(&self.catalog, &self.patterns, attributes)?;
-                // The only notifications an IMS acts on are scaling alarms.
-                self.policy(&loaded, parameters).map(|_| ())
-            }
-            _ => self.render(attributes).map(|_| ()),
-        }
-    }
-
-    async fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let (loaded, _, _) = self.render(&ctx.attributes)?;
-        ctx.plugin_state = json!({"topology": loaded.topology.name, "lifecycle": "initialised"});
+        ctx.stacks.update_ready(STACK_ROLE, &update).await?;
+        tracing::debug!(step, "the IMS stack is updated");
         Ok(())
     }
 
+    /// `design`: the attributes render a valid template.
+    fn design(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        let (loaded, _, _) = self.render(&ctx.attributes)?;
+        ctx.state.set(&ImsState {
+            topology: Some(loaded.topology.name.clone()),
+            lifecycle: Some(Phase::Initialised),
+            cooldown: BTreeMap::new(),
+        })
+    }
+
+    /// `deploy`: generate, create the stack, wait until it is complete.
     async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         let (loaded, _, generated) = self.render(&ctx.attributes)?;
         // Deploying again after a failed deploy starts from a clean slate.
@@ -256,12 +245,14 @@ impl Orchestrator for ImsPlugin {
             units = generated.hosts.len(),
             "deploying the IMS stack"
         );
-        let info = ctx.stacks.create_and_wait(STACK_ROLE, spec).await?;
-        ready(&info, "deploy")?;
-        ctx.plugin_state = json!({"topology": loaded.topology.name, "lifecycle": "deployed"});
-        Ok(())
+        ctx.stacks.create_ready(STACK_ROLE, spec).await?;
+        let mut state: ImsState = ctx.state.get()?;
+        state.topology = Some(loaded.topology.name.clone());
+        state.lifecycle = Some(Phase::Deployed);
+        ctx.state.set(&state)
     }
 
+    /// `provision`: PATCH the MCN endpoints in and start the services.
     async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
         let (_, settings, _) = self.render(&ctx.attributes)?;
         let parameters = BTreeMap::from([
@@ -273,19 +264,15 @@ impl Orchestrator for ImsPlugin {
                 NodeLifecycle::Provisioned.as_str().to_string(),
             ),
         ]);
-        let info = ctx
-            .stacks
-            .update_and_wait(STACK_ROLE, &StackUpdate::Patch { parameters })
+        ctx.stacks
+            .update_ready(STACK_ROLE, &StackUpdate::Patch { parameters })
             .await?;
-        ready(&info, "provision")?;
-        if let Value::Object(m) = &mut ctx.plugin_state {
-            m.insert("lifecycle".into(), json!("provisioned"));
-        } else {
-            ctx.plugin_state = json!({"lifecycle": "provisioned"});
-        }
-        Ok(())
+        let mut state: ImsState = ctx.state.get()?;
+        state.lifecycle = Some(Phase::Provisioned);
+        ctx.state.set(&state)
     }
 
+    /// `update`: regenerate with the new attributes, one PUT.
     async fn update(
         &self,
         ctx: &mut LifecycleCtx,
@@ -302,16 +289,14 @@ impl Orchestrator for ImsPlugin {
         self.apply(ctx, &generated, "update").await
     }
 
+    /// `notify`: a scaling alarm scales within the bounds, after the cooldown.
     async fn notify(&self, ctx: &mut LifecycleCtx, event: &Attributes) -> Result<(), PluginError> {
         let (loaded, settings, _) = self.render(&ctx.attributes)?;
         let (si, policy) = self.policy(&loaded, event)?;
         let key = format!("{}.{}", si.name, policy.name);
         let now = now_ms();
-        let last = ctx
-            .plugin_state
-            .pointer(&format!("/cooldown/{key}"))
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let mut state: ImsState = ctx.state.get()?;
+        let last = state.cooldown.get(&key).copied().unwrap_or(0);
         if now.saturating_sub(last) < u64::from(policy.action.cooldown) * 1000 {
             tracing::info!(policy = %key, "scaling alarm ignored: the policy is cooling down");
             return Ok(());
@@ -334,27 +319,47 @@ impl Orchestrator for ImsPlugin {
         self.apply(ctx, &generated, &format!("scaling policy {key}"))
             .await?;
         ctx.attributes = attributes;
-        if !ctx.plugin_state.is_object() {
-            ctx.plugin_state = json!({});
-        }
-        if let Value::Object(m) = &mut ctx.plugin_state {
-            let cooldown = m.entry("cooldown").or_insert_with(|| json!({}));
-            if let Value::Object(c) = cooldown {
-                c.insert(key, json!(now));
-            }
-        }
-        Ok(())
+        state.cooldown.insert(key, now);
+        ctx.state.set(&state)
+    }
+}
+
+#[async_trait]
+impl Orchestrator for ImsPlugin {
+    fn info(&self) -> &PluginInfo {
+        &self.info
     }
 
-    async fn state(
-        &self,
-        attributes: &Attributes,
-        stacks: &[StackRecord],
-        _plugin_state: &Value,
-    ) -> Result<StateReport, PluginError> {
-        let mut report = StateReport::from_stacks(stacks);
+    async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
+        match op {
+            Operation::Dispose => Ok(()),
+            Operation::Notify { event } => {
+                let (loaded, _) =
+                    Settings::from_attributes(&self.catalog, &self.patterns, attributes)?;
+                // The only notifications an IMS acts on are scaling alarms.
+                self.policy(&loaded, event).map(|_| ())
+            }
+            _ => self.render(attributes).map(|_| ()),
+        }
+    }
+
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Design => self.design(ctx),
+            Operation::Deploy => self.deploy(ctx).await,
+            Operation::Provision => self.provision(ctx).await,
+            Operation::Update { changed } => self.update(ctx, changed).await,
+            Operation::Notify { event } => self.notify(ctx, event).await,
+            Operation::Action { .. } | Operation::Dispose => {
+                ctx.default_run(&self.info.name, op).await
+            }
+        }
+    }
+
+    async fn state(&self, instance: InstanceView<'_>) -> Result<StateReport, PluginError> {
+        let mut report = StateReport::from_stacks(instance.stacks);
         if let Ok((_, settings)) =
-            Settings::from_attributes(&self.catalog, &self.patterns, attributes)
+            Settings::from_attributes(&self.catalog, &self.patterns, instance.attributes)
         {
             for (si, n) in settings.sizes {
                 report
@@ -375,8 +380,8 @@ mod tests {
 
     use async_trait::async_trait;
     use occi_so_sdk::{
-        BackendError, Credentials, EventInfo, NullSink, ResourceInfo, StackBackend, StackRef,
-        Stacks, ValidateInfo, ValidateRequest,
+        BackendError, Credentials, EventInfo, NullSink, ResourceInfo, StackBackend, StackInfo,
+        StackRef, Stacks, ValidateInfo, ValidateRequest,
     };
     use tokio::sync::watch;
 
@@ -506,7 +511,7 @@ mod tests {
             location: "/orchestrator/default".into(),
             credentials: creds.clone(),
             attributes: Attributes::new(),
-            plugin_state: Value::Null,
+            state: Default::default(),
             stacks: Stacks::new(
                 backend.clone(),
                 creds,
@@ -516,32 +521,54 @@ mod tests {
             ),
         };
         let plugin = ImsPlugin::new().unwrap();
-        plugin.design(&mut ctx).await.unwrap();
-        let e = plugin.deploy(&mut ctx).await.unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("deploy: stack so-ims-x-ims ended CREATE_FAILED"),
-            "{e}"
+        plugin.run(&Operation::Design, &mut ctx).await.unwrap();
+        let e = plugin.run(&Operation::Deploy, &mut ctx).await.unwrap_err();
+        match &e {
+            PluginError::Backend(BackendError::StackFailed {
+                stack,
+                status,
+                reason,
+            }) => {
+                assert_eq!(stack, "so-ims-x-ims");
+                assert_eq!(status.to_string(), "CREATE_FAILED");
+                assert_eq!(reason, "CREATE_FAILED (test double)");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            "stack so-ims-x-ims ended CREATE_FAILED: CREATE_FAILED (test double)"
         );
         let report = plugin
-            .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+            .state(InstanceView {
+                attributes: &ctx.attributes,
+                stacks: ctx.stacks.records(),
+                state: &ctx.state,
+            })
             .await
             .unwrap();
         assert_eq!(report.attributes["occi.mcn.stack.state"], "CREATE_FAILED");
         // Deploying again deletes the failed stack and creates a new one.
-        plugin.deploy(&mut ctx).await.unwrap();
+        plugin.run(&Operation::Deploy, &mut ctx).await.unwrap();
         assert_eq!(*backend.deleted.lock().unwrap(), ["id-0"]);
         let record = ctx.stacks.get(crate::STACK_ROLE).unwrap();
         assert_eq!(record.stack.as_ref().unwrap().id, "id-1");
-        assert_eq!(ctx.plugin_state["lifecycle"], "deployed");
+        assert_eq!(ctx.state.as_json()["lifecycle"], "deployed");
+        assert_eq!(ctx.state.as_json()["topology"], "openims");
     }
 
     #[test]
     fn the_node_lifecycle_follows_the_plugin_state() {
-        assert_eq!(lifecycle_of(&Value::Null), NodeLifecycle::Deployed);
         assert_eq!(
-            lifecycle_of(&json!({"lifecycle": "provisioned"})),
-            NodeLifecycle::Provisioned
+            ImsState::default().node_lifecycle(),
+            NodeLifecycle::Deployed
         );
+        let journaled: ImsState = occi_so_sdk::PluginState::from(
+            json!({"topology": "openims", "lifecycle": "provisioned", "cooldown": {"hss.up": 5}}),
+        )
+        .get()
+        .unwrap();
+        assert_eq!(journaled.node_lifecycle(), NodeLifecycle::Provisioned);
+        assert_eq!(journaled.cooldown["hss.up"], 5);
     }
 }

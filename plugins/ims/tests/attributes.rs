@@ -22,7 +22,7 @@ fn attrs(pairs: &[(&str, Value)]) -> Attributes {
 async fn check(pairs: &[(&str, Value)]) -> Result<(), PluginError> {
     let a = attrs(pairs);
     plugin().validate(&Operation::Design, &a).await?;
-    plugin().validate(&Operation::Update(a.clone()), &a).await
+    plugin().validate(&Operation::update(a.clone()), &a).await
 }
 
 /// `value` is refused with an error naming `name` (and containing `words`).
@@ -283,23 +283,14 @@ async fn sizes_within_the_topologys_bounds() {
 #[tokio::test]
 async fn notify_names_a_scaling_policy() {
     let p = plugin();
-    let ok = Operation::Action {
-        term: "notify".into(),
-        parameters: attrs(&[("ims.policy", json!("hss.msg_scaleup"))]),
-    };
+    let ok = Operation::notify(attrs(&[("ims.policy", json!("hss.msg_scaleup"))]));
     p.validate(&ok, &Attributes::new()).await.unwrap();
-    let none = Operation::Action {
-        term: "notify".into(),
-        parameters: Attributes::new(),
-    };
+    let none = Operation::notify(Attributes::new());
     match p.validate(&none, &Attributes::new()).await {
         Err(PluginError::InvalidAttribute { name, .. }) => assert_eq!(name, "ims.policy"),
         other => panic!("{other:?}"),
     }
-    let bad = Operation::Action {
-        term: "notify".into(),
-        parameters: attrs(&[("ims.policy", json!("cscfs.nope"))]),
-    };
+    let bad = Operation::notify(attrs(&[("ims.policy", json!("cscfs.nope"))]));
     match p.validate(&bad, &Attributes::new()).await {
         Err(PluginError::InvalidAttribute { name, message }) => {
             assert_eq!(name, "ims.policy");

@@ -42,15 +42,26 @@ async fn update(
     let mut merged = ctx.attributes.clone();
     merged.extend(changed.clone());
     plugin
-        .validate(&Operation::Update(changed.clone()), &merged)
+        .validate(&Operation::update(changed.clone()), &merged)
         .await?;
     ctx.attributes = merged;
-    plugin.update(ctx, &changed).await
+    plugin
+        .run(
+            &Operation::Update {
+                changed: changed.clone(),
+            },
+            ctx,
+        )
+        .await
 }
 
 async fn state(plugin: &ImsPlugin, ctx: &LifecycleCtx) -> Attributes {
     plugin
-        .state(&ctx.attributes, ctx.stacks.records(), &ctx.plugin_state)
+        .state(occi_so_sdk::InstanceView {
+            attributes: &ctx.attributes,
+            stacks: ctx.stacks.records(),
+            state: &ctx.state,
+        })
         .await
         .expect("state")
         .attributes
@@ -80,15 +91,15 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
         .validate(&Operation::Design, &ctx.attributes)
         .await
         .unwrap();
-    plugin.design(&mut ctx).await.unwrap();
-    assert_eq!(ctx.plugin_state["topology"], "openims");
+    plugin.run(&Operation::Design, &mut ctx).await.unwrap();
+    assert_eq!(ctx.state.as_json()["topology"], "openims");
     let before = state(&plugin, &ctx).await;
     assert_eq!(before["occi.mcn.stack.state"], "uninitialized");
     assert_eq!(before["occi.mcn.stack.id"], "N/A");
     assert_eq!(before["ims.size.cscfs"], 1);
 
     // deploy
-    plugin.deploy(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Deploy, &mut ctx).await.unwrap();
     let heat = heat_view(&backend, &ctx).await;
     assert_eq!(
         heat.status.to_string(),
@@ -170,7 +181,7 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
         .validate(&Operation::Provision, &ctx.attributes)
         .await
         .unwrap();
-    plugin.provision(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Provision, &mut ctx).await.unwrap();
     let heat = heat_view(&backend, &ctx).await;
     assert_eq!(
         heat.status.to_string(),
@@ -218,7 +229,7 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
     // out of bounds: a 400 naming the attribute and its bounds; nothing changes
     let err = plugin
         .validate(
-            &Operation::Update(attrs(&[("ims.size.cscfs", json!(9))])),
+            &Operation::update(attrs(&[("ims.size.cscfs", json!(9))])),
             &{
                 let mut m = ctx.attributes.clone();
                 m.insert("ims.size.cscfs".into(), json!(9));
@@ -260,10 +271,26 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
     // one update; a second alarm within the policy's cooldown changes nothing
     let event = attrs(&[("ims.policy", json!("hss.msg_scaleup"))]);
     let updates_before = stack_events(&backend, &ctx, "UPDATE_COMPLETE").await;
-    plugin.notify(&mut ctx, &event).await.unwrap();
+    plugin
+        .run(
+            &Operation::Notify {
+                event: event.clone(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     assert_eq!(ctx.attributes["ims.size.hss"], 2);
     assert!(resource_names(&backend, &ctx).await.contains("hss-2"));
-    plugin.notify(&mut ctx, &event).await.unwrap();
+    plugin
+        .run(
+            &Operation::Notify {
+                event: event.clone(),
+            },
+            &mut ctx,
+        )
+        .await
+        .unwrap();
     assert_eq!(ctx.attributes["ims.size.hss"], 2, "cooling down");
     assert_eq!(
         stack_events(&backend, &ctx, "UPDATE_COMPLETE").await,
@@ -276,7 +303,7 @@ async fn openims_lifecycle(backend: Arc<dyn StackBackend>, scale_in: bool) {
         .get(STACK_ROLE)
         .and_then(|r| r.stack.clone())
         .unwrap();
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     assert!(ctx.stacks.records().is_empty());
     match backend.get(&creds(), &stack).await {
         Err(BackendError::NotFound { .. }) => {}
@@ -302,8 +329,8 @@ async fn clearwater_lifecycle(backend: Arc<dyn StackBackend>) {
         .validate(&Operation::Design, &ctx.attributes)
         .await
         .unwrap();
-    plugin.design(&mut ctx).await.unwrap();
-    plugin.deploy(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Design, &mut ctx).await.unwrap();
+    plugin.run(&Operation::Deploy, &mut ctx).await.unwrap();
     let heat = heat_view(&backend, &ctx).await;
     assert_eq!(
         heat.status.to_string(),
@@ -356,7 +383,7 @@ async fn clearwater_lifecycle(backend: Arc<dyn StackBackend>) {
         "bono-1 sprout-1 sprout-2 homer-1 homestead-1 ellis-1 dns-1"
     );
     assert_eq!(s["ims.size.ralf"], 0);
-    plugin.dispose(&mut ctx).await.unwrap();
+    plugin.run(&Operation::Dispose, &mut ctx).await.unwrap();
     assert!(ctx.stacks.records().is_empty());
 }
 

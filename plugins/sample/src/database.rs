@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use occi_so_sdk::{
     AttributeSpec, AttributeType, Attributes, KindSpec, LifecycleCtx, Operation, Orchestrator,
-    PluginError, PluginInfo, PluginSource, StackSpec, StackUpdate,
+    PluginError, PluginInfo, PluginSource, StackSpec,
 };
 
 use crate::template::{StackTemplate, TemplateError};
-use crate::{parameters, ready, MAIN, MCN_SM_SCHEME};
+use crate::{parameters, patch_changed, MAIN, MCN_SM_SCHEME};
 
 /// Attribute → Heat parameter.
 const MAPPING: &[(&str, &str)] = &[
@@ -74,7 +74,7 @@ impl Orchestrator for SampleDatabase {
     }
 
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
-        if matches!(op, Operation::Design | Operation::Update(_)) {
+        if matches!(op, Operation::Design | Operation::Update { .. }) {
             self.template
                 .check(&parameters(attributes, MAPPING))
                 .map_err(PluginError::Invalid)?;
@@ -82,43 +82,25 @@ impl Orchestrator for SampleDatabase {
         Ok(())
     }
 
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let failed = ctx
-            .stacks
-            .get(MAIN)
-            .and_then(|r| r.last.as_ref())
-            .is_some_and(|i| i.status.is_failed());
-        if failed {
-            ctx.stacks.delete(MAIN).await?;
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Deploy => {
+                let spec = StackSpec {
+                    name: String::new(),
+                    template: self.template.text.to_string(),
+                    parameters: parameters(&ctx.attributes, MAPPING),
+                    environment: None,
+                    files: BTreeMap::new(),
+                    timeout_mins: Some(30),
+                    disable_rollback: true,
+                    tags: vec!["occi-so".into(), "sample-db".into()],
+                };
+                ctx.stacks.create_ready(MAIN, spec).await?;
+                Ok(())
+            }
+            Operation::Update { changed } => patch_changed(ctx, changed, MAPPING).await,
+            other => ctx.default_run(&self.info.name, other).await,
         }
-        let spec = StackSpec {
-            name: String::new(),
-            template: self.template.text.to_string(),
-            parameters: parameters(&ctx.attributes, MAPPING),
-            environment: None,
-            files: BTreeMap::new(),
-            timeout_mins: Some(30),
-            disable_rollback: true,
-            tags: vec!["occi-so".into(), "sample-db".into()],
-        };
-        let info = ctx.stacks.create_and_wait(MAIN, spec).await?;
-        ready(&info, "deploy")
-    }
-
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        changed: &Attributes,
-    ) -> Result<(), PluginError> {
-        let params = parameters(changed, MAPPING);
-        if params.is_empty() {
-            return Ok(());
-        }
-        let info = ctx
-            .stacks
-            .update_and_wait(MAIN, &StackUpdate::Patch { parameters: params })
-            .await?;
-        ready(&info, "update")
     }
 }
 

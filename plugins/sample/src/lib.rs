@@ -25,7 +25,9 @@ mod template;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use occi_so_sdk::{Attributes, Orchestrator, PluginError, StackInfo};
+use occi_so_sdk::{
+    Attributes, BuildContext, BuildError, LifecycleCtx, Orchestrator, PluginError, StackUpdate,
+};
 
 pub use database::SampleDatabase;
 pub use service::SampleService;
@@ -43,6 +45,12 @@ pub fn plugins() -> Result<Vec<Arc<dyn Orchestrator>>, TemplateError> {
         Arc::new(SampleService::new()?),
         Arc::new(SampleDatabase::new()?),
     ])
+}
+
+/// Builds the sample plugins as a server registers them (they take no
+/// settings).
+pub fn build(_ctx: &BuildContext) -> Result<Vec<Arc<dyn Orchestrator>>, BuildError> {
+    plugins().map_err(|e| BuildError::new("sample", e.to_string()))
 }
 
 /// A Heat parameter value from an attribute value: strings as they are,
@@ -67,16 +75,20 @@ fn parameters(attributes: &Attributes, mapping: &[(&str, &str)]) -> BTreeMap<Str
         .collect()
 }
 
-/// `Ok` when the stack ended ready; a failure naming the stack otherwise.
-fn ready(info: &StackInfo, stage: &str) -> Result<(), PluginError> {
-    if info.status.is_ready() {
-        Ok(())
-    } else {
-        Err(PluginError::Failed(format!(
-            "{stage}: stack {} ended {}: {}",
-            info.stack.name, info.status, info.status_reason
-        )))
+/// `update`: PATCH the parameters of the changed attributes that
+/// `mapping` names (nothing when only `occi.core.title`/`summary` changed).
+async fn patch_changed(
+    ctx: &mut LifecycleCtx,
+    changed: &Attributes,
+    mapping: &[(&str, &str)],
+) -> Result<(), PluginError> {
+    let params = parameters(changed, mapping);
+    if !params.is_empty() {
+        ctx.stacks
+            .update_ready(MAIN, &StackUpdate::Patch { parameters: params })
+            .await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

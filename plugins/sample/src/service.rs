@@ -9,7 +9,7 @@ use occi_so_sdk::{
 };
 
 use crate::template::{StackTemplate, TemplateError};
-use crate::{parameters, ready, MAIN, MCN_SM_SCHEME};
+use crate::{parameters, patch_changed, MAIN, MCN_SM_SCHEME};
 
 /// Attribute → Heat parameter.
 const MAPPING: &[(&str, &str)] = &[
@@ -114,7 +114,7 @@ impl Orchestrator for SampleService {
     /// The attributes, as parameters, must suit both templates (a 400
     /// now rather than a failed stack later).
     async fn validate(&self, op: &Operation, attributes: &Attributes) -> Result<(), PluginError> {
-        if matches!(op, Operation::Design | Operation::Update(_)) {
+        if matches!(op, Operation::Design | Operation::Update { .. }) {
             let params = parameters(attributes, MAPPING);
             for t in [&self.deployment, &self.provisioning] {
                 t.check(&params).map_err(PluginError::Invalid)?;
@@ -123,72 +123,37 @@ impl Orchestrator for SampleService {
         Ok(())
     }
 
-    async fn deploy(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        // A failed earlier attempt left its stack: start over cleanly.
-        let failed = ctx
-            .stacks
-            .get(MAIN)
-            .and_then(|r| r.last.as_ref())
-            .is_some_and(|i| i.status.is_failed());
-        if failed {
-            ctx.stacks.delete(MAIN).await?;
+    async fn run(&self, op: &Operation, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
+        match op {
+            Operation::Deploy => {
+                ctx.stacks
+                    .create_ready(MAIN, self.spec(&ctx.attributes))
+                    .await?;
+            }
+            Operation::Provision => {
+                let update = StackUpdate::Replace {
+                    template: self.provisioning.text.to_string(),
+                    parameters: parameters(&ctx.attributes, MAPPING),
+                    environment: None,
+                    files: BTreeMap::new(),
+                    timeout_mins: Some(STACK_TIMEOUT_MINS),
+                };
+                ctx.stacks.update_ready(MAIN, &update).await?;
+            }
+            Operation::Update { changed } => patch_changed(ctx, changed, MAPPING).await?,
+            Operation::Action { term, parameters } if term == "rotate" => {
+                let salt = match parameters.get("sample.salt") {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+                    _ => uuid::Uuid::new_v4().to_string(),
+                };
+                let update = StackUpdate::Patch {
+                    parameters: BTreeMap::from([("salt".to_string(), salt)]),
+                };
+                ctx.stacks.update_ready(MAIN, &update).await?;
+            }
+            other => ctx.default_run(&self.info.name, other).await?,
         }
-        let info = ctx
-            .stacks
-            .create_and_wait(MAIN, self.spec(&ctx.attributes))
-            .await?;
-        ready(&info, "deploy")
-    }
-
-    async fn provision(&self, ctx: &mut LifecycleCtx) -> Result<(), PluginError> {
-        let update = StackUpdate::Replace {
-            template: self.provisioning.text.to_string(),
-            parameters: parameters(&ctx.attributes, MAPPING),
-            environment: None,
-            files: BTreeMap::new(),
-            timeout_mins: Some(STACK_TIMEOUT_MINS),
-        };
-        let info = ctx.stacks.update_and_wait(MAIN, &update).await?;
-        ready(&info, "provision")
-    }
-
-    async fn update(
-        &self,
-        ctx: &mut LifecycleCtx,
-        changed: &Attributes,
-    ) -> Result<(), PluginError> {
-        let params = parameters(changed, MAPPING);
-        if params.is_empty() {
-            return Ok(()); // only occi.core.title / summary changed
-        }
-        let info = ctx
-            .stacks
-            .update_and_wait(MAIN, &StackUpdate::Patch { parameters: params })
-            .await?;
-        ready(&info, "update")
-    }
-
-    async fn action(
-        &self,
-        ctx: &mut LifecycleCtx,
-        term: &str,
-        parameters: &Attributes,
-    ) -> Result<(), PluginError> {
-        if term != "rotate" {
-            return Err(PluginError::NotApplicable {
-                action: term.into(),
-                message: "the sample service defines only 'rotate'".into(),
-            });
-        }
-        let salt = match parameters.get("sample.salt") {
-            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => uuid::Uuid::new_v4().to_string(),
-        };
-        let update = StackUpdate::Patch {
-            parameters: BTreeMap::from([("salt".to_string(), salt)]),
-        };
-        let info = ctx.stacks.update_and_wait(MAIN, &update).await?;
-        ready(&info, "rotate")
+        Ok(())
     }
 }
 

@@ -286,11 +286,12 @@ pub(super) async fn run_delete(op: &Arc<Op>) {
                 status(StackAction::Delete, Phase::Complete),
                 Reason::Completed,
             );
-            publish(engine, &op.cell, &mut st);
-            drop(st);
+            // The name is free before anyone can see DELETE_COMPLETE, so a
+            // watcher that creates the same name at once is not refused.
             engine
                 .store
                 .deleted(&op.cell, engine.config.deleted_retention);
+            publish(engine, &op.cell, &mut st);
         }
         Err(Stop::Superseded | Stop::Cancelled) => {}
         Err(stop) => op.finish(

@@ -89,7 +89,7 @@ pub fn context(
         location: format!("/conpaas/{prefix}"),
         credentials: creds(),
         attributes,
-        plugin_state: Value::Null,
+        state: Default::default(),
         stacks,
     }
 }
@@ -106,16 +106,9 @@ pub async fn act(
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    plugin
-        .validate(
-            &Operation::Action {
-                term: term.into(),
-                parameters: parameters.clone(),
-            },
-            &ctx.attributes,
-        )
-        .await?;
-    plugin.action(ctx, term, &parameters).await
+    let op = Operation::action(term, parameters);
+    plugin.validate(&op, &ctx.attributes).await?;
+    plugin.run(&op, ctx).await
 }
 
 /// The stack of `role` as its backend reports it now.

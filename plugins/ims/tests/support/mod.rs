@@ -37,7 +37,7 @@ pub fn ctx(backend: Arc<dyn StackBackend>, tag: &str, attributes: Attributes) ->
         location: format!("/ims/{tag}"),
         credentials: creds(),
         attributes,
-        plugin_state: serde_json::Value::Null,
+        state: Default::default(),
         stacks: Stacks::new(
             backend,
             creds(),
