@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn without_the_switch_a_missing_need_skips() {
         assert_eq!(
-            missing_when::<()>(false, REQUIRE_HEAT, "no Heat here"),
+            missing_when::<()>(false, REQUIRE_HEAT, "(the testkit's own test of a skip)"),
             None
         );
     }
