@@ -742,7 +742,12 @@ mod tests {
         assert_eq!(size("k", "65536").unwrap(), 65536);
         assert_eq!(size("k", "1MiB").unwrap(), 1 << 20);
         assert_eq!(size("k", "2k").unwrap(), 2048);
-        assert!(size("k", "0").is_err());
+        for bad in ["0", "12 parsecs", "-1"] {
+            assert_eq!(
+                size("max-body", bad).unwrap_err().0,
+                format!("max-body: {bad:?} is not a size like 65536, 64KiB or 1MiB")
+            );
+        }
         let s = ServeArgs {
             auth: Some(AuthMode::Keystone),
             keystone_url: Some("http://127.0.0.1:5000/v3/".into()),

@@ -25,7 +25,7 @@ async fn create(s: &Server, attrs: &str) -> Answer {
 
 #[tokio::test]
 async fn the_query_interface_shows_the_conpaas_kind_and_actions() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut h = mcn("q");
     h.push(("Accept", "text/plain"));
     let a = call(&client(), Method::GET, &s.url("/-/"), &h, "").await;
@@ -59,7 +59,7 @@ async fn the_query_interface_shows_the_conpaas_kind_and_actions() {
 
 #[tokio::test]
 async fn every_attribute_good_and_bad_through_the_api() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let long = format!("\"{}\"", "k".repeat(256));
     let cases: &[(&str, &str, &str, &str)] = &[
         (
@@ -176,7 +176,7 @@ async fn every_attribute_good_and_bad_through_the_api() {
 
 #[tokio::test]
 async fn an_update_before_deploy_is_checked_and_the_cloud_is_fixed() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let a = create(&s, r#"conpaas.services="{\"db\": {\"type\": \"mysql\"}}""#).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let url = a.header("location");

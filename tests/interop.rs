@@ -21,7 +21,7 @@ async fn initialised(c: &reqwest::Client, s: &Server) -> String {
 
 #[tokio::test]
 async fn a_get_rendering_put_back_whole_changes_nothing() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let url = initialised(&c, &s).await;
 
@@ -79,7 +79,7 @@ async fn a_get_rendering_put_back_whole_changes_nothing() {
 
 #[tokio::test]
 async fn json_create_and_head() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let body = serde_json::json!({
         "kind": "http://schemas.mobile-cloud-networking.eu/occi/sm#sample",

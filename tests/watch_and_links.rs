@@ -57,7 +57,7 @@ async fn events(
 
 #[tokio::test]
 async fn watch_streams_every_change_and_the_end() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let loc = create(&c, &s, "w").await;
     let r = c
@@ -115,7 +115,7 @@ async fn watch_streams_every_change_and_the_end() {
 
 #[tokio::test]
 async fn links_between_instances() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let a = create(&c, &s, "l").await;
     let b = create(&c, &s, "l").await;

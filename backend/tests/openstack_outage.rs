@@ -25,7 +25,7 @@ async fn blocking(heat: &Arc<PrivateHeat>, start: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heat_stopped_mid_create_is_unavailable_and_loses_no_record() {
-    if support::heat_url().is_none() {
+    if occi_so_testkit::require_heat().is_none() {
         return;
     }
     let heat = Arc::new(PrivateHeat::new("outage"));

@@ -597,8 +597,11 @@ mod tests {
                 assert_eq!(st.to_string(), text);
             }
         }
-        assert!("CREATE_DONE".parse::<StackStatus>().is_err());
-        assert!("".parse::<StackStatus>().is_err());
+        for bad in ["CREATE_DONE", "", "MELT_COMPLETE"] {
+            let e = bad.parse::<StackStatus>().unwrap_err();
+            assert_eq!(e, BadStatus(bad.to_string()), "the text is named");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
     }
 
     #[test]

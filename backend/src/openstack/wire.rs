@@ -417,7 +417,12 @@ mod tests {
         assert_eq!((r.name.as_str(), r.id.as_str()), ("my-stack", "0f1e"));
         let r = location_ref("/v1/admin/stacks/a%2Eb/9").unwrap();
         assert_eq!(r.name, "a.b");
-        assert!(location_ref("http://h/v1/admin/other/x/y").is_err());
+        let e = location_ref("http://h/v1/admin/other/x/y").unwrap_err();
+        assert!(
+            matches!(&e, BackendError::BadGateway { status: 0, message }
+                if message.ends_with("which is not …/stacks/NAME/ID")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -495,7 +500,12 @@ mod tests {
             tags: vec!["a,b".into()],
             ..spec
         };
-        assert!(CreateBody::new(&bad, &BTreeMap::new()).is_err());
+        let e = CreateBody::new(&bad, &BTreeMap::new()).err();
+        assert!(
+            matches!(&e, Some(BackendError::Rejected { kind, message })
+                if kind == "InvalidTag" && message == "stack tag \"a,b\" is empty or holds a comma"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -573,7 +573,8 @@ pub(crate) mod tests {
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow().phase, Phase::Deployed);
         let _ = s.remove(&key).unwrap();
-        assert!(rx.changed().await.is_err());
+        let closed = rx.changed().await.unwrap_err();
+        assert_eq!(closed.to_string(), "channel closed", "the watch ends");
     }
 }
 

@@ -490,7 +490,9 @@ mod tests {
         );
         assert!(Query::parse(Some("watch")).unwrap().watch);
         assert!(!Query::parse(Some("watch=false")).unwrap().watch);
-        assert!(Query::parse(Some("action=")).is_err());
+        let e = Query::parse(Some("action=")).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("?action=deploy"), "{e}");
         assert_eq!(Query::parse(None).unwrap(), Query::default());
     }
 
@@ -499,7 +501,12 @@ mod tests {
         assert_eq!(path_of("http://h:1/sample/x").unwrap(), "/sample/x");
         assert_eq!(path_of("/sample/x").unwrap(), "/sample/x");
         assert_eq!(path_of(" /a/b?action=x").unwrap(), "/a/b");
-        assert!(path_of("sample/x").is_err());
+        let e = path_of("sample/x").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.message,
+            "location \"sample/x\" is neither a URL nor a path"
+        );
     }
 
     #[test]
