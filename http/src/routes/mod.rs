@@ -23,6 +23,7 @@ pub mod admin_stacks;
 pub mod collection;
 pub mod entity;
 pub mod link;
+pub mod operation;
 pub mod query;
 pub mod render;
 pub mod watch;
@@ -129,6 +130,10 @@ pub struct Query {
     pub action: Option<String>,
     /// `watch` (Server-Sent Events).
     pub watch: bool,
+    /// `preview`: say what the operation would do, do nothing.
+    pub preview: bool,
+    /// `instance=location` (the operation collection's filter).
+    pub instance: Option<String>,
 }
 
 impl Query {
@@ -146,6 +151,14 @@ impl Query {
                     out.action = Some(v.to_string());
                 }
                 "watch" => out.watch = !matches!(v, "false" | "0"),
+                "preview" => out.preview = !matches!(v, "false" | "0"),
+                "instance" => {
+                    out.instance = Some(
+                        percent_encoding::percent_decode_str(v)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    )
+                }
                 _ => {} // unknown parameters are ignored, as OCCI servers do
             }
         }
@@ -399,6 +412,9 @@ impl App {
         }
         if path == link::COLLECTION {
             return link::collection(self, c).await;
+        }
+        if path.starts_with(occi_so_framework::operation::COLLECTION) {
+            return operation::handle(self, c).await;
         }
         if let Some(id) = path.strip_prefix(link::COLLECTION) {
             return link::entity(self, c, id).await;
