@@ -4,6 +4,7 @@
 //! `GET /orchestrator/default`. No routing, no OCCI, no layers.
 //!
 //! `cargo run --release --example bare_hyper -- 127.0.0.1:18999`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@
 //! `plugins/webapp` in `webapp/`. Each run (1) edits the manifest's kind
 //! title and (2) adds a new plugin folder, then polls `/-/` every
 //! millisecond until the change is served.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -4,8 +4,11 @@
 #      (scripts/heat-local.sh, scripts/keystone-local.sh; the first run installs
 #      them into cached venvs, ~2-3 min; later runs ~15 s),
 #   2. runs every unit, property, integration and doc test of the workspace
-#      (tests that need Heat get its URL from OCCI_SO_TEST_HEAT_URL and fail,
-#      rather than skip, when OCCI_SO_REQUIRE_HEAT=1 and it is missing),
+#      with every require switch of the testkit set (OCCI_SO_REQUIRE_HEAT,
+#      _KEYSTONE, _SHARED, _OPENSSL = 1): a test whose Heat, Keystone,
+#      shared material (../shared or OCCI_SO_SHARED) or openssl command is
+#      missing fails instead of skipping, so nothing skips silently; set a
+#      switch to 0 to let those tests skip (saying so) instead,
 #   3. stops both again, whatever happened.
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh -p occi).
 set -euo pipefail
@@ -14,6 +17,22 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
+
+# The outside material the require switches ask for, checked before
+# anything starts (a missing one would otherwise fail tests at the end).
+export OCCI_SO_SHARED=${OCCI_SO_SHARED:-$(cd .. && pwd)/shared}
+export OCCI_SO_REQUIRE_SHARED=${OCCI_SO_REQUIRE_SHARED:-1}
+export OCCI_SO_REQUIRE_OPENSSL=${OCCI_SO_REQUIRE_OPENSSL:-1}
+if [ "$OCCI_SO_REQUIRE_SHARED" = 1 ] && [ ! -d "$OCCI_SO_SHARED/heat-corpus/hot" ]; then
+  echo "test.sh: no shared material at $OCCI_SO_SHARED (heat-corpus/hot): set OCCI_SO_SHARED," >&2
+  echo "         or OCCI_SO_REQUIRE_SHARED=0 to let the tests that need it skip" >&2
+  exit 2
+fi
+if [ "$OCCI_SO_REQUIRE_OPENSSL" = 1 ] && ! openssl version >/dev/null 2>&1; then
+  echo "test.sh: the openssl command does not run: install it," >&2
+  echo "         or OCCI_SO_REQUIRE_OPENSSL=0 to let the tests that need it skip" >&2
+  exit 2
+fi
 
 export HEAT_HOME=${HEAT_HOME:-$PWD/target/heat-test}
 export HEAT_PORT=${HEAT_PORT:-$(free_port)}
@@ -33,10 +52,9 @@ export KEYSTONE_HEAT_ENDPOINT="http://127.0.0.1:$HEAT_PORT/v1/%(tenant_id)s"
 scripts/keystone-local.sh start
 
 export OCCI_SO_TEST_HEAT_URL="http://127.0.0.1:$HEAT_PORT/v1/admin"
-export OCCI_SO_REQUIRE_HEAT=1
+export OCCI_SO_REQUIRE_HEAT=${OCCI_SO_REQUIRE_HEAT:-1}
 export OCCI_SO_TEST_KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
-export OCCI_SO_REQUIRE_KEYSTONE=1
-export OCCI_SO_SHARED=${OCCI_SO_SHARED:-$(cd .. && pwd)/shared}
+export OCCI_SO_REQUIRE_KEYSTONE=${OCCI_SO_REQUIRE_KEYSTONE:-1}
 
 # The local Heat (sqlite, in-memory RPC, one engine worker) has been seen
 # to leave a stack *_IN_PROGRESS for good with nothing more in heat.log

@@ -119,6 +119,18 @@ pub struct ServeArgs {
     /// On SIGTERM/SIGINT, how long to wait for requests and operations [default: 20s].
     #[arg(long, env = "OCCI_SO_SHUTDOWN_GRACE", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// How many operations may wait behind the running one, per instance [default: 16].
+    #[arg(long, env = "OCCI_SO_QUEUE_LIMIT", value_name = "COUNT")]
+    pub queue_limit: Option<usize>,
+    /// How many events each instance keeps for `?watch` replays [default: 64].
+    #[arg(long, env = "OCCI_SO_EVENT_RETENTION", value_name = "COUNT")]
+    pub event_retention: Option<usize>,
+    /// How many finished operation records each tenant keeps [default: 1000].
+    #[arg(long, env = "OCCI_SO_OPERATION_RETENTION", value_name = "COUNT")]
+    pub operation_retention: Option<usize>,
+    /// How long finished operation records are kept [default: 7d].
+    #[arg(long, env = "OCCI_SO_OPERATION_MAX_AGE", value_name = "DURATION")]
+    pub operation_max_age: Option<String>,
     /// Log format [default: pretty].
     #[arg(long, env = "OCCI_SO_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -164,6 +176,10 @@ struct FileConfig {
     dispose_wait: Option<String>,
     stack_timeout: Option<String>,
     shutdown_grace: Option<String>,
+    queue_limit: Option<usize>,
+    event_retention: Option<usize>,
+    operation_retention: Option<usize>,
+    operation_max_age: Option<String>,
     log_format: Option<LogFormat>,
     log: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -230,6 +246,14 @@ pub struct Settings {
     pub stack_timeout: Duration,
     /// Shutdown grace period.
     pub shutdown_grace: Duration,
+    /// Operations that may wait per instance.
+    pub queue_limit: usize,
+    /// Events each instance keeps.
+    pub event_retention: usize,
+    /// Finished operation records each tenant keeps.
+    pub operation_retention: usize,
+    /// How long finished operation records are kept.
+    pub operation_max_age: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter, if set.
@@ -246,6 +270,22 @@ fn duration(key: &str, text: Option<&str>, default: Duration) -> Result<Duration
                 "{key}: {t:?} is not a duration like 30s, 5m or 1h ({e})"
             ))
         }),
+    }
+}
+
+/// A count setting: `default` when not given, at least `min`.
+fn count(
+    key: &str,
+    given: Option<usize>,
+    default: usize,
+    min: usize,
+) -> Result<usize, ConfigError> {
+    match given {
+        None => Ok(default),
+        Some(n) if n >= min => Ok(n),
+        Some(n) => Err(ConfigError(format!(
+            "{key}: {n} is too small (at least {min})"
+        ))),
     }
 }
 
@@ -544,6 +584,26 @@ impl ServeArgs {
                     .or(file.shutdown_grace.as_deref()),
                 Duration::from_secs(20),
             )?,
+            queue_limit: count("queue-limit", self.queue_limit.or(file.queue_limit), 16, 1)?,
+            event_retention: count(
+                "event-retention",
+                self.event_retention.or(file.event_retention),
+                64,
+                1,
+            )?,
+            operation_retention: count(
+                "operation-retention",
+                self.operation_retention.or(file.operation_retention),
+                1000,
+                1,
+            )?,
+            operation_max_age: duration(
+                "operation-max-age",
+                self.operation_max_age
+                    .as_deref()
+                    .or(file.operation_max_age.as_deref()),
+                Duration::from_secs(7 * 24 * 3600),
+            )?,
             log_format: self
                 .log_format
                 .or(file.log_format)
@@ -742,7 +802,12 @@ mod tests {
         assert_eq!(size("k", "65536").unwrap(), 65536);
         assert_eq!(size("k", "1MiB").unwrap(), 1 << 20);
         assert_eq!(size("k", "2k").unwrap(), 2048);
-        assert!(size("k", "0").is_err());
+        for bad in ["0", "12 parsecs", "-1"] {
+            assert_eq!(
+                size("max-body", bad).unwrap_err().0,
+                format!("max-body: {bad:?} is not a size like 65536, 64KiB or 1MiB")
+            );
+        }
         let s = ServeArgs {
             auth: Some(AuthMode::Keystone),
             keystone_url: Some("http://127.0.0.1:5000/v3/".into()),

@@ -166,19 +166,42 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         },
         dispose_timeout: settings.dispose_wait,
         design_timeout: (request_timeout / 2).min(Duration::from_secs(30)),
+        queue_limit: settings.queue_limit,
+        event_retention: settings.event_retention,
+        operation_retention: settings.operation_retention,
+        operation_max_age: settings.operation_max_age,
+        unavailable_retry: settings.stack_timeout,
     };
     let lifecycle = Arc::new(
         Lifecycle::new(store.clone(), registry, backend, options)
             .with_clouds(named)
             .with_observer(metrics.clone()),
     );
-    let interrupted = lifecycle.recover().await;
-    if interrupted > 0 {
+    let resumed = lifecycle.resume().await;
+    if resumed > 0 {
         tracing::warn!(
-            instances = interrupted,
-            "operations interrupted by the last stop are marked failed; their stacks are kept"
+            operations = resumed,
+            "operations interrupted by the last stop are resumed from what the journal and the backends say"
         );
     }
+    tokio::spawn({
+        let lifecycle = lifecycle.clone();
+        let stop = stop.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        let pruned = lifecycle.prune_operations().await;
+                        if pruned > 0 {
+                            tracing::debug!(pruned, "old operation records pruned");
+                        }
+                    }
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }
+    });
     let followed = lifecycle.settle_stacks();
     if followed > 0 {
         tracing::info!(

@@ -2,6 +2,7 @@
 //! interface shows it, every attribute is accepted with a good value and
 //! refused with a 400 naming it with a bad one, and what the service sets
 //! cannot be set by a caller. No stack is needed for any of it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod conpaas_support;
@@ -24,7 +25,7 @@ async fn create(s: &Server, attrs: &str) -> Answer {
 
 #[tokio::test]
 async fn the_query_interface_shows_the_conpaas_kind_and_actions() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut h = mcn("q");
     h.push(("Accept", "text/plain"));
     let a = call(&client(), Method::GET, &s.url("/-/"), &h, "").await;
@@ -58,7 +59,7 @@ async fn the_query_interface_shows_the_conpaas_kind_and_actions() {
 
 #[tokio::test]
 async fn every_attribute_good_and_bad_through_the_api() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let long = format!("\"{}\"", "k".repeat(256));
     let cases: &[(&str, &str, &str, &str)] = &[
         (
@@ -175,7 +176,7 @@ async fn every_attribute_good_and_bad_through_the_api() {
 
 #[tokio::test]
 async fn an_update_before_deploy_is_checked_and_the_cloud_is_fixed() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let a = create(&s, r#"conpaas.services="{\"db\": {\"type\": \"mysql\"}}""#).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let url = a.header("location");

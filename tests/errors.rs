@@ -1,5 +1,6 @@
 //! Every caller mistake is a precise 4xx that names the header, attribute
 //! or action at fault, and changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -19,9 +20,30 @@ fn with<'a>(
     h
 }
 
+/// Tenant t1's headers with `category`.
+fn as_t1(category: &str) -> Vec<(&str, &str)> {
+    with(mcn("t1"), &[("Category", category)])
+}
+
+/// `PUT /orchestrator/default` of the MCN kind as `caller` (201); the
+/// instance's rendering then.
+async fn init(c: &reqwest::Client, s: &Server, caller: &[(&str, &str)]) -> Answer {
+    let url = s.url("/orchestrator/default");
+    let a = call(
+        c,
+        Method::PUT,
+        &url,
+        &with(caller.to_vec(), &[("Category", ORCH)]),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    call(c, Method::GET, &url, caller, "").await
+}
+
 #[tokio::test]
 async fn malformed_category_is_400_naming_header_and_byte() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = with(
         mcn("t1"),
@@ -60,15 +82,9 @@ async fn malformed_category_is_400_naming_header_and_byte() {
 
 #[tokio::test]
 async fn unknown_kind_is_400_and_unknown_collection_404() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
-    let h = with(
-        mcn("t1"),
-        &[(
-            "Category",
-            "teleporter; scheme=\"http://example.org/occi#\"; class=\"kind\"",
-        )],
-    );
+    let h = as_t1("teleporter; scheme=\"http://example.org/occi#\"; class=\"kind\"");
     let a = call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "").await;
     assert_eq!(a.status, 400);
     assert!(
@@ -79,13 +95,7 @@ async fn unknown_kind_is_400_and_unknown_collection_404() {
     let a = call(&c, Method::POST, &s.url("/sample/"), &h, "").await;
     assert_eq!(a.status, 400);
     // A kind served elsewhere: say where.
-    let h = with(
-        mcn("t1"),
-        &[(
-            "Category",
-            "sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
-        )],
-    );
+    let h = as_t1("sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"");
     let a = call(&c, Method::PUT, &s.url("/sample/x"), &h, "").await;
     assert_eq!(a.status, 400);
     assert!(a.body.contains("/sampledb/"), "{}", a.body);
@@ -98,7 +108,7 @@ async fn unknown_kind_is_400_and_unknown_collection_404() {
 
 #[tokio::test]
 async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let bad = with(
         mcn("t1"),
@@ -114,21 +124,7 @@ async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
         "attribute 'sample.length': expected a number, got \"lots\""
     );
     // Out of bounds, pattern, unknown name, immutable: each named.
-    let good = with(mcn("t1"), &[("Category", ORCH)]);
-    assert_eq!(
-        call(&c, Method::PUT, &s.url("/orchestrator/default"), &good, "")
-            .await
-            .status,
-        201
-    );
-    let before = call(
-        &c,
-        Method::GET,
-        &s.url("/orchestrator/default"),
-        &mcn("t1"),
-        "",
-    )
-    .await;
+    let before = init(&c, &s, &mcn("t1")).await;
     for (attr, expect, status) in [
         ("sample.length=7", "below the minimum", 400),
         (
@@ -165,15 +161,9 @@ async fn attribute_of_the_wrong_type_is_400_and_changes_nothing() {
 
 #[tokio::test]
 async fn missing_required_attribute_is_400() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
-    let h = with(
-        mcn("t1"),
-        &[(
-            "Category",
-            "sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
-        )],
-    );
+    let h = as_t1("sampledb; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"");
     let a = call(&c, Method::POST, &s.url("/sampledb/"), &h, "").await;
     assert_eq!(a.status, 400);
     assert_eq!(
@@ -203,7 +193,7 @@ async fn missing_token_is_401_with_the_challenge() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "s3cret-1 t1\n").unwrap();
-    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let s = start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
     let c = client();
     let a = call(
         &c,
@@ -254,7 +244,7 @@ async fn missing_token_is_401_with_the_challenge() {
     );
 
     // Keystone mode names Keystone in the challenge.
-    let k = Server::start(&[
+    let k = start(&[
         "--auth",
         "keystone",
         "--keystone-url",
@@ -290,7 +280,7 @@ async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
     std::fs::write(&tokens, "tok-a t1\ntok-b t2\n").unwrap();
-    let s = Server::start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
+    let s = start(&["--auth", "static", "--token-file", tokens.to_str().unwrap()]);
     let c = client();
     let t1 = [("X-Auth-Token", "tok-a"), ("X-Tenant-Name", "t1")];
     let t2 = [("X-Auth-Token", "tok-b"), ("X-Tenant-Name", "t2")];
@@ -305,15 +295,7 @@ async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
     assert_eq!(a.status, 403);
     assert!(a.body.contains("tenant 't2'"), "{}", a.body);
 
-    let mut h = t1.to_vec();
-    h.push(("Category", ORCH));
-    assert_eq!(
-        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
-            .await
-            .status,
-        201
-    );
-    let before = call(&c, Method::GET, &s.url("/orchestrator/default"), &t1, "").await;
+    let before = init(&c, &s, &t1).await;
     // t2 cannot see, change, act on or delete it.
     assert_eq!(
         call(&c, Method::GET, &s.url("/orchestrator/default"), &t2, "")
@@ -354,37 +336,16 @@ async fn wrong_tenant_is_403_and_other_tenants_instances_are_404() {
         ""
     );
     // t2 has its own default instance at the same path.
-    let mut h2 = t2.to_vec();
-    h2.push(("Category", ORCH));
-    assert_eq!(
-        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h2, "")
-            .await
-            .status,
-        201
-    );
+    init(&c, &s, &t2).await;
     let after = call(&c, Method::GET, &s.url("/orchestrator/default"), &t1, "").await;
     assert_eq!(before.body, after.body);
 }
 
 #[tokio::test]
 async fn out_of_order_action_is_400_naming_the_applicable_ones() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
-    let h = with(mcn("t1"), &[("Category", ORCH)]);
-    assert_eq!(
-        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
-            .await
-            .status,
-        201
-    );
-    let before = call(
-        &c,
-        Method::GET,
-        &s.url("/orchestrator/default"),
-        &mcn("t1"),
-        "",
-    )
-    .await;
+    let before = init(&c, &s, &mcn("t1")).await;
     let p = with(
         mcn("t1"),
         &[
@@ -455,19 +416,12 @@ async fn out_of_order_action_is_400_naming_the_applicable_ones() {
 
 #[tokio::test]
 async fn concurrent_conflicting_operations_get_409_and_change_nothing() {
-    let Some(heat) = heat_url("concurrent_conflicting_operations_get_409_and_change_nothing")
-    else {
+    let Some(heat) = require_heat() else {
         return;
     };
-    let s = Server::start_with(heat_args(&heat));
+    let s = start_with(heat_args(&heat));
     let c = client();
-    let h = with(mcn("t1"), &[("Category", ORCH)]);
-    assert_eq!(
-        call(&c, Method::PUT, &s.url("/orchestrator/default"), &h, "")
-            .await
-            .status,
-        201
-    );
+    init(&c, &s, &mcn("t1")).await;
     let url = s.url("/orchestrator/default?action=deploy");
     // Eight deploys at once: exactly one starts, the others are 409.
     let mut tasks = Vec::new();

@@ -3,6 +3,7 @@
 //! and a bad value (a 400 naming the attribute, nothing created), the
 //! mandatory settings, the rules between settings, and passwords that are
 //! accepted but never rendered back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -288,7 +289,7 @@ fn table() -> Vec<(&'static str, Value, Value, Value)> {
 
 #[tokio::test]
 async fn the_escm_kind_is_in_the_query_interface() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mut h = mcn("escm-api");
     h.push(("Accept", "application/occi+json"));
@@ -328,7 +329,7 @@ async fn the_escm_kind_is_in_the_query_interface() {
 
 #[tokio::test]
 async fn every_documented_setting_has_a_good_and_a_bad_value_through_the_api() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     for (i, (name, extra, good, bad)) in table().into_iter().enumerate() {
         let mut attributes = minimal();
@@ -359,7 +360,7 @@ async fn every_documented_setting_has_a_good_and_a_bad_value_through_the_api() {
 
 #[tokio::test]
 async fn mandatory_settings_and_rules_are_400s_naming_the_attribute() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     for name in [
         "escm.openstack.keypair.publickey",
@@ -408,7 +409,7 @@ async fn mandatory_settings_and_rules_are_400s_naming_the_attribute() {
 
 #[tokio::test]
 async fn passwords_are_accepted_and_never_rendered() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mut a = minimal();
     let secrets = ["mail-S3cret!", "docker-S3cret!", "proxy-S3cret!"];

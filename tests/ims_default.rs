@@ -3,6 +3,7 @@
 //! `orchestrator` kind to it, so the IMSSO seed's `PUT /orchestrator/default`
 //! creates an IMS; and the `ims` kind has its own collection. No stack is
 //! involved, so this runs on any backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

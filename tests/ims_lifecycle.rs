@@ -1,93 +1,104 @@
-//! The IMS service orchestrator through the OCCI API of the real binary:
-//! the IMSSO user guide's curl sequence (`shared/seeds/002_*.txt`) replayed
-//! verbatim against `/orchestrator/default`, then scaling, provisioning and
-//! the choice of topology on the `/ims/` collection, on a real OpenStack
-//! Heat (`--backend openstack --heat-url`, Nova/Neutron stubbed).
+//! The IMS service orchestrator through the OCCI API of the real binary,
+//! each scenario run on the embedded engine (the default backend) and on
+//! the real local Heat (Nova, Neutron... stubbed), with what the backend
+//! holds read through the testkit's probe: the IMSSO user guide's curl
+//! sequence replayed verbatim against `/orchestrator/default` with a
+//! restart in the middle, a refused size, scaling and provisioning; and a
+//! Clearwater IMS on the `/ims/` collection with its secrets hidden.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
-mod ims_support;
-
-use std::time::Duration;
 
 use common::*;
-use ims_support::{replay, seed};
 use reqwest::Method;
 use serde_json::Value;
 
-const SM: &str = "http://schemas.mobile-cloud-networking.eu/occi/sm#";
-
-/// `serve` arguments for the local test Heat: a config file whose
-/// `openstack:` section is `OpenStackConfig::local_heat` (Nova, Neutron...
-/// mapped to `OS::Heat::None`, as that Heat has no such services).
-fn local_heat_args(heat: &str, dir: &std::path::Path) -> Vec<String> {
-    let config = serde_json::json!({
-        "backend": "openstack",
-        "openstack": occi_so_backend::OpenStackConfig::local_heat(heat),
-    });
-    let path = dir.join("occi-so-local-heat.yaml");
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
-    vec!["--config".into(), path.display().to_string()]
+/// The engine's address pools (floating, fixed) where servers have
+/// addresses: the embedded engine's; the local Heat's servers are stubs
+/// without any.
+fn pools(backend: &Backend) -> Option<(&'static str, &'static str)> {
+    backend.is_embedded().then_some(("172.24.", "10.0."))
 }
 
-/// Waits until no operation runs on the instance; fails on an operation error.
-async fn settled(c: &reqwest::Client, url: &str, tenant: &'static str) -> Answer {
-    let g = wait_for(c, url, &mcn(tenant), Duration::from_secs(300), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
-    assert!(g.attribute("occi.so.error").is_none(), "{}", g.body);
-    g
+/// The instance's one stack on the backend.
+async fn ims_stack(backend: &Backend, s: &Server, tenant: &str, instance: &str) -> StackView {
+    let list = backend.probe().held(s, tenant, instance).await;
+    assert_eq!(list.len(), 1, "one IMS stack: {list:?}");
+    assert_eq!(list[0].role, "ims");
+    assert_eq!(list[0].cloud, "default");
+    list[0].clone()
 }
 
-/// Waits until the instance is gone (its dispose finished).
-async fn gone(c: &reqwest::Client, url: &str, tenant: &'static str) {
-    wait_for(c, url, &mcn(tenant), Duration::from_secs(300), |g| {
-        g.status == 404
-    })
-    .await;
-}
-
-/// Heat's own view of a stack (`GET /stacks/{id}`, redirect followed).
-async fn heat_stack(heat: &str, id: &str) -> Option<Value> {
-    let r = client()
-        .get(format!("{heat}/stacks/{id}"))
-        .header("X-Auth-Token", "test-token")
-        .send()
-        .await
-        .ok()?;
-    if !r.status().is_success() {
-        return None;
-    }
-    let body: Value = r.json().await.ok()?;
-    Some(body["stack"].clone())
-}
-
-fn heat_parameter(stack: &Value, name: &str) -> String {
-    stack["parameters"][name]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_imsso_seed_sequence_scaling_and_provision_on_heat() {
-    let Some(heat) = heat_url("the_imsso_seed_sequence_scaling_and_provision_on_heat") else {
+/// Every `mcn.endpoint.<host>` attribute of a host is a floating address
+/// of the engine's pool, and its `.mgmt.private` one a fixed address of
+/// the tenant network, each given once; the stack's outputs say the same.
+fn endpoints_are_real(backend: &Backend, g: &Answer, stack: &StackView, hosts: &[&str]) {
+    let Some((floating, fixed)) = pools(backend) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = local_heat_args(&heat, dir.path());
-    args.extend(["--default-service".to_string(), "ims".to_string()]);
-    let s = Server::start_with(args);
-    let c = client();
-    let cmds = seed("test-token", "imsso");
-    assert_eq!(cmds.len(), 4, "init, deploy, update, delete");
-    let url = s.url("/orchestrator/default");
+    let mut seen = std::collections::BTreeSet::new();
+    for host in hosts {
+        let public = g
+            .attribute(&format!("mcn.endpoint.{host}"))
+            .unwrap_or_else(|| panic!("mcn.endpoint.{host} is an attribute: {}", g.body));
+        assert!(is_address_in(&public, floating), "{host}: {public}");
+        let private = g
+            .attribute(&format!("mcn.endpoint.{host}.mgmt.private"))
+            .unwrap_or_else(|| panic!("mcn.endpoint.{host}.mgmt.private: {}", g.body));
+        assert!(is_address_in(&private, fixed), "{host}: {private}");
+        assert_eq!(
+            g.attribute(&format!("mcn.endpoint.{host}.mgmt.public")),
+            Some(public.clone())
+        );
+        assert_eq!(
+            stack.output(&format!("mcn.endpoint.{host}")),
+            Value::String(public.clone()),
+            "the attribute is the stack's output"
+        );
+        assert!(seen.insert(public), "{host}: an address given twice");
+        assert!(seen.insert(private), "{host}: an address given twice");
+    }
+}
 
-    // 1. init (PUT, verbatim): the IMS SO, with its defaults.
-    let a = replay(&c, &s, &cmds[0]).await;
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    v.sort();
+    v
+}
+
+/// `POST <url>?action=<term>` with the MCN action's Category.
+async fn mcn_action(c: &reqwest::Client, url: &str, tenant: &str, term: &str) -> Answer {
+    let category = format!("{term}; scheme=\"{MCN}\"");
+    let mut h = mcn(tenant);
+    h.push(("Category", &category));
+    call(c, Method::POST, &format!("{url}?action={term}"), &h, "").await
+}
+
+/// A partial update with `X-OCCI-Attribute: attributes`.
+async fn update(c: &reqwest::Client, url: &str, tenant: &str, attributes: &str) -> Answer {
+    let mut h = mcn(tenant);
+    h.push(("X-OCCI-Attribute", attributes));
+    call(c, Method::POST, url, &h, "").await
+}
+
+async fn the_imsso_seed_sequence(backend: Backend) {
+    let probe = backend.probe();
+    let tenant = "imsso";
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = lifecycle_args(&backend, dir.path(), FAST);
+    args.extend(["--default-service".to_string(), "ims".to_string()]);
+    let mut s = start_with(args);
+    let c = client();
+    let cmds = seed::imsso_requests("test-token", tenant);
+    assert_eq!(cmds.len(), 4, "init, deploy, update, delete");
+    let instance = "/orchestrator/default";
+    let url = s.url(instance);
+
+    // 1. init (PUT, verbatim): the IMS SO with its defaults; no stack yet.
+    let a = seed::replay(&c, &s, &cmds[0]).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(a.header("location"), url);
-    let g = call(&c, Method::GET, &url, &mcn("imsso"), "").await;
+    let g = call(&c, Method::GET, &url, &mcn(tenant), "").await;
     assert_eq!(g.attribute("mcn.topology.type").as_deref(), Some("openims"));
     assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("1"));
     assert_eq!(
@@ -95,150 +106,217 @@ async fn the_imsso_seed_sequence_scaling_and_provision_on_heat() {
         Some("uninitialized")
     );
     assert_eq!(g.actions(), ["deploy"]);
+    assert_eq!(probe.stacks(&s, tenant, instance).await, Some(vec![]));
 
-    // 2. deploy (verbatim): one stack with the OpenIMS units.
-    let a = replay(&c, &s, &cmds[1]).await;
+    // 2. deploy (verbatim): one stack with the OpenIMS units, every VM
+    // with real addresses where the backend gives them.
+    let a = seed::replay(&c, &s, &cmds[1]).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let g = settled(&c, &url, "imsso").await;
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
     assert_eq!(
         g.attribute("occi.mcn.stack.state").as_deref(),
         Some("CREATE_COMPLETE"),
         "{}",
         g.body
     );
+    assert_eq!(g.attribute("occi.so.phase").as_deref(), Some("deployed"));
+    let hosts = ["cscfs-1", "db-1", "hss-1", "slf-1", "dns-1"];
     assert_eq!(
         g.attribute("mcn.ims.hosts").as_deref(),
-        Some("cscfs-1 db-1 hss-1 slf-1 dns-1")
+        Some(hosts.join(" ").as_str())
     );
-    assert_eq!(g.attribute("occi.so.phase").as_deref(), Some("deployed"));
     let id = g.attribute("occi.mcn.stack.id").unwrap();
-    let stack = heat_stack(&heat, &id).await.expect("Heat has the stack");
-    assert_eq!(stack["stack_status"], "CREATE_COMPLETE");
-    assert_eq!(heat_parameter(&stack, "image_hss"), "ims-5g-hss-r198");
-    assert_eq!(heat_parameter(&stack, "maas_endpoint"), "");
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.id, id);
+    assert_eq!(stack.status, "CREATE_COMPLETE");
+    assert_eq!(stack.parameter("image_hss"), "ims-5g-hss-r198");
+    assert_eq!(stack.parameter("maas_endpoint"), "");
+    assert_eq!(stack.parameter("lifecycle"), "deployed");
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
+    assert_eq!(stack.resources_of("OS::Neutron::FloatingIP").len(), 5);
+    endpoints_are_real(&backend, &g, &stack, &hosts);
+    let cscfs_address = g.attribute("mcn.endpoint.cscfs-1");
 
-    // 3. update (verbatim): mcn.endpoint.maas reaches the nodes' configuration.
-    let a = replay(&c, &s, &cmds[2]).await;
-    assert_eq!(a.status, 200, "{}", a.body);
+    // A restart keeps the instance and its stack (same id, complete, same
+    // addresses); the embedded engine keeps its stacks under
+    // <state-dir>/stacks.
+    let exit = s.terminate(std::time::Duration::from_secs(20));
+    assert!(exit.success(), "{exit:?}");
+    if backend.is_embedded() {
+        let kept = std::fs::read_dir(s.state_dir().join("stacks")).map(|d| d.count());
+        assert!(
+            kept.as_ref().is_ok_and(|n| *n > 0),
+            "the engine's stacks are kept under <state-dir>/stacks: {kept:?}"
+        );
+    }
+    let s = s.restart();
+    let url = s.url(instance);
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
+    assert_eq!(g.attribute("occi.mcn.stack.id"), Some(id.clone()));
     assert_eq!(
-        a.attribute("mcn.endpoint.maas").as_deref(),
-        Some("160.85.4.50")
+        g.attribute("occi.mcn.stack.state").as_deref(),
+        Some("CREATE_COMPLETE"),
+        "{}",
+        g.body
     );
-    let g = settled(&c, &url, "imsso").await;
+    assert_eq!(g.attribute("mcn.endpoint.cscfs-1"), cscfs_address);
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.id, id);
+    assert_eq!(stack.status, "CREATE_COMPLETE");
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
+
+    // 3. update (verbatim): mcn.endpoint.maas reaches the stack, in one
+    // stack update.
+    let updates = probe.updates(&s, tenant, &stack).await;
+    let g = seed_update(&backend, &c, &s, tenant, &id).await;
+    assert_eq!(
+        g.attribute("mcn.endpoint.cscfs-1"),
+        cscfs_address,
+        "an update keeps the VMs' addresses"
+    );
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(stack.parameter("maas_endpoint"), "160.85.4.50");
+    let updates = updates + 1;
+    assert_eq!(
+        probe.updates(&s, tenant, &stack).await,
+        updates,
+        "one update"
+    );
+
+    // A size outside the topology's bounds: 400 naming the attribute and
+    // its bound; nothing starts, the stack is not touched.
+    let a = update(&c, &url, tenant, "ims.size.cscfs=6").await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("ims.size.cscfs"), "{}", a.body);
+    assert!(
+        a.body.contains("above the maximum 5"),
+        "the bound is named: {}",
+        a.body
+    );
+    let g = call(&c, Method::GET, &url, &mcn(tenant), "").await;
+    assert_eq!(g.attribute("occi.so.operation"), None, "{}", g.body);
+    assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("1"));
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(
+        probe.updates(&s, tenant, &stack).await,
+        updates,
+        "no update"
+    );
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
+
+    // Scale cscfs 1 -> 3: one POST, one update of the same stack, which
+    // then has three cscfs servers, each with its own addresses.
+    let a = update(&c, &url, tenant, "ims.size.cscfs=3").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
     assert_eq!(
         g.attribute("occi.mcn.stack.state").as_deref(),
         Some("UPDATE_COMPLETE"),
         "{}",
         g.body
     );
-    assert_eq!(
-        g.attribute("occi.mcn.stack.id"),
-        Some(id.clone()),
-        "same stack"
-    );
-    let stack = heat_stack(&heat, &id).await.unwrap();
-    assert_eq!(heat_parameter(&stack, "maas_endpoint"), "160.85.4.50");
-
-    // A size outside the topology's bounds: 400 naming the attribute and
-    // its bounds, and nothing starts.
-    let mut h = mcn("imsso");
-    h.push(("X-OCCI-Attribute", "ims.size.cscfs=9"));
-    let a = call(&c, Method::POST, &url, &h, "").await;
-    assert_eq!(a.status, 400, "{}", a.body);
-    assert!(a.body.contains("ims.size.cscfs"), "{}", a.body);
-    assert!(a.body.contains("5"), "the bound is named: {}", a.body);
-    let g = call(&c, Method::GET, &url, &mcn("imsso"), "").await;
-    assert!(g.attribute("occi.so.operation").is_none());
-    assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("1"));
-
-    // Scale cscfs 1 -> 3: one POST, one stack update that adds the units.
-    let mut h = mcn("imsso");
-    h.push(("X-OCCI-Attribute", "ims.size.cscfs=3"));
-    let a = call(&c, Method::POST, &url, &h, "").await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
-    let g = settled(&c, &url, "imsso").await;
-    assert_eq!(
-        g.attribute("occi.mcn.stack.state").as_deref(),
-        Some("UPDATE_COMPLETE")
-    );
+    assert_eq!(g.attribute("occi.mcn.stack.id"), Some(id.clone()));
+    assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("3"));
+    let scaled = [
+        "cscfs-1", "cscfs-2", "cscfs-3", "db-1", "hss-1", "slf-1", "dns-1",
+    ];
     assert_eq!(
         g.attribute("mcn.ims.hosts").as_deref(),
-        Some("cscfs-1 cscfs-2 cscfs-3 db-1 hss-1 slf-1 dns-1")
+        Some(scaled.join(" ").as_str())
     );
-    assert_eq!(g.attribute("ims.size.cscfs").as_deref(), Some("3"));
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.id, id);
+    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(
+        probe.updates(&s, tenant, &stack).await,
+        updates + 1,
+        "one stack update for the scale"
+    );
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&scaled));
+    assert_eq!(stack.resources_of("OS::Neutron::FloatingIP").len(), 7);
+    endpoints_are_real(&backend, &g, &stack, &scaled);
+    assert_eq!(
+        g.attribute("mcn.endpoint.cscfs-1"),
+        cscfs_address,
+        "scaling keeps the existing VMs"
+    );
+    assert_eq!(stack.parameter("maas_endpoint"), "160.85.4.50");
 
-    // provision: the endpoints pass again and the services start.
-    let mut h = mcn("imsso");
-    h.push((
-        "Category",
-        "provision; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
-    ));
-    let a = call(&c, Method::POST, &format!("{url}?action=provision"), &h, "").await;
+    // provision: the nodes' configuration gets the lifecycle and the
+    // endpoints again.
+    let a = mcn_action(&c, &url, tenant, "provision").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let g = settled(&c, &url, "imsso").await;
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
     assert_eq!(g.attribute("occi.so.phase").as_deref(), Some("provisioned"));
-    let stack = heat_stack(&heat, &id).await.unwrap();
-    assert_eq!(heat_parameter(&stack, "lifecycle"), "provisioned");
-    assert_eq!(heat_parameter(&stack, "maas_endpoint"), "160.85.4.50");
+    let stack = ims_stack(&backend, &s, tenant, instance).await;
+    assert_eq!(stack.status, "UPDATE_COMPLETE");
+    assert_eq!(stack.parameter("lifecycle"), "provisioned");
+    assert_eq!(stack.parameter("maas_endpoint"), "160.85.4.50");
 
     // 4. delete (verbatim): the stack goes, then the instance (200, or 202
-    // when Heat takes longer than --dispose-wait).
-    let a = replay(&c, &s, &cmds[3]).await;
+    // when the backend takes longer than --dispose-wait).
+    let a = seed::replay(&c, &s, &cmds[3]).await;
     assert!(
         a.status == 200 || a.status == 202,
         "{} {}",
         a.status,
         a.body
     );
-    gone(&c, &url, "imsso").await;
-    if let Some(stack) = heat_stack(&heat, &id).await {
-        assert_eq!(stack["stack_status"], "DELETE_COMPLETE");
-    }
+    wait_for(&c, &url, &mcn(tenant), backend.within(), |g| {
+        g.status == 404
+    })
+    .await;
+    assert_eq!(probe.stacks(&s, tenant, instance).await, None);
+    assert!(
+        probe.gone(&s, tenant, instance, &[id]).await,
+        "the stack is deleted"
+    );
 }
+on_both_backends!(the_imsso_seed_sequence);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clearwater_ims_on_the_ims_collection_on_heat() {
-    let Some(heat) = heat_url("a_clearwater_ims_on_the_ims_collection_on_heat") else {
-        return;
-    };
+async fn a_clearwater_ims_on_the_ims_collection(backend: Backend) {
+    const SECRET: &str = "s3cr3t-code";
+    let probe = backend.probe();
+    let tenant = "cw";
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(local_heat_args(&heat, dir.path()));
+    let s = start_with(lifecycle_args(&backend, dir.path(), FAST));
     let c = client();
     let category = format!("ims; scheme=\"{SM}\"; class=\"kind\"");
-    let mut h = mcn("cw");
+    let mut h = mcn(tenant);
     h.push(("Content-Type", "text/occi"));
     h.push(("Category", &category));
-    h.push((
-        "X-OCCI-Attribute",
-        "mcn.topology.type=\"clearwater\", ims.size.sprout=2, ims.size.ralf=0, ims.clearwater.signup_key=\"s3cr3t-code\"",
-    ));
+    let attributes = format!(
+        "mcn.topology.type=\"clearwater\", ims.size.sprout=2, ims.size.ralf=0, \
+         ims.clearwater.signup_key=\"{SECRET}\""
+    );
+    h.push(("X-OCCI-Attribute", &attributes));
     let a = call(&c, Method::POST, &s.url("/ims/"), &h, "").await;
     assert_eq!(a.status, 201, "{}", a.body);
     let url = a.header("location");
-    assert!(url.starts_with(&s.url("/ims/")), "{url}");
-    let g = call(&c, Method::GET, &url, &mcn("cw"), "").await;
+    let instance = s.path_of(&url);
+    assert!(instance.starts_with("/ims/"), "{instance}");
+    let g = call(&c, Method::GET, &url, &mcn(tenant), "").await;
     assert_eq!(
         g.attribute("mcn.topology.type").as_deref(),
         Some("clearwater")
     );
-    assert!(
-        g.attribute("ims.clearwater.signup_key").is_none(),
+    assert_eq!(
+        g.attribute("ims.clearwater.signup_key"),
+        None,
         "secrets are never rendered"
     );
-    assert!(!g.body.contains("s3cr3t-code"));
+    assert!(!g.body.contains(SECRET));
 
-    // Topology is chosen at creation.
-    let mut h = mcn("cw");
-    h.push(("X-OCCI-Attribute", "mcn.topology.type=\"openims\""));
-    let a = call(&c, Method::POST, &url, &h, "").await;
+    // The topology is chosen at creation.
+    let a = update(&c, &url, tenant, "mcn.topology.type=\"openims\"").await;
     assert_eq!(a.status, 403, "{}", a.body);
     assert!(a.body.contains("mcn.topology.type"), "{}", a.body);
 
-    // A Clearwater size on it is fine; an OpenIMS one is not.
-    let mut h = mcn("cw");
-    h.push(("X-OCCI-Attribute", "ims.size.cscfs=2"));
-    let a = call(&c, Method::POST, &url, &h, "").await;
+    // An OpenIMS size on it is refused.
+    let a = update(&c, &url, tenant, "ims.size.cscfs=2").await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(
         a.body.contains("clearwater has no service instance"),
@@ -246,40 +324,85 @@ async fn a_clearwater_ims_on_the_ims_collection_on_heat() {
         a.body
     );
 
-    let mut h = mcn("cw");
-    h.push((
-        "Category",
-        "deploy; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
-    ));
-    let a = call(&c, Method::POST, &format!("{url}?action=deploy"), &h, "").await;
+    // deploy: one stack with the Clearwater units; the secret a hidden
+    // parameter; no TSIG key given, so the stack generates one.
+    let a = mcn_action(&c, &url, tenant, "deploy").await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let g = settled(&c, &url, "cw").await;
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
     assert_eq!(
         g.attribute("occi.mcn.stack.state").as_deref(),
         Some("CREATE_COMPLETE"),
         "{}",
         g.body
     );
+    let hosts = [
+        "bono-1",
+        "sprout-1",
+        "sprout-2",
+        "homer-1",
+        "homestead-1",
+        "ellis-1",
+        "dns-1",
+    ];
     assert_eq!(
         g.attribute("mcn.ims.hosts").as_deref(),
-        Some("bono-1 sprout-1 sprout-2 homer-1 homestead-1 ellis-1 dns-1")
+        Some(hosts.join(" ").as_str())
     );
-    let id = g.attribute("occi.mcn.stack.id").unwrap();
-    let stack = heat_stack(&heat, &id).await.unwrap();
+    let (status, doc) = admin_stacks(&s, tenant, &instance).await;
+    assert_eq!(status, 200, "{doc}");
     assert_eq!(
-        heat_parameter(&stack, "signup_key"),
-        "******",
-        "passed hidden"
+        doc["kind"].as_str().map(|k| k.ends_with("#ims")),
+        Some(true),
+        "{doc}"
     );
-    assert_eq!(heat_parameter(&stack, "dns_zone"), "example.com");
-    assert!(!s.log().contains("s3cr3t-code"), "the secret is not logged");
+    assert!(!doc.to_string().contains(SECRET), "{doc}");
+    let stack = ims_stack(&backend, &s, tenant, &instance).await;
+    assert_eq!(stack.status, "CREATE_COMPLETE");
+    let id = g.attribute("occi.mcn.stack.id").unwrap();
+    assert_eq!(stack.id, id);
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
+    endpoints_are_real(&backend, &g, &stack, &hosts);
+    assert_eq!(stack.parameter("dns_zone"), "example.com", "the default");
+    assert_eq!(stack.parameter("signup_key"), "******", "passed hidden");
+    assert_eq!(stack.parameter("tsig_key"), "", "never a parameter");
+    assert_eq!(stack.resources_of("OS::Heat::RandomString").len(), 1);
+    assert!(!format!("{stack:?}").contains(SECRET));
+    assert_eq!(g.attribute("ims.clearwater.signup_key"), None);
+    assert!(!g.body.contains(SECRET));
 
-    let a = call(&c, Method::DELETE, &url, &mcn("cw"), "").await;
+    // update: a zone of its own reaches the stack, in one update.
+    let updates = probe.updates(&s, tenant, &stack).await;
+    let a = update(&c, &url, tenant, "ims.dns.zone=\"ims.example.net\"").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let g = backend.succeeded(&c, &url, &mcn(tenant)).await;
+    assert_eq!(
+        g.attribute("occi.mcn.stack.state").as_deref(),
+        Some("UPDATE_COMPLETE"),
+        "{}",
+        g.body
+    );
+    let stack = ims_stack(&backend, &s, tenant, &instance).await;
+    assert_eq!(stack.parameter("dns_zone"), "ims.example.net");
+    assert_eq!(stack.parameter("signup_key"), "******");
+    assert_eq!(probe.updates(&s, tenant, &stack).await, updates + 1);
+    assert_eq!(stack.resources_of("OS::Nova::Server"), sorted(&hosts));
+    assert!(!s.log().contains(SECRET), "the secret is not logged");
+
+    let a = call(&c, Method::DELETE, &url, &mcn(tenant), "").await;
     assert!(
         a.status == 200 || a.status == 202,
         "{} {}",
         a.status,
         a.body
     );
-    gone(&c, &url, "cw").await;
+    wait_for(&c, &url, &mcn(tenant), backend.within(), |g| {
+        g.status == 404
+    })
+    .await;
+    assert_eq!(probe.stacks(&s, tenant, &instance).await, None);
+    assert!(
+        probe.gone(&s, tenant, &instance, &[id]).await,
+        "the stack is deleted"
+    );
 }
+on_both_backends!(a_clearwater_ims_on_the_ims_collection);

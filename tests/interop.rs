@@ -1,6 +1,7 @@
 //! What real OCCI clients send: a GET rendering PUT back whole (action
 //! links and reported attributes included), JSON bodies, lower-case
 //! header names, `Category` without class, HEAD.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -20,7 +21,7 @@ async fn initialised(c: &reqwest::Client, s: &Server) -> String {
 
 #[tokio::test]
 async fn a_get_rendering_put_back_whole_changes_nothing() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let url = initialised(&c, &s).await;
 
@@ -78,7 +79,7 @@ async fn a_get_rendering_put_back_whole_changes_nothing() {
 
 #[tokio::test]
 async fn json_create_and_head() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let body = serde_json::json!({
         "kind": "http://schemas.mobile-cloud-networking.eu/occi/sm#sample",

@@ -1,31 +1,16 @@
 //! `--auth keystone` against a REAL Keystone (`scripts/keystone-local.sh`;
-//! its v3 URL in `OCCI_SO_TEST_KEYSTONE_URL`, admin password in
+//! found by the testkit's `require_keystone`: its v3 URL in
+//! `OCCI_SO_TEST_KEYSTONE_URL`, admin password in
 //! `OCCI_SO_TEST_KEYSTONE_PASSWORD`, default `occi-so-admin`). Skipped,
 //! with the reason printed, when no Keystone is configured (a failure with
 //! `OCCI_SO_REQUIRE_KEYSTONE=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
 use common::*;
 use reqwest::Method;
 use serde_json::json;
-
-fn keystone() -> Option<(String, String)> {
-    match std::env::var("OCCI_SO_TEST_KEYSTONE_URL") {
-        Ok(u) if !u.is_empty() => Some((
-            u.trim_end_matches('/').to_string(),
-            std::env::var("OCCI_SO_TEST_KEYSTONE_PASSWORD")
-                .unwrap_or_else(|_| "occi-so-admin".into()),
-        )),
-        _ => {
-            if std::env::var("OCCI_SO_REQUIRE_KEYSTONE").as_deref() == Ok("1") {
-                panic!("OCCI_SO_REQUIRE_KEYSTONE=1 but OCCI_SO_TEST_KEYSTONE_URL is not set");
-            }
-            eprintln!("keystone tests skipped: OCCI_SO_TEST_KEYSTONE_URL is not set (scripts/keystone-local.sh starts one)");
-            None
-        }
-    }
-}
 
 /// A token of user admin scoped to project admin.
 async fn admin_token(url: &str, password: &str) -> String {
@@ -45,11 +30,12 @@ async fn admin_token(url: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn keystone_tokens_are_validated_and_scoped_to_the_tenant() {
-    let Some((url, password)) = keystone() else {
+    let Some(url) = require_keystone() else {
         return;
     };
+    let password = keystone_password();
     let token = admin_token(&url, &password).await;
-    let s = Server::start(&["--auth", "keystone", "--keystone-url", &url]);
+    let s = start(&["--auth", "keystone", "--keystone-url", &url]);
     let c = client();
     let base = url.trim_end_matches("/v3");
 

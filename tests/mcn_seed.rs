@@ -1,7 +1,9 @@
 //! The MCN service-orchestrator contract, driven by the seed document's
-//! own curl commands (`shared/seeds/002_13fde430f30a2b78.txt`), replayed
-//! verbatim against the real binary and a real Heat; then the rest of the
-//! lifecycle (provision, custom action, renderings, many instances).
+//! own curl commands (the IMSSO guide's, carried in the tree by the
+//! testkit: `testkit/seeds/imsso-guide-requests.txt`), replayed verbatim
+//! against the real binary and a real Heat; then the rest of the lifecycle
+//! (provision, custom action, renderings, many instances).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -10,173 +12,29 @@ use std::time::Duration;
 use common::*;
 use reqwest::Method;
 
-/// One curl command of the seed.
-#[derive(Debug)]
-struct Curl {
-    method: Method,
-    url: String,
-    headers: Vec<(String, String)>,
-}
-
-/// Shell-like words: single and double quotes, adjacent parts joined.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut any = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                any = true;
-                for d in chars.by_ref() {
-                    if d == '\'' {
-                        break;
-                    }
-                    cur.push(d);
-                }
-            }
-            '"' => {
-                any = true;
-                while let Some(d) = chars.next() {
-                    match d {
-                        '"' => break,
-                        '\\' => {
-                            if let Some(e) = chars.next() {
-                                cur.push(e);
-                            }
-                        }
-                        _ => cur.push(d),
-                    }
-                }
-            }
-            c if c.is_whitespace() => {
-                if any {
-                    out.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                any = true;
-                cur.push(c);
-            }
-        }
-    }
-    if any {
-        out.push(cur);
-    }
-    out
-}
-
-/// The curl commands of the seed, in order, with `$KID`/`$TENANT` set.
-fn seed_commands(kid: &str, tenant: &str) -> Vec<Curl> {
-    let path = shared_dir().join("seeds/002_13fde430f30a2b78.txt");
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("seed {}: {e}", path.display()));
-    let mut out = Vec::new();
-    for block in text.split("```").skip(1).step_by(2) {
-        let joined: String = block
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !joined.starts_with("curl ") {
-            continue;
-        }
-        let joined = joined.replace("$KID", kid).replace("$TENANT", tenant);
-        let w = words(&joined);
-        let mut method = Method::GET;
-        let mut url = String::new();
-        let mut headers = Vec::new();
-        let mut i = 1;
-        while i < w.len() {
-            match w[i].as_str() {
-                "-X" => {
-                    method = w[i + 1].parse().unwrap();
-                    i += 1;
-                }
-                "-H" => {
-                    let (k, v) = w[i + 1].split_once(':').unwrap();
-                    headers.push((k.trim().to_string(), v.trim().to_string()));
-                    i += 1;
-                }
-                "-v" => {}
-                u if u.starts_with("http") => url = u.to_string(),
-                other => panic!("unexpected curl word {other:?}"),
-            }
-            i += 1;
-        }
-        out.push(Curl {
-            method,
-            url,
-            headers,
-        });
-    }
-    out
-}
-
-async fn replay(c: &reqwest::Client, s: &Server, curl: &Curl) -> Answer {
-    let url = curl.url.replace("http://127.0.0.1:8051", &s.base);
-    let h: Vec<(&str, &str)> = curl
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    call(c, curl.method.clone(), &url, &h, "").await
-}
-
 fn get_as(accept: &'static str) -> Vec<(&'static str, &'static str)> {
     let mut h = mcn("seed");
     h.push(("Accept", accept));
     h
 }
 
+/// Heat's status of stack `id` (`None` once Heat has no such stack).
 async fn heat_stack_status(heat: &str, id: &str) -> Option<String> {
-    let r = client()
-        .get(format!("{heat}/stacks/{id}"))
-        .send()
-        .await
-        .ok()?;
-    if r.status() == 404 {
-        return None;
-    }
-    let v: serde_json::Value = r.json().await.ok()?;
-    v["stack"]["stack_status"].as_str().map(str::to_string)
+    let stack = HeatProbe::new(heat).stack(id).await?;
+    stack["stack_status"].as_str().map(str::to_string)
 }
 
-#[test]
-fn the_seed_has_the_four_mcn_calls() {
-    let cmds = seed_commands("k", "t");
-    let seen: Vec<(String, bool)> = cmds
-        .iter()
-        .map(|c| (c.method.to_string(), c.url.contains("?action=")))
-        .collect();
-    assert_eq!(
-        seen,
-        [
-            ("PUT".to_string(), false),
-            ("POST".to_string(), true),
-            ("POST".to_string(), false),
-            ("DELETE".to_string(), false)
-        ]
-    );
-    assert!(cmds[0]
-        .headers
-        .contains(&("X-Auth-Token".to_string(), "k".to_string())));
-}
-
-#[tokio::test]
-async fn the_seed_curl_sequence_works_verbatim() {
-    let Some(heat) = heat_url("the_seed_curl_sequence_works_verbatim") else {
-        return;
-    };
-    let s = Server::start_with(heat_args(&heat));
+async fn the_seed_curl_sequence_works_verbatim(backend: Backend) {
+    let probe = backend.probe();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_with(backend_args(&backend, dir.path()));
     let c = client();
-    let cmds = seed_commands("test-token", "seed");
-    let url = s.url("/orchestrator/default");
+    let cmds = seed::imsso_requests("test-token", "seed");
+    let instance = "/orchestrator/default";
+    let url = s.url(instance);
 
     // 1. init: 201 + absolute Location.
-    let a = replay(&c, &s, &cmds[0]).await;
+    let a = seed::replay(&c, &s, &cmds[0]).await;
     assert_eq!(a.status, 201, "{}", a.body);
     assert_eq!(a.header("location"), url);
     assert_eq!(a.body.trim(), format!("X-OCCI-Location: {url}"));
@@ -211,14 +69,20 @@ async fn the_seed_curl_sequence_works_verbatim() {
     }
 
     // 2. deploy: answered at once, the operation shows as running.
-    let a = replay(&c, &s, &cmds[1]).await;
+    let a = seed::replay(&c, &s, &cmds[1]).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("deploy"));
-    assert!(a.actions().is_empty(), "no action applies while one runs");
-    let g = wait_for(&c, &url, &mcn("seed"), Duration::from_secs(120), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
+    // While it runs, the actions offered are those that may wait behind it.
+    let offered = a.actions();
+    assert!(
+        offered.contains(&"provision".to_string()) && !offered.contains(&"deploy".to_string()),
+        "{offered:?}"
+    );
+    assert!(
+        a.header("operation-location").contains("/operation/"),
+        "{a:?}"
+    );
+    let g = backend.succeeded(&c, &url, &mcn("seed")).await;
     assert_eq!(
         g.attribute("occi.mcn.stack.state").as_deref(),
         Some("CREATE_COMPLETE"),
@@ -227,6 +91,12 @@ async fn the_seed_curl_sequence_works_verbatim() {
     );
     let stack_id = g.attribute("occi.mcn.stack.id").unwrap();
     assert_eq!(stack_id.len(), 36, "a Heat stack id: {stack_id}");
+    let list = probe.held(&s, "seed", instance).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0].id.as_str(), list[0].status.as_str()),
+        (stack_id.as_str(), "CREATE_COMPLETE")
+    );
     let endpoint = g
         .attribute("mcn.endpoint.sample")
         .expect("stack output rendered");
@@ -239,28 +109,7 @@ async fn the_seed_curl_sequence_works_verbatim() {
     assert_eq!(g.actions(), ["provision", "rotate", "notify"]);
 
     // 3. update with X-OCCI-Attribute: accepted, re-rendered into the stack.
-    let a = replay(&c, &s, &cmds[2]).await;
-    assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(
-        a.attribute("mcn.endpoint.maas").as_deref(),
-        Some("160.85.4.50")
-    );
-    assert_eq!(a.attribute("occi.so.operation").as_deref(), Some("update"));
-    let g = wait_for(&c, &url, &mcn("seed"), Duration::from_secs(120), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
-    assert_eq!(
-        g.attribute("occi.mcn.stack.state").as_deref(),
-        Some("UPDATE_COMPLETE"),
-        "{}",
-        g.body
-    );
-    assert_eq!(
-        g.attribute("occi.mcn.stack.id"),
-        Some(stack_id.clone()),
-        "same stack"
-    );
+    let g = seed_update(&backend, &c, &s, "seed", &stack_id).await;
     assert_eq!(
         g.attribute("mcn.sample.monitoring").as_deref(),
         Some("160.85.4.50")
@@ -270,31 +119,37 @@ async fn the_seed_curl_sequence_works_verbatim() {
         Some(endpoint),
         "the service id is kept"
     );
+    let list = probe.held(&s, "seed", instance).await;
+    assert_eq!(list[0].id, stack_id);
+    assert_eq!(list[0].status, "UPDATE_COMPLETE");
     assert_eq!(
-        heat_stack_status(&heat, &stack_id).await.as_deref(),
-        Some("UPDATE_COMPLETE")
+        list[0].parameter("maas_endpoint"),
+        "160.85.4.50",
+        "{}",
+        list[0]
     );
 
     // 4. delete: the stack is deleted and the instance gone.
-    let a = replay(&c, &s, &cmds[3]).await;
+    let a = seed::replay(&c, &s, &cmds[3]).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
         call(&c, Method::GET, &url, &mcn("seed"), "").await.status,
         404
     );
-    let heat_state = heat_stack_status(&heat, &stack_id).await;
+    assert_eq!(probe.stacks(&s, "seed", instance).await, None);
     assert!(
-        heat_state.is_none() || heat_state.as_deref() == Some("DELETE_COMPLETE"),
-        "{heat_state:?}"
+        probe.gone(&s, "seed", instance, &[stack_id]).await,
+        "the stack is deleted"
     );
 }
+on_both_backends!(the_seed_curl_sequence_works_verbatim);
 
 #[tokio::test]
 async fn provision_custom_actions_and_many_instances_per_tenant() {
-    let Some(heat) = heat_url("provision_custom_actions_and_many_instances_per_tenant") else {
+    let Some(heat) = require_heat() else {
         return;
     };
-    let s = Server::start_with(heat_args(&heat));
+    let s = start_with(heat_args(&heat));
     let c = client();
     let create = {
         let mut h = mcn("many");
@@ -395,12 +250,12 @@ async fn provision_custom_actions_and_many_instances_per_tenant() {
 
 #[tokio::test]
 async fn a_dispose_longer_than_the_wait_answers_202_and_finishes() {
-    let Some(heat) = heat_url("a_dispose_longer_than_the_wait_answers_202_and_finishes") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let mut args = heat_args(&heat);
     args.extend(["--dispose-wait".into(), "50ms".into()]);
-    let s = Server::start_with(args);
+    let s = start_with(args);
     let c = client();
     let url = s.url("/orchestrator/default");
     let mut h = mcn("slow");

@@ -2,6 +2,7 @@
 //! register by path and by upload, invalid plugins refused with file and
 //! line, unregister (refused with live instances unless forced), the
 //! admin token, and registrations that survive a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;
@@ -38,8 +39,8 @@ fn upload_body(dir: &std::path::Path) -> Value {
 #[tokio::test]
 async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let token = token_file(dir.path());
-    let mut s = Server::start_with(vec![
+    let token = admin_token_file(dir.path());
+    let mut s = start_with(vec![
         "--admin-token-file".into(),
         token.display().to_string(),
     ]);
@@ -69,7 +70,7 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
             "allowed_values: deployed",
         );
     body["files"]["templates/web.yaml"] = json!(broken);
-    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    let a = admin(&s, Method::POST, "/admin/plugins", Some(&body)).await;
     assert_eq!(a.status, 400, "{a:?}");
     let line = line_of(&example().join("templates/web.yaml"), "allowed_values");
     assert!(
@@ -82,7 +83,6 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
 
     // A good upload: 201, in /-/ at once.
     let a = admin(
-        &c,
         &s,
         Method::POST,
         "/admin/plugins",
@@ -103,7 +103,6 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     edit(&manifest, "term: webapp", "term: shop");
     edit(&manifest, "location: /webapp/", "location: /shop/");
     let a = admin(
-        &c,
         &s,
         Method::POST,
         "/admin/plugins",
@@ -119,7 +118,6 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
 
     // Name and kind conflicts are 409.
     let a = admin(
-        &c,
         &s,
         Method::POST,
         "/admin/plugins",
@@ -129,7 +127,7 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     assert_eq!(a.status, 409, "{a:?}");
 
     // Show and list.
-    let a = admin(&c, &s, Method::GET, "/admin/plugins/shop", None).await;
+    let a = admin(&s, Method::GET, "/admin/plugins/shop", None).await;
     assert_eq!(a.status, 200);
     let v: Value = serde_json::from_str(&a.body).unwrap();
     assert_eq!(v["source"]["type"], "declarative");
@@ -142,7 +140,7 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
         .unwrap();
     assert_eq!(secret["secret"], true);
     assert_eq!(
-        admin(&c, &s, Method::GET, "/admin/plugins/nope", None)
+        admin(&s, Method::GET, "/admin/plugins/nope", None)
             .await
             .status,
         404
@@ -157,7 +155,7 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     create.push(("X-OCCI-Attribute", "webapp.site.name=\"shop\""));
     let a = call(&c, Method::PUT, &s.url("/shop/one"), &create, "").await;
     assert_eq!(a.status, 201, "{a:?}");
-    let a = admin(&c, &s, Method::DELETE, "/admin/plugins/shop", None).await;
+    let a = admin(&s, Method::DELETE, "/admin/plugins/shop", None).await;
     assert_eq!(a.status, 409, "{a:?}");
     assert!(a.body.contains("1 live instance"), "{}", a.body);
 
@@ -173,16 +171,9 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
     let a = call(&c, Method::GET, &s.url("/shop/one"), &mcn("t1"), "").await;
     assert_eq!(a.status, 200, "{a:?}");
 
-    let a = admin(
-        &c,
-        &s,
-        Method::DELETE,
-        "/admin/plugins/shop?force=true",
-        None,
-    )
-    .await;
+    let a = admin(&s, Method::DELETE, "/admin/plugins/shop?force=true", None).await;
     assert_eq!(a.status, 204, "{a:?}");
-    let a = admin(&c, &s, Method::DELETE, "/admin/plugins/webapp", None).await;
+    let a = admin(&s, Method::DELETE, "/admin/plugins/webapp", None).await;
     assert_eq!(a.status, 204, "{a:?}");
     let q = query(&c, &s).await;
     assert!(
@@ -203,9 +194,8 @@ async fn register_by_upload_and_path_unregister_and_survive_a_restart() {
 
 #[tokio::test]
 async fn the_admin_api_is_off_without_a_token_file() {
-    let s = Server::start(&[]);
-    let c = client();
-    let a = admin(&c, &s, Method::GET, "/admin/plugins", None).await;
+    let s = start(&[]);
+    let a = admin(&s, Method::GET, "/admin/plugins", None).await;
     assert_eq!(a.status, 403, "{a:?}");
     assert!(a.body.contains("--admin-token-file"), "{}", a.body);
 }
@@ -273,8 +263,8 @@ fn plugins_validate_checks_the_example_and_names_file_and_line() {
 #[tokio::test]
 async fn the_cli_registers_lists_and_unregisters() {
     let dir = tempfile::tempdir().unwrap();
-    let token = token_file(dir.path());
-    let s = Server::start_with(vec![
+    let token = admin_token_file(dir.path());
+    let s = start_with(vec![
         "--admin-token-file".into(),
         token.display().to_string(),
     ]);

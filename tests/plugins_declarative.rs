@@ -2,6 +2,7 @@
 //! registers its kind, edits hot-reload it, a broken edit is refused with
 //! the file and line while the previous version keeps serving, a fix is
 //! taken, and a removed folder unregisters once its last instance is gone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;
@@ -19,8 +20,8 @@ async fn register_hot_reload_break_fix_and_remove_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let token = token_file(dir.path());
-    let s = Server::start_with(vec![
+    let token = admin_token_file(dir.path());
+    let s = start_with(vec![
         "--plugins".into(),
         plugins.display().to_string(),
         "--admin-token-file".into(),
@@ -91,7 +92,7 @@ async fn register_hot_reload_break_fix_and_remove_a_folder() {
             .contains("title=\"Shop front\""),
         "{q}"
     );
-    let list = admin(&c, &s, Method::GET, "/admin/plugins", None).await;
+    let list = admin(&s, Method::GET, "/admin/plugins", None).await;
     let v: serde_json::Value = serde_json::from_str(&list.body).unwrap();
     let webapp = v["plugins"]
         .as_array()
@@ -113,7 +114,7 @@ async fn register_hot_reload_break_fix_and_remove_a_folder() {
         kind_line(q, "webapp").is_some_and(|l| l.contains("title=\"Broken shop\""))
     })
     .await;
-    let list = admin(&c, &s, Method::GET, "/admin/plugins", None).await;
+    let list = admin(&s, Method::GET, "/admin/plugins", None).await;
     let v: serde_json::Value = serde_json::from_str(&list.body).unwrap();
     let webapp = v["plugins"]
         .as_array()
@@ -158,8 +159,8 @@ async fn a_broken_folder_at_start_is_listed_with_file_and_line_and_others_serve(
         "db_url: {output: database.uri}",
     );
     let at = format!("broken/plugin.yaml:{}:7", line_of(&broken, "database.uri"));
-    let token = token_file(dir.path());
-    let s = Server::start_with(vec![
+    let token = admin_token_file(dir.path());
+    let s = start_with(vec![
         "--plugins".into(),
         plugins.display().to_string(),
         "--admin-token-file".into(),
@@ -176,7 +177,7 @@ async fn a_broken_folder_at_start_is_listed_with_file_and_line_and_others_serve(
         .expect("logged");
     assert!(line.contains(&at), "{at} in {line}");
     assert!(line.contains("has no output \"uri\""), "{line}");
-    let list = admin(&c, &s, Method::GET, "/admin/plugins", None).await;
+    let list = admin(&s, Method::GET, "/admin/plugins", None).await;
     let v: serde_json::Value = serde_json::from_str(&list.body).unwrap();
     let rejected = &v["rejected"][0];
     assert!(
@@ -191,7 +192,7 @@ async fn a_kind_changes_on_reload_only_while_it_has_no_instance() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     copy_dir(&example(), &plugins.join("webapp"));
-    let s = Server::start_with(vec!["--plugins".into(), plugins.display().to_string()]);
+    let s = start_with(vec!["--plugins".into(), plugins.display().to_string()]);
     let c = client();
     assert!(kind_line(&query(&c, &s).await, "webapp").is_some());
     let manifest = plugins.join("webapp/plugin.yaml");

@@ -1,41 +1,37 @@
-//! The example plugin of docs/plugins.md (`plugins/webapp`) on a real
-//! Heat: two stacks created in order (the web tier takes the database's
-//! output), attributes checked against the templates, a secret passed as
-//! a hidden parameter and never shown, update patches what changed,
-//! provision switches the site live with another environment, dispose
-//! deletes both stacks. The same lifecycle runs on the embedded engine
-//! (the default backend).
+//! The example plugin of docs/plugins.md (`plugins/webapp`), its whole
+//! lifecycle written once and run on the embedded engine (the default
+//! backend, its default timings) and on the real local Heat, with the
+//! stacks read through the testkit's probe: two stacks created in order
+//! (the web tier takes the database's output), attributes checked against
+//! the templates, a secret passed as a hidden parameter and never shown,
+//! update patches what changed (the database untouched), provision
+//! switches the site live with another environment, dispose deletes both
+//! stacks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;
-
-use std::time::Duration;
 
 use common::*;
 use plugin_support::*;
 use reqwest::Method;
 
-#[tokio::test]
-async fn the_webapp_example_runs_its_whole_lifecycle_on_heat() {
-    let Some(heat) = heat_url("the_webapp_example_runs_its_whole_lifecycle_on_heat") else {
-        return;
-    };
-    webapp_lifecycle(heat_args(&heat), Some(&heat)).await;
+fn nodes(g: &Answer) -> String {
+    g.attribute("webapp.web.nodes").unwrap_or_default()
 }
 
-#[tokio::test]
-async fn the_webapp_example_runs_its_whole_lifecycle_on_the_embedded_engine() {
-    webapp_lifecycle(Vec::new(), None).await;
-}
-
-/// The whole lifecycle on the server started with `args`; `heat` is the
-/// real Heat's URL when the backend is one (its stack list is checked).
-async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
+async fn the_webapp_example_runs_its_whole_lifecycle(backend: Backend) {
+    const SECRET: &str = "s3cret-pw";
+    let probe = backend.probe();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = backend_args(&backend, dir.path());
     args.extend(["--plugins".into(), example().display().to_string()]);
-    let s = Server::start_with(args);
+    let s = start_with(args);
     let c = client();
-    let h = mcn("webapp-test");
-    let url = s.url("/webapp/shop");
+    let tenant = "webapp-test";
+    let h = mcn(tenant);
+    let instance = "/webapp/shop";
+    let url = s.url(instance);
 
     // A value Heat would refuse is a 400 naming the attribute; nothing is created.
     let mut bad = h.clone();
@@ -55,19 +51,16 @@ async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
 
     let mut create = h.clone();
     create.push(("Category", WEBAPP));
-    create.push((
-        "X-OCCI-Attribute",
-        "webapp.site.name=\"shop\", webapp.db.password=\"s3cret-pw\", webapp.web.replicas=2",
-    ));
+    let attributes = format!(
+        "webapp.site.name=\"shop\", webapp.db.password=\"{SECRET}\", webapp.web.replicas=2"
+    );
+    create.push(("X-OCCI-Attribute", &attributes));
     assert_eq!(call(&c, Method::PUT, &url, &create, "").await.status, 201);
 
     // deploy: database, then web with the database's URL.
     let a = call(&c, Method::POST, &format!("{url}?action=deploy"), &h, "").await;
     assert_eq!(a.status, 200, "{a:?}");
-    let g = wait_for(&c, &url, &h, Duration::from_secs(120), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
+    let g = backend.succeeded(&c, &url, &h).await;
     assert_eq!(
         g.attribute("occi.so.phase").as_deref(),
         Some("deployed"),
@@ -78,10 +71,13 @@ async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
         g.attribute("occi.mcn.stack.state").as_deref(),
         Some("CREATE_COMPLETE")
     );
-    let ids = g.attribute("occi.mcn.stack.id").unwrap();
-    assert!(
-        ids.starts_with("database:") && ids.contains(",web:"),
-        "{ids}"
+    let list = probe.held(&s, tenant, instance).await;
+    let roles: Vec<&str> = list.iter().map(|s| s.role.as_str()).collect();
+    assert_eq!(roles, ["database", "web"]);
+    let (database, web) = (by_role(&list, "database"), by_role(&list, "web"));
+    assert_eq!(
+        g.attribute("occi.mcn.stack.id"),
+        Some(format!("database:{},web:{}", database.id, web.id))
     );
     assert_eq!(
         g.attribute("mcn.endpoint.webapp").as_deref(),
@@ -92,50 +88,48 @@ async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
         db.starts_with("postgres://db-") && db.ends_with(".webapp.local:5432/app"),
         "{db}"
     );
-    assert!(
-        g.attribute("webapp.web.nodes")
-            .unwrap()
-            .starts_with("2 node(s)"),
-        "{}",
-        g.body
-    );
+    assert_eq!(database.output("url"), serde_json::json!(db));
+    assert_eq!(web.parameter("db_url"), db, "the database's output");
+    assert_eq!(database.parameter("db_password"), "******", "passed hidden");
+    assert_eq!(web.parameter("replicas"), "2");
+    assert!(nodes(&g).starts_with("2 node(s)"), "{}", g.body);
     assert_eq!(g.attribute("webapp.mode").as_deref(), Some("deployed"));
     assert!(
-        !g.body.contains("s3cret-pw"),
+        !g.body.contains(SECRET),
         "a secret is never rendered: {}",
         g.body
     );
-    assert!(!s.log().contains("s3cret-pw"), "nor logged");
+    assert!(!format!("{list:?}").contains(SECRET), "nor reported");
+    assert!(!s.log().contains(SECRET), "nor logged");
 
-    // update: the changed attribute is patched into the web stack.
+    // update: the changed attribute is patched into the web stack; the
+    // database is untouched.
+    let (db_updates, web_updates) = (
+        probe.updates(&s, tenant, database).await,
+        probe.updates(&s, tenant, web).await,
+    );
     let mut up = h.clone();
     up.push(("X-OCCI-Attribute", "webapp.web.replicas=3"));
     assert_eq!(call(&c, Method::POST, &url, &up, "").await.status, 200);
-    let g = wait_for(&c, &url, &h, Duration::from_secs(120), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
-    assert_eq!(g.attribute("occi.so.error"), None, "{}", g.body);
-    assert!(
-        g.attribute("webapp.web.nodes")
-            .unwrap()
-            .starts_with("3 node(s)"),
-        "{}",
-        g.body
-    );
+    let g = backend.succeeded(&c, &url, &h).await;
+    assert!(nodes(&g).starts_with("3 node(s)"), "{}", g.body);
     assert_eq!(
         g.attribute("mcn.endpoint.db").as_deref(),
         Some(db.as_str()),
         "the database is untouched"
     );
+    let list = probe.held(&s, tenant, instance).await;
+    let (database, web) = (by_role(&list, "database"), by_role(&list, "web"));
+    assert_eq!(web.parameter("replicas"), "3");
+    assert_eq!(web.status, "UPDATE_COMPLETE");
+    assert_eq!(probe.updates(&s, tenant, web).await, web_updates + 1);
+    assert_eq!(database.status, "CREATE_COMPLETE");
+    assert_eq!(probe.updates(&s, tenant, database).await, db_updates);
 
     // provision: a full update of web with the live environment.
     let a = call(&c, Method::POST, &format!("{url}?action=provision"), &h, "").await;
     assert_eq!(a.status, 200, "{a:?}");
-    let g = wait_for(&c, &url, &h, Duration::from_secs(120), |g| {
-        g.attribute("occi.so.operation").is_none()
-    })
-    .await;
+    let g = backend.succeeded(&c, &url, &h).await;
     assert_eq!(
         g.attribute("occi.so.phase").as_deref(),
         Some("provisioned"),
@@ -143,37 +137,25 @@ async fn webapp_lifecycle(mut args: Vec<String>, heat: Option<&str>) {
         g.body
     );
     assert_eq!(g.attribute("webapp.mode").as_deref(), Some("live"));
-    assert!(
-        g.attribute("webapp.web.nodes")
-            .unwrap()
-            .starts_with("3 node(s)"),
-        "{}",
-        g.body
-    );
+    assert!(nodes(&g).starts_with("3 node(s)"), "{}", g.body);
     assert!(
         g.actions().contains(&"restart".to_string()),
         "{:?}",
         g.actions()
     );
+    let list = probe.held(&s, tenant, instance).await;
+    assert_eq!(by_role(&list, "web").parameter("replicas"), "3");
+    assert_eq!(probe.updates(&s, tenant, web).await, web_updates + 2);
 
     // dispose: both stacks deleted.
+    let ids: Vec<String> = list.iter().map(|s| s.id.clone()).collect();
     let a = call(&c, Method::DELETE, &url, &h, "").await;
     assert!(a.status == 200 || a.status == 204, "{a:?}");
     assert_eq!(call(&c, Method::GET, &url, &h, "").await.status, 404);
-    let Some(heat) = heat else {
-        return;
-    };
-    let stacks = reqwest::get(format!("{heat}/stacks"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let prefix = ids
-        .split(',')
-        .map(|p| p.split(':').nth(1).unwrap().to_string())
-        .collect::<Vec<_>>();
-    for id in prefix {
-        assert!(!stacks.contains(&id), "stack {id} still listed: {stacks}");
-    }
+    assert_eq!(probe.stacks(&s, tenant, instance).await, None);
+    assert!(
+        probe.gone(&s, tenant, instance, &ids).await,
+        "{ids:?} deleted"
+    );
 }
+on_both_backends!(the_webapp_example_runs_its_whole_lifecycle);

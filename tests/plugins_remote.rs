@@ -3,6 +3,7 @@
 //! lifecycle (init, deploy, update, state relayed, dispose), with the
 //! caller's token and tenant passed on. Needs a real Heat (the second
 //! server's stacks).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 mod plugin_support;
@@ -18,7 +19,7 @@ const RSAMPLE: &str = "rsample; scheme=\"http://schemas.mobile-cloud-networking.
 
 #[tokio::test]
 async fn a_second_occi_so_serves_a_kind_of_the_first() {
-    let Some(heat) = heat_url("a_second_occi_so_serves_a_kind_of_the_first") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -32,13 +33,13 @@ async fn a_second_occi_so_serves_a_kind_of_the_first() {
         "--token-file".into(),
         tokens.display().to_string(),
     ]);
-    let remote = Server::start_with(remote_args);
+    let remote = start_with(remote_args);
     let mut args = heat_args(&heat);
     args.extend([
         "--admin-token-file".into(),
-        token_file(dir.path()).display().to_string(),
+        admin_token_file(dir.path()).display().to_string(),
     ]);
-    let s = Server::start_with(args);
+    let s = start_with(args);
     let c = client();
 
     // Registration imports the remote kind's attributes and actions.
@@ -48,7 +49,7 @@ async fn a_second_occi_so_serves_a_kind_of_the_first() {
         "token": "tok-t1",
         "tenant": "t1",
     } });
-    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    let a = admin(&s, Method::POST, "/admin/plugins", Some(&body)).await;
     assert_eq!(a.status, 201, "{a:?}");
     let q = query(&c, &s).await;
     let kind = kind_line(&q, "rsample").expect("registered kind in /-/");
@@ -186,9 +187,9 @@ async fn a_second_occi_so_serves_a_kind_of_the_first() {
 #[tokio::test]
 async fn an_unreachable_remote_is_a_bad_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(vec![
+    let s = start_with(vec![
         "--admin-token-file".into(),
-        token_file(dir.path()).display().to_string(),
+        admin_token_file(dir.path()).display().to_string(),
     ]);
     let c = client();
     // A port nothing listens on: bind one, then close it.
@@ -198,11 +199,11 @@ async fn an_unreachable_remote_is_a_bad_gateway() {
         .unwrap()
         .port();
     let body = json!({ "remote": { "url": format!("http://127.0.0.1:{port}"), "kind": { "term": "gone" } } });
-    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    let a = admin(&s, Method::POST, "/admin/plugins", Some(&body)).await;
     assert_eq!(a.status, 502, "{a:?}");
     assert!(a.body.contains("cannot connect"), "{}", a.body);
     let body = json!({ "remote": { "url": "ftp://127.0.0.1/", "kind": { "term": "gone" } } });
-    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    let a = admin(&s, Method::POST, "/admin/plugins", Some(&body)).await;
     assert_eq!(a.status, 400, "{a:?}");
     assert!(kind_line(&query(&c, &s).await, "gone").is_none());
 }
@@ -211,14 +212,14 @@ async fn an_unreachable_remote_is_a_bad_gateway() {
 async fn a_single_instance_remote_hosts_one_instance() {
     // No stacks here: design and dispose only, so no Heat is needed.
     let dir = tempfile::tempdir().unwrap();
-    let remote = Server::start(&[]);
-    let s = Server::start_with(vec![
+    let remote = start(&[]);
+    let s = start_with(vec![
         "--admin-token-file".into(),
-        token_file(dir.path()).display().to_string(),
+        admin_token_file(dir.path()).display().to_string(),
     ]);
     let c = client();
     let body = json!({ "remote": { "url": remote.base, "kind": { "term": "classic" }, "mode": "single" } });
-    let a = admin(&c, &s, Method::POST, "/admin/plugins", Some(&body)).await;
+    let a = admin(&s, Method::POST, "/admin/plugins", Some(&body)).await;
     assert_eq!(a.status, 201, "{a:?}");
     let cat = "classic; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"";
     let mut create = vec![

@@ -1,5 +1,6 @@
 //! The query interface: every rendering, the `.well-known` mirror,
 //! Category filtering, user-defined mixins, and content negotiation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -8,7 +9,7 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn lists_core_kinds_service_kinds_and_actions_in_every_rendering() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let h = mcn("t1");
 
@@ -83,7 +84,7 @@ async fn lists_core_kinds_service_kinds_and_actions_in_every_rendering() {
 
 #[tokio::test]
 async fn category_filter_returns_only_the_named_categories() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mut h = mcn("t1");
     h.push((
@@ -106,7 +107,7 @@ async fn category_filter_returns_only_the_named_categories() {
 
 #[tokio::test]
 async fn user_mixins_are_defined_listed_used_and_deleted_per_tenant() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mixin =
         "blue; scheme=\"http://example.org/tags#\"; class=\"mixin\"; location=\"/tags/blue/\"";
@@ -212,7 +213,7 @@ async fn user_mixins_are_defined_listed_used_and_deleted_per_tenant() {
 
 #[tokio::test]
 async fn content_negotiation_errors() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     // uri-list is for listings only.
     let mut h = mcn("t1");

@@ -2,6 +2,7 @@
 //! the middle of a deploy, restart, and the instance and its stack id are
 //! still there, the stack's state is followed until it settles, and
 //! deploying again finishes with the same stack.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
@@ -12,10 +13,10 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn sigkill_mid_deploy_keeps_the_instance_and_its_stack() {
-    let Some(heat) = heat_url("sigkill_mid_deploy_keeps_the_instance_and_its_stack") else {
+    let Some(heat) = require_heat() else {
         return;
     };
-    let mut s = Server::start_with(heat_args(&heat));
+    let mut s = start_with(heat_args(&heat));
     let c = client();
     let url = s.url("/orchestrator/default");
     let mut h = mcn("crash");

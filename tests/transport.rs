@@ -1,9 +1,9 @@
 //! The HTTP edge: request ids, body limit, HTTP/2, TLS, health and
 //! metrics, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -11,7 +11,7 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn request_ids_are_propagated_or_generated_and_logged() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let mut h = mcn("t1");
     h.push(("X-Request-Id", "trace-me-42"));
@@ -32,7 +32,7 @@ async fn request_ids_are_propagated_or_generated_and_logged() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let s = Server::start(&["--max-body", "1KiB"]);
+    let s = start(&["--max-body", "1KiB"]);
     let c = client();
     let mut h = mcn("t1");
     h.push(("Content-Type", "text/plain"));
@@ -62,7 +62,7 @@ async fn bodies_over_the_limit_are_413() {
 
 #[tokio::test]
 async fn http2_without_tls_by_prior_knowledge() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()
@@ -80,32 +80,19 @@ async fn http2_without_tls_by_prior_knowledge() {
 
 #[tokio::test]
 async fn tls_when_a_certificate_is_configured() {
+    let Some(openssl) = require_openssl() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    match made {
-        Ok(o) if o.status.success() => {}
-        _ => {
-            eprintln!("tls_when_a_certificate_is_configured: skipped: no openssl to make a test certificate");
-            return;
-        }
-    }
-    let s = Server::start(&[
+    openssl.self_signed(
+        &key,
+        &cert,
+        "/CN=localhost",
+        &["subjectAltName=IP:127.0.0.1"],
+    );
+    let s = start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
@@ -136,12 +123,22 @@ async fn tls_when_a_certificate_is_configured() {
     );
     // Plain HTTP on the TLS port gets nowhere.
     let plain = client().get(s.url("/-/")).send().await;
-    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // The connection is accepted, but what comes back is a TLS alert, not
+    // an HTTP answer.
+    let e = plain.expect_err("plain HTTP on the TLS port is not answered");
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(e.is_request() && !e.is_connect(), "{e:?}");
+    assert!(chain.contains("invalid HTTP version parsed"), "{chain}");
 }
 
 #[tokio::test]
 async fn health_and_metrics() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let c = client();
     let a = call(&c, Method::GET, &s.url("/healthz"), &[], "").await;
     assert_eq!((a.status.as_u16(), a.body.as_str()), (200, "OK\n"));
@@ -175,7 +172,7 @@ async fn health_and_metrics() {
 
 #[tokio::test]
 async fn sigterm_exits_cleanly_and_the_journal_keeps_everything() {
-    let mut s = Server::start(&[]);
+    let mut s = start(&[]);
     let c = client();
     let mut h = mcn("t1");
     h.push((

@@ -5,6 +5,7 @@
 //! settles ("→ *_COMPLETE": the whole simulated walk).
 //!
 //!     cargo bench -p occi-so-backend --bench embedded_overhead
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -51,6 +52,24 @@ async fn clean(b: &EmbeddedBackend, c: &Credentials, stacks: Vec<StackRef>) {
     for s in &stacks {
         settle(b, c, s).await;
     }
+}
+
+/// Benchmarks `$name` as `iters` awaits of `$call` (a future made anew
+/// each time), timed together.
+macro_rules! calls {
+    ($g:expr, $rt:expr, $name:expr, $call:expr) => {
+        $g.bench_function($name, |bn| {
+            bn.iter_custom(|iters| {
+                $rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        black_box($call.await);
+                    }
+                    start.elapsed()
+                })
+            })
+        })
+    };
 }
 
 fn bench(c: &mut Criterion) {
@@ -104,38 +123,14 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("get", |bn| {
-        bn.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(b.get(&creds, &settled).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+    calls!(g, rt, "get", async {
+        b.get(&creds, &settled).await.unwrap()
     });
-    g.bench_function("find", |bn| {
-        bn.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(b.find(&creds, &settled.name).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+    calls!(g, rt, "find", async {
+        b.find(&creds, &settled.name).await.unwrap()
     });
-    g.bench_function("wait on a settled stack", |bn| {
-        bn.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    settle(&b, &creds, &settled).await;
-                }
-                start.elapsed()
-            })
-        })
+    calls!(g, rt, "wait on a settled stack", async {
+        settle(&b, &creds, &settled).await
     });
     g.bench_function("update PATCH (accept)", |bn| {
         bn.iter_custom(|iters| {
@@ -202,27 +197,11 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
-    g.bench_function("resources", |bn| {
-        bn.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(b.resources(&creds, &fresh).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+    calls!(g, rt, "resources", async {
+        b.resources(&creds, &fresh).await.unwrap()
     });
-    g.bench_function("events (12)", |bn| {
-        bn.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(b.events(&creds, &fresh).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+    calls!(g, rt, "events (12)", async {
+        b.events(&creds, &fresh).await.unwrap()
     });
     g.finish();
 }

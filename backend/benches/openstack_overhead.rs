@@ -9,6 +9,7 @@
 //! the real Heat, for scale.
 //!
 //! `cargo bench -p occi-so-backend --bench openstack_overhead`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

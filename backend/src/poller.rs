@@ -504,7 +504,8 @@ mod tests {
             .await
             .unwrap();
         pollers.shutdown();
-        assert!(rx.changed().await.is_err(), "channel closed");
+        let closed = rx.changed().await.unwrap_err();
+        assert_eq!(closed.to_string(), "channel closed");
         let again = pollers.watch(key(), scripted(0, calls)).await;
         assert!(matches!(again, Err(BackendError::Unavailable { .. })));
     }
@@ -544,7 +545,11 @@ mod tests {
                 })
             })
         });
-        assert!(pollers.watch(key(), fetch).await.is_err());
+        let e = pollers.watch(key(), fetch).await.err();
+        assert!(
+            matches!(&e, Some(BackendError::NotFound { message }) if message == "gone"),
+            "the first read's own error: {e:?}"
+        );
         assert_eq!(pollers.stats().active, 0);
     }
 

@@ -5,6 +5,7 @@
 //! `waiters_share_one_poll` counts, instead of Heat GETs, the stack
 //! documents the engine renders for watchers: eight waiters share one
 //! channel, so they cost what one does.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 #[macro_use]
 mod conformance;

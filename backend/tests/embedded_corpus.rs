@@ -2,8 +2,10 @@
 //! (`$OCCI_SO_SHARED/heat-corpus/hot`): every template the heat crate
 //! loads is created with sample parameter values and must complete (the
 //! few refused are refused by the template checks Heat makes, not by the
-//! simulation), then delete cleanly, giving every address back. Skipped
-//! without the corpus.
+//! simulation), then delete cleanly, giving every address back. Skipped,
+//! saying so, without the corpus; a failure then with
+//! `OCCI_SO_REQUIRE_SHARED=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 #[path = "../../heat/tests/common/mod.rs"]
 mod common;
@@ -19,8 +21,7 @@ use occi_so_sdk::{BackendError, Credentials, StackBackend, StackSpec, WaitOption
 /// else moves.
 #[tokio::test(start_paused = true)]
 async fn every_corpus_template_settles() {
-    let Some(root) = common::corpus_dir() else {
-        eprintln!("skipped: no heat corpus (set OCCI_SO_SHARED)");
+    let Some(root) = occi_so_testkit::require_shared("heat-corpus/hot") else {
         return;
     };
     let cases = common::corpus_cases(&root);

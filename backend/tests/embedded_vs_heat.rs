@@ -7,8 +7,7 @@
 //! events are compared per resource, not interleaved.
 //!
 //! Without a Heat the cases are skipped (they then say so).
-
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -163,6 +162,32 @@ struct Scenario {
     interrupt: Option<Interrupt>,
 }
 
+impl Scenario {
+    /// `template` created with rollback disabled, nothing more.
+    fn new(template: &'static str) -> Scenario {
+        Scenario {
+            template,
+            files: &[],
+            parameters: &[],
+            disable_rollback: true,
+            updates: vec![],
+            delete: false,
+            random: &[],
+            interrupt: None,
+        }
+    }
+}
+
+/// A parameter patch.
+fn patch(pairs: &[(&str, &str)]) -> StackUpdate {
+    StackUpdate::Patch {
+        parameters: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
 /// A call made while the create runs.
 enum Interrupt {
     Delete,
@@ -248,7 +273,7 @@ async fn play(
 static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
 
 async fn compare(tag: &str, s: Scenario) {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let _turn = TURNS
@@ -320,14 +345,9 @@ async fn create_patch_put_delete() {
     compare(
         "cpd",
         Scenario {
-            template: TWO_LEVELS,
-            files: &[],
             parameters: &[("greeting", "bonjour"), ("length", "12")],
-            disable_rollback: true,
             updates: vec![
-                StackUpdate::Patch {
-                    parameters: [("greeting".to_string(), "salut".to_string())].into(),
-                },
+                patch(&[("greeting", "salut")]),
                 StackUpdate::Replace {
                     template: TWO_LEVELS
                         .replace("  dep:\n    type: OS::Heat::TestResource\n    properties: {value: {get_attr: [word, value]}}\n", "  extra:\n    type: OS::Heat::Value\n    properties: {value: added}\n")
@@ -340,7 +360,7 @@ async fn create_patch_put_delete() {
             ],
             delete: true,
             random: &["word", "dep"],
-            interrupt: None,
+            ..Scenario::new(TWO_LEVELS)
         },
     )
     .await;
@@ -365,14 +385,8 @@ async fn failure_without_rollback_then_delete() {
     compare(
         "fail",
         Scenario {
-            template: FAILING,
-            files: &[],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![],
             delete: true,
-            random: &[],
-            interrupt: None,
+            ..Scenario::new(FAILING)
         },
     )
     .await;
@@ -383,14 +397,8 @@ async fn failure_rolls_back() {
     compare(
         "rollback",
         Scenario {
-            template: FAILING,
-            files: &[],
-            parameters: &[],
             disable_rollback: false,
-            updates: vec![],
-            delete: false,
-            random: &[],
-            interrupt: None,
+            ..Scenario::new(FAILING)
         },
     )
     .await;
@@ -416,20 +424,8 @@ async fn update_failure_without_rollback() {
     compare(
         "updfail",
         Scenario {
-            template: UPDATE_FAILS,
-            files: &[],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![StackUpdate::Patch {
-                parameters: [
-                    ("fail".to_string(), "true".to_string()),
-                    ("v".to_string(), "b".to_string()),
-                ]
-                .into(),
-            }],
-            delete: false,
-            random: &[],
-            interrupt: None,
+            updates: vec![patch(&[("fail", "true"), ("v", "b")])],
+            ..Scenario::new(UPDATE_FAILS)
         },
     )
     .await;
@@ -458,16 +454,9 @@ async fn replacement_on_update() {
     compare(
         "replace",
         Scenario {
-            template: REPLACE,
-            files: &[],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![StackUpdate::Patch {
-                parameters: [("v".to_string(), "b".to_string())].into(),
-            }],
-            delete: false,
+            updates: vec![patch(&[("v", "b")])],
             random: &["r"],
-            interrupt: None,
+            ..Scenario::new(REPLACE)
         },
     )
     .await;
@@ -523,16 +512,9 @@ async fn nested_templates_and_groups() {
     compare(
         "groups",
         Scenario {
-            template: GROUPS,
             files: &[("member.yaml", MEMBER)],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![StackUpdate::Patch {
-                parameters: [("count".to_string(), "3".to_string())].into(),
-            }],
-            delete: false,
-            random: &[],
-            interrupt: None,
+            updates: vec![patch(&[("count", "3")])],
+            ..Scenario::new(GROUPS)
         },
     )
     .await;
@@ -565,14 +547,8 @@ async fn delete_while_creating() {
     compare(
         "cancel",
         Scenario {
-            template: SLOW,
-            files: &[],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![],
-            delete: false,
-            random: &[],
             interrupt: Some(Interrupt::Delete),
+            ..Scenario::new(SLOW)
         },
     )
     .await;
@@ -583,16 +559,8 @@ async fn update_while_creating() {
     compare(
         "overtake",
         Scenario {
-            template: SLOW,
-            files: &[],
-            parameters: &[],
-            disable_rollback: true,
-            updates: vec![],
-            delete: false,
-            random: &[],
-            interrupt: Some(Interrupt::Update(StackUpdate::Patch {
-                parameters: [("v".to_string(), "b".to_string())].into(),
-            })),
+            interrupt: Some(Interrupt::Update(patch(&[("v", "b")]))),
+            ..Scenario::new(SLOW)
         },
     )
     .await;

@@ -1,10 +1,10 @@
 //! The OpenStack backend against the real local Heat (`scripts/heat-local.sh`,
 //! URL in `OCCI_SO_TEST_HEAT_URL`): the shared conformance suite, plus what
 //! only a real Heat has (software-config resources, the catalog, stubs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 #[macro_use]
 mod conformance;
-mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use occi_so_backend::{OpenStackBackend, OpenStackConfig};
 use occi_so_sdk::{BackendError, Credentials, Secret, StackBackend};
 
 async fn harness() -> Option<Harness> {
-    let url = support::heat_url()?;
+    let url = occi_so_testkit::require_heat()?;
     let backend = Arc::new(OpenStackBackend::new(OpenStackConfig::local_heat(url)).unwrap());
     let counter = backend.clone();
     Some(
@@ -25,21 +25,27 @@ async fn harness() -> Option<Harness> {
 
 conformance_tests!(harness);
 
+/// A harness on the local Heat at `url` for `creds`: with the
+/// `local_heat` stubs merged into every stack's environment, or `bare`
+/// (every type is Heat's own).
+fn local(url: &str, bare: bool, creds: Credentials) -> Harness {
+    let mut config = OpenStackConfig::local_heat(url);
+    if bare {
+        config.resource_registry = BTreeMap::new();
+    }
+    Harness::new(Arc::new(OpenStackBackend::new(config).unwrap()), creds)
+}
+
 /// The software-config family works for real on the local Heat (its noauth
 /// catalog lists itself as `orchestration`): configs are stored by Heat's
 /// software-config API and a MultipartMime really assembles its parts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn software_config_family_runs_for_real() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     // No stubs at all: every type here is Heat's own.
-    let backend = OpenStackBackend::new(OpenStackConfig {
-        resource_registry: BTreeMap::new(),
-        ..OpenStackConfig::local_heat(url)
-    })
-    .unwrap();
-    let h = Harness::new(Arc::new(backend), Credentials::new("admin", None));
+    let h = local(&url, true, Credentials::new("admin", None));
     let template = r##"
 heat_template_version: 2018-08-31
 resources:
@@ -121,40 +127,27 @@ outputs:
 /// them, and completes as `OS::Heat::None` with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_conditions_need_keystone_and_are_stubbed() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let template = r#"
 heat_template_version: 2018-08-31
 resources:
-  handle:
-    type: OS::Heat::WaitConditionHandle
+  handle: {type: OS::Heat::WaitConditionHandle}
   wait:
     type: OS::Heat::WaitCondition
-    properties:
-      handle: {get_resource: handle}
-      timeout: 30
+    properties: {handle: {get_resource: handle}, timeout: 30}
 outputs:
-  curl:
-    value: {get_attr: [handle, curl_cli]}
+  curl: {value: {get_attr: [handle, curl_cli]}}
 "#;
-    let bare = Harness::new(
-        Arc::new(
-            OpenStackBackend::new(OpenStackConfig {
-                resource_registry: BTreeMap::new(),
-                ..OpenStackConfig::local_heat(url.clone())
-            })
-            .unwrap(),
-        ),
+    let bare = local(
+        &url,
+        true,
         Credentials::new("admin", Some(Secret::new("any-token"))),
     );
-    let stack = bare
-        .backend
-        .create(&bare.creds, &spec(bare.name("waitcond"), template))
-        .await
-        .unwrap();
-    let info = bare.wait(&stack).await;
-    assert_eq!(info.status.to_string(), "CREATE_FAILED");
+    let (stack, info) = bare
+        .settled_as(&spec(bare.name("waitcond"), template), "CREATE_FAILED")
+        .await;
     assert!(
         info.status_reason.contains("identity"),
         "{}",
@@ -162,22 +155,10 @@ outputs:
     );
     bare.cleanup(&stack).await;
 
-    let stubbed = Harness::new(
-        Arc::new(OpenStackBackend::new(OpenStackConfig::local_heat(url)).unwrap()),
-        Credentials::new("admin", None),
-    );
-    let stack = stubbed
-        .backend
-        .create(&stubbed.creds, &spec(stubbed.name("waitstub"), template))
-        .await
-        .unwrap();
-    let info = stubbed.wait(&stack).await;
-    assert_eq!(
-        info.status.to_string(),
-        "CREATE_COMPLETE",
-        "{}",
-        info.status_reason
-    );
+    let stubbed = local(&url, false, Credentials::new("admin", None));
+    let (stack, info) = stubbed
+        .settled_as(&spec(stubbed.name("waitstub"), template), "CREATE_COMPLETE")
+        .await;
     assert_eq!(info.output("curl"), Some(&serde_json::Value::Null));
     stubbed.cleanup(&stack).await;
 }
@@ -188,7 +169,7 @@ outputs:
 /// then the caller owns that namespace: our `OS::Neutron::*` is left out).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloud_resources_are_refused_or_stubbed() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let template = r#"
@@ -208,13 +189,8 @@ outputs:
   marker:
     value: {get_attr: [net, output]}
 "#;
-    let bare = OpenStackBackend::new(OpenStackConfig {
-        resource_registry: BTreeMap::new(),
-        ..OpenStackConfig::local_heat(url.clone())
-    })
-    .unwrap();
     let creds = Credentials::new("admin", None);
-    let h = Harness::new(Arc::new(bare), creds.clone());
+    let h = local(&url, true, creds.clone());
     match h
         .backend
         .create(&creds, &spec(h.name("nova"), template))
@@ -230,20 +206,10 @@ outputs:
         other => panic!("expected Rejected, got {other:?}"),
     }
 
-    let stubbed = Harness::new(
-        Arc::new(OpenStackBackend::new(OpenStackConfig::local_heat(url)).unwrap()),
-        creds.clone(),
-    );
+    let stubbed = local(&url, false, creds.clone());
     let mut s = spec(stubbed.name("novastub"), template);
     s.environment = Some("resource_registry:\n  OS::Neutron::Net: OS::Heat::TestResource\n".into());
-    let stack = stubbed.backend.create(&creds, &s).await.unwrap();
-    let info = stubbed.wait(&stack).await;
-    assert_eq!(
-        info.status.to_string(),
-        "CREATE_COMPLETE",
-        "{}",
-        info.status_reason
-    );
+    let (stack, info) = stubbed.settled_as(&s, "CREATE_COMPLETE").await;
     assert_eq!(info.output("ip"), Some(&serde_json::Value::Null));
     // The caller's own mapping won over the stub: a TestResource has an
     // output, an OS::Heat::None has none.
@@ -260,7 +226,7 @@ outputs:
 /// be used by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_are_kept_apart() {
-    let Some(url) = support::heat_url() else {
+    let Some(url) = occi_so_testkit::require_heat() else {
         return;
     };
     let templ = url.replace("/v1/admin", "/v1/%(tenant_id)s");

@@ -5,9 +5,9 @@
 //! `KEYSTONE_HEAT_ENDPOINT=http://127.0.0.1:PORT/v1/%(tenant_id)s`). The
 //! Heat is the noauth one: it ignores the token, so these tests prove the
 //! Keystone side (token, scope, catalog, caching), not Heat's token checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod conformance;
-mod support;
 
 use std::sync::Arc;
 
@@ -22,10 +22,9 @@ struct Keystone {
 }
 
 fn keystone() -> Option<Keystone> {
-    support::heat_url()?;
-    let url = support::keystone_url()?;
-    let password =
-        std::env::var("OCCI_SO_TEST_KEYSTONE_PASSWORD").unwrap_or_else(|_| "occi-so-admin".into());
+    occi_so_testkit::require_heat()?;
+    let url = occi_so_testkit::require_keystone()?;
+    let password = occi_so_testkit::keystone_password();
     Some(Keystone { url, password })
 }
 
@@ -70,18 +69,9 @@ async fn password_auth_finds_heat_in_the_catalog_and_runs_a_stack() {
         backend.clone(),
         Credentials::new("ignored-with-a-fixed-project", None),
     );
-    let stack = h
-        .backend
-        .create(&h.creds, &spec(h.name("ks-password"), BASIC))
-        .await
-        .unwrap();
-    let info = h.wait(&stack).await;
-    assert_eq!(
-        info.status.to_string(),
-        "CREATE_COMPLETE",
-        "{}",
-        info.status_reason
-    );
+    let (stack, _) = h
+        .settled_as(&spec(h.name("ks-password"), BASIC), "CREATE_COMPLETE")
+        .await;
     h.cleanup(&stack).await;
     let stats = backend.stats();
     assert!(stats.heat_requests >= 4, "{stats:?}");

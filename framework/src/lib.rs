@@ -13,8 +13,10 @@
 //! `occi_so_sdk::StackBackend`. Nothing here blocks the async runtime (the
 //! journal writes on a thread of its own) or holds a lock across `.await`.
 
+pub mod events;
 pub mod lifecycle;
 pub mod mixins;
+pub mod operation;
 pub mod registry;
 pub mod schema;
 pub mod store;

@@ -29,6 +29,7 @@ const RESERVED: &[&str] = &[
     "/metrics/",
     "/admin/",
     "/link/",
+    crate::operation::COLLECTION,
 ];
 
 /// A plugin bound to a kind.
@@ -226,6 +227,9 @@ fn mcn_state_attributes() -> Vec<AttributeSpec> {
         AttributeSpec::new("occi.so.operation", AttributeType::String)
             .output()
             .describe("The lifecycle operation running now (absent when none runs)"),
+        AttributeSpec::new("occi.so.queued", AttributeType::Integer)
+            .output()
+            .describe("How many operations wait behind the running one (absent when none)"),
         AttributeSpec::new("occi.so.error", AttributeType::String)
             .output()
             .describe("Why the last operation failed (absent once one succeeds)"),

@@ -583,10 +583,26 @@ mod tests {
                 .unwrap()["count"],
             json!(3)
         );
-        assert!(s.for_action("add_nodes", &[]).is_err());
-        assert!(s
+        let e = s.for_action("add_nodes", &[]).unwrap_err();
+        assert!(
+            matches!(&e, AttributeError::Missing { name, .. } if name == "count"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with("attribute 'count' is required"),
+            "{e}"
+        );
+        let e = s
             .for_action("add_nodes", &given(&[("cnt", json!(1))]))
-            .is_err());
+            .unwrap_err();
+        assert!(
+            matches!(&e, AttributeError::Unknown { name, known, .. } if name == "cnt" && known == "count"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "attribute 'cnt' is not defined by kind 'escm action add_nodes' (defined: count)"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `$OCCI_SO_SHARED/heat-corpus/hot` or `<workspace>/../shared/heat-corpus/hot`;
 //! the cases are also written to `target/heat-bench-cases.json` for
 //! `heat/tools/bench_heat_python.py`, which times Heat's own Python on them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use heat::{Options, ParameterValues, RenderOptions, StackIdentity, StackTemplate, Template};

@@ -13,6 +13,7 @@
 //! cloud service (Nova, Neutron, Cinder...): every type the corpus uses that
 //! a full Heat knows but this one does not list is mapped to
 //! `OS::Heat::None` in the request's environment, for Heat and for us alike.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Broken variants of a real template are rejected with a message that
 //! names the place: a misspelt function, a missing parameter, a cycle, a
 //! bad constraint, an unknown version, a removed function, and more.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use heat::{
     Environment, ErrorKind, Files, Options, ParameterValues, StackIdentity, StackTemplate,

@@ -2,6 +2,7 @@
 //! accepted here (as Heat's `POST /validate` sees it), renders with its
 //! required parameters supplied, and its broken variants are rejected with
 //! messages that name the place.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Hostile input gets a clear error within bounded time and memory:
 //! malformed YAML, a 50 MB template, deep nesting, YAML alias bombs.
 //! (The limits are `heat::Limits`; timings live in the benchmarks.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use heat::{Environment, ErrorKind, Limits, Template};
 

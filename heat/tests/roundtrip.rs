@@ -2,6 +2,7 @@
 //! - any JSON-like value written as YAML (by serde_yaml) loads back equal,
 //!   key order included;
 //! - a rendered template, parsed and rendered again, is unchanged.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use heat::{Environment, Files, Limits, Options, ParameterValues, RenderOptions, StackTemplate};
 use proptest::prelude::*;

@@ -227,8 +227,13 @@ impl From<LifecycleError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
             }
             LifecycleError::Attribute(a) => a.into(),
-            LifecycleError::NotApplicable { .. } => Self::bad_request(e.to_string()),
-            LifecycleError::Busy { .. } => Self::conflict(e.to_string()),
+            LifecycleError::NotApplicable { .. } | LifecycleError::NoSuchAction { .. } => {
+                Self::bad_request(e.to_string())
+            }
+            LifecycleError::Busy { .. } | LifecycleError::OperationState { .. } => {
+                Self::conflict(e.to_string())
+            }
+            LifecycleError::NoSuchOperation(_) => Self::not_found(e.to_string()),
             LifecycleError::Plugin(p) => p.into(),
             LifecycleError::Journal(j) => j.into(),
             LifecycleError::ShuttingDown => {
@@ -250,7 +255,9 @@ mod tests {
         assert_eq!(
             s(LifecycleError::Busy {
                 running: "deploy".into(),
-                since: 0
+                location: "/operation/1".into(),
+                since: "2026-12-03T10:00:00Z".into(),
+                queued: 16,
             }),
             409
         );

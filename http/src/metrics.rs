@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use occi_so_sdk::{
-    BackendError, Credentials, EventInfo, ResourceInfo, StackBackend, StackInfo, StackRef,
-    StackSpec, StackUpdate, ValidateInfo, ValidateRequest,
+    BackendError, Credentials, EventInfo, ResourceInfo, StackBackend, StackInfo, StackPreview,
+    StackRef, StackSpec, StackUpdate, ValidateInfo, ValidateRequest,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -278,6 +278,33 @@ impl StackBackend for MeteredBackend {
         let t = Instant::now();
         let r = self.inner.delete(creds, stack).await;
         self.done("delete", t, r)
+    }
+
+    async fn cancel(&self, creds: &Credentials, stack: &StackRef) -> Result<(), BackendError> {
+        let t = Instant::now();
+        let r = self.inner.cancel(creds, stack).await;
+        self.done("cancel", t, r)
+    }
+
+    async fn preview_create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackPreview, BackendError> {
+        let t = Instant::now();
+        let r = self.inner.preview_create(creds, spec).await;
+        self.done("preview_create", t, r)
+    }
+
+    async fn preview_update(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+        update: &StackUpdate,
+    ) -> Result<StackPreview, BackendError> {
+        let t = Instant::now();
+        let r = self.inner.preview_update(creds, stack, update).await;
+        self.done("preview_update", t, r)
     }
 
     async fn resources(

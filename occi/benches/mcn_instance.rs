@@ -6,6 +6,8 @@
 //! Times are the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`),
 //! not wall time: the reference machine is shared (other builds run on its
 //! 2 cores), and wall time there measures the neighbours as much as us.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
+#![allow(unsafe_code)] // clock_gettime(CLOCK_THREAD_CPUTIME_ID): the CPU time a benchmark reports
 
 use std::hint::black_box;
 use std::time::Duration;

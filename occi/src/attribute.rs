@@ -209,14 +209,21 @@ mod tests {
     fn coerce_turns_text_forms_into_declared_types() {
         let n = AttributeDef::new("n").with_type(AttributeType::Number);
         assert_eq!(n.coerce("5".into()).unwrap(), Value::from(5));
-        assert!(n.coerce("five".into()).is_err());
+        let e = n.coerce("five".into()).unwrap_err();
+        assert_eq!((e.name.as_str(), e.expected.as_str()), ("n", "a number"));
+        assert!(e.to_string().contains("five"), "the value is named: {e}");
         let i = AttributeDef::new("i").with_type(AttributeType::Integer);
         assert_eq!(i.coerce("7".into()).unwrap(), Value::from(7));
         assert_eq!(
             i.coerce(Value::float(7.0).unwrap()).unwrap(),
             Value::from(7)
         );
-        assert!(i.coerce(Value::float(7.5).unwrap()).is_err());
+        let e = i.coerce(Value::float(7.5).unwrap()).unwrap_err();
+        assert_eq!(
+            (e.name.as_str(), e.expected.as_str()),
+            ("i", "a whole number")
+        );
+        assert!(e.got.contains("7.5"), "{e}");
         let b = AttributeDef::new("b").with_type(AttributeType::Boolean);
         assert_eq!(b.coerce("true".into()).unwrap(), Value::Bool(true));
         let l = AttributeDef::new("l").with_type(AttributeType::List);
@@ -224,7 +231,9 @@ mod tests {
             l.coerce("[1,\"a\"]".into()).unwrap(),
             Value::List(vec![1.into(), "a".into()])
         );
-        assert!(l.coerce("{}".into()).is_err());
+        let e = l.coerce("{}".into()).unwrap_err();
+        assert_eq!(e.name, "l");
+        assert!(e.expected.ends_with("array"), "{e}");
         let s = AttributeDef::new("s");
         assert_eq!(s.coerce(Value::from(8080)).unwrap(), Value::from("8080"));
         let e = AttributeDef::new("e").with_type(AttributeType::Enum(vec!["a".into(), "b".into()]));

@@ -959,8 +959,16 @@ mod tests {
         assert!(e.to_string().contains("attribute 'a'"), "{e}");
         let e = parse(br#"{"attributes": {"a": 1}}"#).unwrap_err();
         assert!(e.to_string().contains("kind"), "{e}");
-        assert!(parse(b"[1]").is_err());
-        assert!(parse(b"").is_err());
+        for (body, line, column) in [(&b"[1]"[..], 1, 2), (b"", 1, 0)] {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.origin, Origin::Json { line, column }, "{e}");
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "JSON body line {line} column {column}: expected a valid OCCI JSON document"
+                )),
+                "{e}"
+            );
+        }
         assert_eq!(parse(b"{}").unwrap(), Content::default());
         let e = parse(b"{\n \"kind\": \"\xff\"}").unwrap_err();
         assert_eq!(

@@ -308,9 +308,11 @@ mod tests {
 
     #[test]
     fn nothing_acceptable_is_406() {
-        assert!(neg("text/html").is_err());
-        assert!(neg("image/png, text/*;q=0").is_err());
-        assert!(neg("garbage").is_err());
+        for accept in ["text/html", "image/png, text/*;q=0", "garbage"] {
+            let e = neg(accept).unwrap_err();
+            assert_eq!(e, NotAcceptable(accept.to_string()), "the header is named");
+            assert!(e.to_string().contains("is offered: text/plain"), "{e}");
+        }
     }
 
     #[test]

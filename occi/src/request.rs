@@ -250,7 +250,11 @@ mod tests {
         assert!(e.to_string().contains("body line 2 at byte 21"), "{e}");
         let mut h = HeaderMap::new();
         h.insert("category", HeaderValue::from_bytes(b"a\xff").unwrap());
-        assert!(parse_request(&h, b"").is_err());
+        let e = parse_request(&h, b"").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "header Category at byte 1: expected UTF-8 text, found the end"
+        );
     }
 
     #[test]

@@ -416,7 +416,10 @@ mod tests {
             r.resource(MediaType::UriList, &so()),
             Err(RenderError::UriListNotApplicable)
         );
-        assert!(r.query_interface(MediaType::UriList, &[]).is_err());
+        assert_eq!(
+            r.query_interface(MediaType::UriList, &[]).err(),
+            Some(RenderError::UriListNotApplicable)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Inputs cargo-fuzz found that once broke render → parse; kept so they
 //! stay fixed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use http::{HeaderMap, HeaderValue};
 use occi::{parse_request, text, MediaType, Renderer, Resource};

@@ -1,5 +1,6 @@
 //! Property tests: for every rendering, render → parse gives back the same
 //! value; and nothing rendered ever breaks a header.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use http::{HeaderMap, HeaderValue};
 use occi::{

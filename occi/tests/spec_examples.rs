@@ -1,6 +1,7 @@
 //! The specifications' own examples (GFD.185 OCCI 1.1 HTTP Rendering,
 //! GFD.229/225 OCCI 1.2 text and JSON), and requests real clients send,
 //! through the request-level API.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use http::{HeaderMap, HeaderValue};
 use occi::{parse_request, CategoryClass, MediaType, Renderer, RequestError, Value};

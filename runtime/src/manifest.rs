@@ -48,7 +48,7 @@ fn location(line: &Option<usize>, column: &Option<usize>) -> String {
 
 impl LoadError {
     /// An error about a whole file.
-    pub fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
         LoadError {
             file: file.into(),
             line: None,

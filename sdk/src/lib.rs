@@ -28,8 +28,14 @@ pub use plugin::{
     PluginSource, PluginState, Refusal, StateReport, MCN_SERVICE_SCHEME,
 };
 pub use stack::{
-    BackendError, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo, StackOutput,
-    StackRef, StackSpec, StackState, StackStatus, StackUpdate, ValidateInfo, ValidateRequest,
-    WaitOptions,
+    BackendError, ChangeAction, EventInfo, ResourceChange, ResourceInfo, StackAction, StackBackend,
+    StackInfo, StackOutput, StackPreview, StackRef, StackSpec, StackState, StackStatus,
+    StackUpdate, ValidateInfo, ValidateRequest, WaitOptions,
 };
-pub use stacks::{NullSink, StackRecord, StackSink, Stacks};
+pub use stacks::{NullSink, StackPlan, StackRecord, StackSink, Stacks};
+
+/// `docs/plugins.md`, compiled: its Rust examples run as doctests of this
+/// crate, so the guide cannot drift from the seam.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/plugins.md")]
+pub struct PluginGuide;

@@ -377,6 +377,54 @@ pub struct ValidateInfo {
     pub parameters: BTreeMap<String, serde_json::Value>,
 }
 
+/// What a create or an update would do to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    /// The resource would be created.
+    Create,
+    /// It would be updated in place.
+    Update,
+    /// It would be replaced (deleted and created again).
+    Replace,
+    /// It would be deleted.
+    Delete,
+    /// It would stay as it is.
+    Unchanged,
+}
+
+impl ChangeAction {
+    /// The word used in renderings.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChangeAction::Create => "create",
+            ChangeAction::Update => "update",
+            ChangeAction::Replace => "replace",
+            ChangeAction::Delete => "delete",
+            ChangeAction::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One resource of a preview.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    /// `resource_name`.
+    pub resource_name: String,
+    /// `resource_type`.
+    pub resource_type: String,
+    /// What would happen to it.
+    pub action: ChangeAction,
+}
+
+/// What a create or an update would do to a stack (Heat's stack preview
+/// and update preview), without doing it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackPreview {
+    /// Every resource and what would happen to it, in name order.
+    pub resources: Vec<ResourceChange>,
+}
+
 /// How long and how to wait for a stack to leave `*_IN_PROGRESS`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaitOptions {
@@ -526,6 +574,29 @@ pub trait StackBackend: Send + Sync + 'static {
         request: &ValidateRequest,
     ) -> Result<ValidateInfo, BackendError>;
 
+    /// Cancel the operation in progress on the stack: an update is rolled
+    /// back to what the stack was (Heat's `cancel_update`), a create stops
+    /// where it is and the stack ends `CREATE_FAILED` (Heat's
+    /// `cancel_without_rollback`). A stack not in progress is `Conflict`.
+    async fn cancel(&self, creds: &Credentials, stack: &StackRef) -> Result<(), BackendError>;
+
+    /// What creating `spec` would create, without creating it (Heat's
+    /// `POST /stacks/preview`); the same checks as a create.
+    async fn preview_create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackPreview, BackendError>;
+
+    /// What `update` would change on the stack, without changing it
+    /// (Heat's `PUT|PATCH /stacks/{name}/{id}/preview`).
+    async fn preview_update(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+        update: &StackUpdate,
+    ) -> Result<StackPreview, BackendError>;
+
     /// Subscribe to the stack's state. The receiver holds the latest known
     /// [`StackInfo`] and changes whenever the status changes. All watchers of
     /// one stack share one poller (or, for the embedded engine, the engine's
@@ -597,8 +668,11 @@ mod tests {
                 assert_eq!(st.to_string(), text);
             }
         }
-        assert!("CREATE_DONE".parse::<StackStatus>().is_err());
-        assert!("".parse::<StackStatus>().is_err());
+        for bad in ["CREATE_DONE", "", "MELT_COMPLETE"] {
+            let e = bad.parse::<StackStatus>().unwrap_err();
+            assert_eq!(e, BadStatus(bad.to_string()), "the text is named");
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BackendError, Credentials, StackAction, StackBackend, StackInfo, StackRef, StackSpec,
-    StackUpdate, WaitOptions,
+    BackendError, ChangeAction, Credentials, ResourceChange, StackAction, StackBackend, StackInfo,
+    StackRef, StackSpec, StackStatus, StackUpdate, WaitOptions,
 };
 
 /// One stack of an instance, as journaled.
@@ -56,7 +56,28 @@ pub struct Stacks {
     name_prefix: String,
     records: Vec<StackRecord>,
     wait: WaitOptions,
+    /// In a preview, what each call would do (nothing is changed).
+    plan: Option<Vec<StackPlan>>,
 }
+
+/// What an operation would do to one stack of the instance (a preview).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StackPlan {
+    /// The plugin's role for the stack.
+    pub role: String,
+    /// The stack name.
+    pub name: String,
+    /// What would happen to the stack as a whole.
+    pub action: ChangeAction,
+    /// The named cloud it runs on (`None`: the default backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    /// What would happen to each of its resources.
+    pub resources: Vec<ResourceChange>,
+}
+
+/// The id a stack that only exists in a preview gets.
+const PREVIEW_ID: &str = "preview";
 
 impl Stacks {
     /// Stacks of one instance. `name_prefix` makes stack names unique
@@ -76,6 +97,28 @@ impl Stacks {
             name_prefix: name_prefix.into(),
             records,
             wait: WaitOptions::default(),
+            plan: None,
+        }
+    }
+
+    /// These stacks in preview mode: every create, update and delete asks
+    /// the backend what it *would* do (Heat's stack and update previews)
+    /// and records it in [`Stacks::plan`]; nothing is created, changed or
+    /// deleted, and nothing reaches the sink. A stack that would be created
+    /// reads as complete without outputs (outputs are not known before).
+    pub fn previewing(mut self) -> Self {
+        self.plan = Some(Vec::new());
+        self
+    }
+
+    /// What a preview found, in call order (`None` when not previewing).
+    pub fn plan(&self) -> Option<&[StackPlan]> {
+        self.plan.as_deref()
+    }
+
+    fn plan_step(&mut self, step: StackPlan) {
+        if let Some(plan) = &mut self.plan {
+            plan.push(step);
         }
     }
 
@@ -199,6 +242,9 @@ impl Stacks {
         mut spec: StackSpec,
     ) -> Result<StackRef, BackendError> {
         let backend = self.backend_of(cloud)?.clone();
+        if self.plan.is_some() {
+            return self.preview_create(&backend, cloud, role, spec).await;
+        }
         let cloud = cloud.map(str::to_string);
         let create_failed = self
             .get(role)
@@ -251,12 +297,105 @@ impl Stacks {
         }
     }
 
+    async fn preview_create(
+        &mut self,
+        backend: &Arc<dyn StackBackend>,
+        cloud: Option<&str>,
+        role: &str,
+        mut spec: StackSpec,
+    ) -> Result<StackRef, BackendError> {
+        let existing = self.get(role).cloned();
+        let replaced = match &existing {
+            Some(StackRecord {
+                stack: Some(stack),
+                last,
+                ..
+            }) => {
+                let failed = last.as_ref().is_some_and(|l| l.status.is_failed());
+                if !failed {
+                    self.plan_step(StackPlan {
+                        role: role.to_string(),
+                        name: stack.name.clone(),
+                        action: ChangeAction::Unchanged,
+                        cloud: cloud.map(str::to_string),
+                        resources: Vec::new(),
+                    });
+                    return Ok(stack.clone());
+                }
+                true
+            }
+            _ => false,
+        };
+        if spec.name.is_empty() {
+            spec.name = existing.map_or_else(|| self.name_for(role), |e| e.name);
+        }
+        let preview = backend.preview_create(&self.credentials, &spec).await?;
+        self.plan_step(StackPlan {
+            role: role.to_string(),
+            name: spec.name.clone(),
+            action: if replaced {
+                ChangeAction::Replace
+            } else {
+                ChangeAction::Create
+            },
+            cloud: cloud.map(str::to_string),
+            resources: preview.resources,
+        });
+        let stack = StackRef {
+            name: spec.name.clone(),
+            id: PREVIEW_ID.into(),
+        };
+        let info = StackInfo {
+            stack: stack.clone(),
+            status: StackStatus::new(StackAction::Create, crate::StackState::Complete),
+            status_reason: "preview: not created".into(),
+            outputs: Vec::new(),
+            parameters: spec.parameters.clone(),
+            creation_time: None,
+            updated_time: None,
+            description: None,
+            tags: spec.tags.clone(),
+        };
+        let record = StackRecord {
+            role: role.to_string(),
+            name: spec.name,
+            stack: Some(stack.clone()),
+            last: Some(info),
+            cloud: cloud.map(str::to_string),
+        };
+        match self.records.iter_mut().find(|r| r.role == role) {
+            Some(slot) => *slot = record,
+            None => self.records.push(record),
+        }
+        Ok(stack)
+    }
+
+    /// Cancel the operation in progress on the stack of `role` (an update
+    /// rolls back, a create stops `CREATE_FAILED`), then wait until it
+    /// settles and record what it became.
+    pub async fn cancel(&mut self, role: &str) -> Result<StackInfo, BackendError> {
+        let stack = self.stack_ref(role)?;
+        self.record_backend(role)?
+            .cancel(&self.credentials, &stack)
+            .await?;
+        self.wait(role).await
+    }
+
     /// Wait until the stack of `role` leaves `*_IN_PROGRESS`, recording
     /// every status seen on the way. A `*_FAILED` end is `Ok` here (dispose
     /// and restart recovery want to see it); lifecycle steps use
     /// [`Stacks::wait_ready`], which makes it an error.
     pub async fn wait(&mut self, role: &str) -> Result<StackInfo, BackendError> {
         let stack = self.stack_ref(role)?;
+        if self.plan.is_some() {
+            if let Some(last) = self.get(role).and_then(|r| r.last.clone()) {
+                return Ok(last);
+            }
+            return self
+                .record_backend(role)?
+                .get(&self.credentials, &stack)
+                .await;
+        }
         let backend = self.record_backend(role)?.clone();
         let mut rx = backend.watch(&self.credentials, &stack).await?;
         let deadline = tokio::time::Instant::now() + self.wait.timeout;
@@ -341,9 +480,27 @@ impl Stacks {
     /// Start an update of the stack of `role`.
     pub async fn update(&mut self, role: &str, update: &StackUpdate) -> Result<(), BackendError> {
         let stack = self.stack_ref(role)?;
-        self.record_backend(role)?
-            .update(&self.credentials, &stack, update)
-            .await
+        let backend = self.record_backend(role)?.clone();
+        if self.plan.is_some() {
+            let resources = if stack.id == PREVIEW_ID {
+                Vec::new() // created by this very preview
+            } else {
+                backend
+                    .preview_update(&self.credentials, &stack, update)
+                    .await?
+                    .resources
+            };
+            let cloud = self.get(role).and_then(|r| r.cloud.clone());
+            self.plan_step(StackPlan {
+                role: role.to_string(),
+                name: stack.name,
+                action: ChangeAction::Update,
+                cloud,
+                resources,
+            });
+            return Ok(());
+        }
+        backend.update(&self.credentials, &stack, update).await
     }
 
     /// Update the stack of `role` and wait until it is complete
@@ -360,6 +517,11 @@ impl Stacks {
     /// Read the stack of `role` from the backend now and record it.
     pub async fn refresh(&mut self, role: &str) -> Result<StackInfo, BackendError> {
         let stack = self.stack_ref(role)?;
+        if stack.id == PREVIEW_ID {
+            if let Some(last) = self.get(role).and_then(|r| r.last.clone()) {
+                return Ok(last);
+            }
+        }
         let info = self
             .record_backend(role)?
             .get(&self.credentials, &stack)
@@ -375,6 +537,34 @@ impl Stacks {
             return Ok(());
         }
         let backend = self.record_backend(role)?.clone();
+        if self.plan.is_some() {
+            let record = self.get(role).cloned();
+            let resources = match record.as_ref().and_then(|r| r.stack.clone()) {
+                Some(stack) if stack.id != PREVIEW_ID => backend
+                    .resources(&self.credentials, &stack)
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| ResourceChange {
+                        resource_name: r.resource_name,
+                        resource_type: r.resource_type,
+                        action: ChangeAction::Delete,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some(r) = record {
+                self.plan_step(StackPlan {
+                    role: role.to_string(),
+                    name: r.name,
+                    action: ChangeAction::Delete,
+                    cloud: r.cloud,
+                    resources,
+                });
+            }
+            self.records.retain(|r| r.role != role);
+            return Ok(());
+        }
         let stack = match self.get(role) {
             None => return Ok(()),
             Some(StackRecord { stack: Some(s), .. }) => s.clone(),

@@ -316,6 +316,11 @@ mod tests {
     #[test]
     fn parameters_parse_as_key_value() {
         assert_eq!(parse_param("a=b=c").unwrap(), ("a".into(), "b=c".into()));
-        assert!(parse_param("novalue").is_err());
+        for bad in ["novalue", "=v"] {
+            assert_eq!(
+                parse_param(bad).unwrap_err(),
+                format!("expected key=value, got {bad:?}")
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Helpers of the plugin-framework tests: the example plugin, folders to
-//! edit, the admin token and admin API calls.
+//! edit, the query interface and the log as they change.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use crate::common::{call, client, Answer, Server};
+use crate::common::{call, client, Server};
 
 /// The example plugin folder of the repository.
 pub fn example() -> PathBuf {
@@ -33,33 +33,6 @@ pub fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.contains(from), "{from:?} is not in {}", file.display());
     std::fs::write(file, text.replace(from, to)).unwrap();
-}
-
-/// The admin token used by the tests.
-pub const TOKEN: &str = "test-admin-token-0123456789";
-
-/// Writes the admin token file into `dir`.
-pub fn token_file(dir: &Path) -> PathBuf {
-    let p = dir.join("admin.token");
-    std::fs::write(&p, format!("{TOKEN}\n")).unwrap();
-    p
-}
-
-/// One admin API call with the test token.
-pub async fn admin(
-    c: &reqwest::Client,
-    s: &Server,
-    method: Method,
-    path: &str,
-    body: Option<&serde_json::Value>,
-) -> Answer {
-    let auth = format!("Bearer {TOKEN}");
-    let text = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut h = vec![("Authorization", auth.as_str())];
-    if body.is_some() {
-        h.push(("Content-Type", "application/json"));
-    }
-    call(c, method, &s.url(path), &h, &text).await
 }
 
 /// The query interface as text/plain.

@@ -183,7 +183,9 @@ mod tests {
         assert!(c.contains(parse_ip("10.0.0.200").unwrap()));
         assert!(!c.contains(parse_ip("10.0.1.1").unwrap()));
         for bad in ["10.0.0.0", "10.0.0.0/31", "10.0.0/24", "x/8", "10.0.0.0/0"] {
-            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+            let e = bad.parse::<Cidr>().unwrap_err();
+            assert_eq!(e.0, bad, "the error names the text");
+            assert!(e.to_string().contains(bad), "{e}");
         }
     }
 
@@ -194,6 +196,10 @@ mod tests {
         assert_eq!(c.resource_delay, Duration::ZERO);
         assert_eq!(c.signal_delay, Duration::from_secs(2));
         assert_eq!(c.private_network.name, "private");
-        assert!(serde_json::from_str::<EmbeddedConfig>(r#"{"resource_dealy": "1s"}"#).is_err());
+        let e = serde_json::from_str::<EmbeddedConfig>(r#"{"resource_dealy": "1s"}"#).unwrap_err();
+        assert!(
+            e.to_string().starts_with("unknown field `resource_dealy`"),
+            "the misspelt key is named: {e}"
+        );
     }
 }

@@ -50,7 +50,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use occi_so_sdk::{
     BackendError, Credentials, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo,
-    StackRef, StackSpec, StackState as Phase, StackUpdate, ValidateInfo, ValidateRequest,
+    StackPreview, StackRef, StackSpec, StackState as Phase, StackUpdate, ValidateInfo,
+    ValidateRequest,
 };
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -292,6 +293,29 @@ impl StackBackend for EmbeddedBackend {
     async fn delete(&self, creds: &Credentials, stack: &StackRef) -> Result<(), BackendError> {
         let cell = self.cell(creds, stack)?;
         engine::delete(&self.engine, &cell)
+    }
+
+    async fn cancel(&self, creds: &Credentials, stack: &StackRef) -> Result<(), BackendError> {
+        let cell = self.cell(creds, stack)?;
+        engine::cancel(&self.engine, &cell)
+    }
+
+    async fn preview_create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackPreview, BackendError> {
+        engine::preview_create(&self.engine, creds, spec)
+    }
+
+    async fn preview_update(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+        update: &StackUpdate,
+    ) -> Result<StackPreview, BackendError> {
+        let cell = self.cell(creds, stack)?;
+        engine::preview_update(&self.engine, &cell, update)
     }
 
     async fn resources(

@@ -605,7 +605,13 @@ mod tests {
                 .as_str(),
             "http://h:8004/v1/admin"
         );
-        assert!(heat_base("mailto:x@y", "p").is_err());
-        assert!(heat_base("::", "p").is_err());
+        assert_eq!(
+            heat_base("mailto:x@y", "p").unwrap_err().to_string(),
+            "Heat URL \"mailto:x@y\": not an http(s) URL"
+        );
+        assert_eq!(
+            heat_base("::", "p").unwrap_err().to_string(),
+            "Heat URL \"::\": relative URL without a base"
+        );
     }
 }

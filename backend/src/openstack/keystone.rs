@@ -400,7 +400,13 @@ mod tests {
         ] {
             assert_eq!(v3_base(given).unwrap().as_str(), want);
         }
-        assert!(v3_base("ftp://k").is_err());
-        assert!(v3_base("not a url").is_err());
+        assert_eq!(
+            v3_base("ftp://k").unwrap_err().to_string(),
+            "auth_url \"ftp://k\": not http(s)"
+        );
+        assert_eq!(
+            v3_base("not a url").unwrap_err().to_string(),
+            "auth_url \"not a url\": relative URL without a base"
+        );
     }
 }

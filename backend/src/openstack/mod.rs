@@ -27,7 +27,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use occi_so_sdk::{
     BackendError, Credentials, EventInfo, ResourceInfo, StackAction, StackBackend, StackInfo,
-    StackRef, StackSpec, StackState, StackStatus, StackUpdate, ValidateInfo, ValidateRequest,
+    StackPreview, StackRef, StackSpec, StackState, StackStatus, StackUpdate, ValidateInfo,
+    ValidateRequest,
 };
 use reqwest::header::LOCATION;
 use reqwest::{Method, StatusCode, Url};
@@ -84,6 +85,31 @@ fn heat_error(answer: &Answer) -> BackendError {
 }
 
 impl OpenStackBackend {
+    /// The method and body of an update (or its preview).
+    fn update_body(&self, update: &StackUpdate) -> Result<(Method, Bytes), BackendError> {
+        Ok(match update {
+            StackUpdate::Patch { parameters } => {
+                (Method::PATCH, json_body(&wire::PatchBody { parameters })?)
+            }
+            StackUpdate::Replace {
+                template,
+                parameters,
+                environment,
+                files,
+                timeout_mins,
+            } => (
+                Method::PUT,
+                json_body(&wire::PutBody {
+                    template,
+                    parameters,
+                    environment: wire::environment(environment.as_deref(), &self.client.registry)?,
+                    files,
+                    timeout_mins: *timeout_mins,
+                })?,
+            ),
+        })
+    }
+
     /// A backend for `config`. Checks the configuration and reads the CA
     /// file; talks to nobody yet (Keystone is asked on the first call).
     pub fn new(config: OpenStackConfig) -> Result<Self, ConfigError> {
@@ -322,27 +348,7 @@ impl StackBackend for OpenStackBackend {
         stack: &StackRef,
         update: &StackUpdate,
     ) -> Result<(), BackendError> {
-        let (method, body) = match update {
-            StackUpdate::Patch { parameters } => {
-                (Method::PATCH, json_body(&wire::PatchBody { parameters })?)
-            }
-            StackUpdate::Replace {
-                template,
-                parameters,
-                environment,
-                files,
-                timeout_mins,
-            } => (
-                Method::PUT,
-                json_body(&wire::PutBody {
-                    template,
-                    parameters,
-                    environment: wire::environment(environment.as_deref(), &self.client.registry)?,
-                    files,
-                    timeout_mins: *timeout_mins,
-                })?,
-            ),
-        };
+        let (method, body) = self.update_body(update)?;
         // Not resent after a lost answer: a second update while the first
         // runs is refused (409) by a legacy Heat and restarts the traversal
         // on a convergence one; the caller's wait shows what happened.
@@ -381,6 +387,89 @@ impl StackBackend for OpenStackBackend {
             StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::ACCEPTED => Ok(()),
             // An earlier try, whose answer we lost, deleted it.
             StatusCode::NOT_FOUND if a.repeated => Ok(()),
+            _ => Err(heat_error(&a)),
+        }
+    }
+
+    async fn cancel(&self, creds: &Credentials, stack: &StackRef) -> Result<(), BackendError> {
+        // An update rolls back (`cancel_update`); a create stops where it is
+        // (`cancel_without_rollback`, convergence Heat).
+        let current = self.client.get(creds, stack).await?;
+        let verb = match (current.status.action, current.status.in_progress()) {
+            (StackAction::Update, true) => "cancel_update",
+            (StackAction::Create, true) => "cancel_without_rollback",
+            _ => {
+                return Err(BackendError::Conflict {
+                    kind: "NotSupported".into(),
+                    message: format!(
+                        "Cancelling update when stack is {} is not supported.",
+                        current.status
+                    ),
+                })
+            }
+        };
+        let body = json_body(&serde_json::json!({ verb: null }))?;
+        let a = self
+            .client
+            .call(
+                creds,
+                Method::POST,
+                &["stacks", &stack.name, &stack.id, "actions"],
+                &[],
+                Some(body),
+                Resend::IfUndelivered,
+            )
+            .await?;
+        self.pollers.kick(&Self::key(creds, stack));
+        match a.status {
+            StatusCode::OK | StatusCode::ACCEPTED | StatusCode::NO_CONTENT => Ok(()),
+            _ => Err(heat_error(&a)),
+        }
+    }
+
+    async fn preview_create(
+        &self,
+        creds: &Credentials,
+        spec: &StackSpec,
+    ) -> Result<StackPreview, BackendError> {
+        let body = json_body(&wire::CreateBody::new(spec, &self.client.registry)?)?;
+        let a = self
+            .client
+            .call(
+                creds,
+                Method::POST,
+                &["stacks", "preview"],
+                &[],
+                Some(body),
+                Resend::Always,
+            )
+            .await?;
+        match a.status {
+            StatusCode::OK => wire::create_preview(&a.body),
+            _ => Err(heat_error(&a)),
+        }
+    }
+
+    async fn preview_update(
+        &self,
+        creds: &Credentials,
+        stack: &StackRef,
+        update: &StackUpdate,
+    ) -> Result<StackPreview, BackendError> {
+        let (method, body) = self.update_body(update)?;
+        let a = self
+            .client
+            .call(
+                creds,
+                method,
+                &["stacks", &stack.name, &stack.id, "preview"],
+                &[],
+                Some(body),
+                Resend::Always,
+            )
+            .await?;
+        match a.status {
+            StatusCode::OK => wire::update_preview(&a.body),
             _ => Err(heat_error(&a)),
         }
     }

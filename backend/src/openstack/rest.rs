@@ -369,26 +369,19 @@ mod tests {
         }
     }
 
-    fn run(dir: &std::path::Path, args: &[&str]) -> bool {
-        Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn tls_server() -> Option<TlsServer> {
-        let dir = std::env::temp_dir().join(format!("occi-so-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok()?;
+    /// The CA, the server's key and its certificate (signed by the CA) in
+    /// `dir`, made with the openssl command.
+    fn certificates(
+        openssl: &occi_so_testkit::OpenSsl,
+        dir: &std::path::Path,
+    ) -> Result<(), String> {
         std::fs::write(
             dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
         )
-        .ok()?;
-        let ok = run(
-            &dir,
+        .map_err(|e| format!("ext.cnf: {e}"))?;
+        openssl.run(
+            dir,
             &[
                 "req",
                 "-x509",
@@ -404,8 +397,9 @@ mod tests {
                 "-subj",
                 "/CN=occi-so test CA",
             ],
-        ) && run(
-            &dir,
+        )?;
+        openssl.run(
+            dir,
             &[
                 "req",
                 "-newkey",
@@ -418,8 +412,9 @@ mod tests {
                 "-subj",
                 "/CN=127.0.0.1",
             ],
-        ) && run(
-            &dir,
+        )?;
+        openssl.run(
+            dir,
             &[
                 "x509",
                 "-req",
@@ -437,10 +432,15 @@ mod tests {
                 "-extfile",
                 "ext.cnf",
             ],
-        );
-        if !ok {
-            return None;
-        }
+        )
+    }
+
+    /// The HTTPS server (python3, which the test suite needs anyway),
+    /// or why it did not start.
+    fn tls_server(openssl: &occi_so_testkit::OpenSsl) -> Result<TlsServer, String> {
+        let dir = std::env::temp_dir().join(format!("occi-so-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        certificates(openssl, &dir)?;
         let script = r#"
 import http.server, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
@@ -466,13 +466,17 @@ srv.serve_forever()
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .ok()?;
+            .map_err(|e| format!("python3: {e}"))?;
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take()?)
+        let stdout = child.stdout.take().ok_or("python3 has no stdout")?;
+        std::io::BufReader::new(stdout)
             .read_line(&mut line)
-            .ok()?;
-        let port = line.trim().parse().ok()?;
-        Some(TlsServer {
+            .map_err(|e| format!("python3's port: {e}"))?;
+        let port = line
+            .trim()
+            .parse()
+            .map_err(|e| format!("python3's port {line:?}: {e}"))?;
+        Ok(TlsServer {
             child,
             port,
             ca: dir.join("ca.pem"),
@@ -494,10 +498,10 @@ srv.serve_forever()
 
     #[tokio::test]
     async fn tls_trusts_the_configured_ca_and_only_it() {
-        let Some(server) = tls_server() else {
-            eprintln!("skipped: needs the openssl CLI and python3");
+        let Some(openssl) = occi_so_testkit::require_openssl() else {
             return;
         };
+        let server = tls_server(&openssl).unwrap_or_else(|e| panic!("the HTTPS server: {e}"));
         let config = |ca: Option<PathBuf>, insecure: bool| OpenStackConfig {
             ca_file: ca,
             insecure,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use occi_so_sdk::{
-    BackendError, EventInfo, ResourceInfo, StackInfo, StackOutput, StackRef, StackSpec,
-    StackStatus, ValidateInfo, ValidateRequest,
+    BackendError, ChangeAction, EventInfo, ResourceChange, ResourceInfo, StackInfo, StackOutput,
+    StackPreview, StackRef, StackSpec, StackStatus, ValidateInfo, ValidateRequest,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -320,6 +320,72 @@ pub(crate) fn resources(body: &[u8]) -> Result<Vec<ResourceInfo>, BackendError> 
         .collect())
 }
 
+/// The resources of `POST /stacks/preview` (nested stacks' resources come
+/// as nested lists; they are the nested stack's, and listed flat).
+pub(crate) fn create_preview(body: &[u8]) -> Result<StackPreview, BackendError> {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("Heat's stack preview is not JSON: {e}")))?;
+    let Some(list) = v.pointer("/stack/resources") else {
+        return Err(bad("Heat's stack preview has no stack.resources".into()));
+    };
+    let mut resources = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<ResourceChange>) {
+        match v {
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            serde_json::Value::Object(m) => {
+                if let (Some(n), Some(t)) = (
+                    m.get("resource_name").and_then(|x| x.as_str()),
+                    m.get("resource_type").and_then(|x| x.as_str()),
+                ) {
+                    out.push(ResourceChange {
+                        resource_name: n.to_string(),
+                        resource_type: t.to_string(),
+                        action: ChangeAction::Create,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(list, &mut resources);
+    resources.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+    Ok(StackPreview { resources })
+}
+
+/// The resource changes of `PUT|PATCH /stacks/{name}/{id}/preview`.
+pub(crate) fn update_preview(body: &[u8]) -> Result<StackPreview, BackendError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        resource_changes: BTreeMap<String, Vec<Changed>>,
+    }
+    #[derive(Deserialize)]
+    struct Changed {
+        resource_name: String,
+        #[serde(default)]
+        resource_type: String,
+    }
+    let e: Envelope = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("Heat's update preview is not as expected: {e}")))?;
+    let mut resources = Vec::new();
+    for (what, list) in e.resource_changes {
+        let action = match what.as_str() {
+            "added" => ChangeAction::Create,
+            "deleted" => ChangeAction::Delete,
+            "replaced" => ChangeAction::Replace,
+            "updated" => ChangeAction::Update,
+            "unchanged" => ChangeAction::Unchanged,
+            _ => continue,
+        };
+        resources.extend(list.into_iter().map(|c| ResourceChange {
+            resource_name: c.resource_name,
+            resource_type: c.resource_type,
+            action,
+        }));
+    }
+    resources.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+    Ok(StackPreview { resources })
+}
+
 #[derive(Deserialize)]
 struct EventsEnvelope {
     events: Vec<EventBody>,
@@ -417,7 +483,12 @@ mod tests {
         assert_eq!((r.name.as_str(), r.id.as_str()), ("my-stack", "0f1e"));
         let r = location_ref("/v1/admin/stacks/a%2Eb/9").unwrap();
         assert_eq!(r.name, "a.b");
-        assert!(location_ref("http://h/v1/admin/other/x/y").is_err());
+        let e = location_ref("http://h/v1/admin/other/x/y").unwrap_err();
+        assert!(
+            matches!(&e, BackendError::BadGateway { status: 0, message }
+                if message.ends_with("which is not …/stacks/NAME/ID")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -495,7 +566,12 @@ mod tests {
             tags: vec!["a,b".into()],
             ..spec
         };
-        assert!(CreateBody::new(&bad, &BTreeMap::new()).is_err());
+        let e = CreateBody::new(&bad, &BTreeMap::new()).err();
+        assert!(
+            matches!(&e, Some(BackendError::Rejected { kind, message })
+                if kind == "InvalidTag" && message == "stack tag \"a,b\" is empty or holds a comma"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -15,12 +15,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use occi_so_sdk::{
-    BackendError, Credentials, StackBackend, StackInfo, StackRecord, StackRef, StackSink,
-    StackSpec, StackUpdate, Stacks, ValidateRequest, WaitOptions,
+    BackendError, Credentials, StackBackend, StackInfo, StackRef, StackSpec, StackUpdate, Stacks,
+    ValidateRequest, WaitOptions,
 };
 
 /// A backend under test.
@@ -81,6 +81,21 @@ impl Harness {
             .create(&self.creds, spec)
             .await
             .unwrap_or_else(|e| panic!("creating {}: {e}", spec.name))
+    }
+
+    /// Creates `spec`, waits until it settles and checks that it ends
+    /// `status` (`CREATE_COMPLETE`...); the stack and what it settled as.
+    pub async fn settled_as(&self, spec: &StackSpec, status: &str) -> (StackRef, StackInfo) {
+        let stack = self.create(spec).await;
+        let info = self.wait(&stack).await;
+        assert_eq!(
+            info.status.to_string(),
+            status,
+            "{}: {}",
+            spec.name,
+            info.status_reason
+        );
+        (stack, info)
     }
 
     /// Delete and wait until gone; tolerant (cleanup).
@@ -588,34 +603,7 @@ pub async fn waiters_share_one_poll(h: &Harness) {
     h.cleanup(&stack).await;
 }
 
-/// A sink that keeps every record it is told about.
-#[derive(Default)]
-pub struct RecordingSink {
-    pub records: Mutex<BTreeMap<String, StackRecord>>,
-    pub removed: Mutex<Vec<String>>,
-}
-
-impl StackSink for RecordingSink {
-    fn stack_changed(&self, record: &StackRecord) {
-        if let Ok(mut r) = self.records.lock() {
-            r.insert(record.role.clone(), record.clone());
-        }
-    }
-    fn stack_removed(&self, role: &str) {
-        if let Ok(mut r) = self.records.lock() {
-            r.remove(role);
-        }
-        if let Ok(mut r) = self.removed.lock() {
-            r.push(role.to_string());
-        }
-    }
-}
-
-impl RecordingSink {
-    pub fn get(&self, role: &str) -> Option<StackRecord> {
-        self.records.lock().ok()?.get(role).cloned()
-    }
-}
+pub use occi_so_testkit::RecordingSink;
 
 /// The plugin-facing `Stacks` handle journals every step: the name before
 /// the create, the id after, each status seen, the removal after delete;

@@ -1,43 +1,10 @@
-//! What the integration tests share: finding the test Heat (or skipping),
-//! and starting a private Heat or Keystone of their own.
+//! What the integration tests share beyond the testkit (which finds the
+//! test Heat and Keystone, or skips): starting a private Heat of their own.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// `OCCI_SO_TEST_HEAT_URL`, or `None` after saying why the test is skipped
-/// (a failure instead when `OCCI_SO_REQUIRE_HEAT=1`).
-pub fn heat_url() -> Option<String> {
-    required_env(
-        "OCCI_SO_TEST_HEAT_URL",
-        "OCCI_SO_REQUIRE_HEAT",
-        "a real Heat",
-    )
-}
-
-/// `OCCI_SO_TEST_KEYSTONE_URL` (e.g. `http://127.0.0.1:5000/v3`), or `None`
-/// after saying why (a failure when `OCCI_SO_REQUIRE_KEYSTONE=1`).
-pub fn keystone_url() -> Option<String> {
-    required_env(
-        "OCCI_SO_TEST_KEYSTONE_URL",
-        "OCCI_SO_REQUIRE_KEYSTONE",
-        "a real Keystone (scripts/keystone-local.sh)",
-    )
-}
-
-fn required_env(var: &str, require: &str, what: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var(require).as_deref() == Ok("1") {
-                panic!("{var} is not set but {require}=1");
-            }
-            eprintln!("skipped: {var} is not set (this test needs {what})");
-            None
-        }
-    }
-}
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

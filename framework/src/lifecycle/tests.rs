@@ -87,6 +87,27 @@ impl StackBackend for Memory {
         tx.send_replace(info(s, "DELETE_COMPLETE"));
         Ok(())
     }
+    async fn cancel(&self, _: &Credentials, _: &StackRef) -> Result<(), BackendError> {
+        Err(BackendError::Conflict {
+            kind: "NotSupported".into(),
+            message: "this test double runs no operation long enough to cancel".into(),
+        })
+    }
+    async fn preview_create(
+        &self,
+        _: &Credentials,
+        _: &StackSpec,
+    ) -> Result<occi_so_sdk::StackPreview, BackendError> {
+        Ok(Default::default())
+    }
+    async fn preview_update(
+        &self,
+        _: &Credentials,
+        _: &StackRef,
+        _: &StackUpdate,
+    ) -> Result<occi_so_sdk::StackPreview, BackendError> {
+        Ok(Default::default())
+    }
     async fn resources(
         &self,
         _: &Credentials,
@@ -128,6 +149,10 @@ struct TestPlugin {
     gate: Option<Arc<Notify>>,
     fail: bool,
     panic: bool,
+    /// Updates to fail before one succeeds.
+    update_failures: Arc<std::sync::atomic::AtomicUsize>,
+    /// Updates run (failed ones included).
+    updates: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn spec() -> StackSpec {
@@ -174,6 +199,17 @@ impl Orchestrator for TestPlugin {
                 Ok(())
             }
             Operation::Update { .. } => {
+                use std::sync::atomic::Ordering::SeqCst;
+                self.updates.fetch_add(1, SeqCst);
+                if self
+                    .update_failures
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    return Err(PluginError::Failed(
+                        "UPDATE_FAILED: the update broke".into(),
+                    ));
+                }
                 ctx.stacks
                     .update_ready(
                         "main",
@@ -190,6 +226,10 @@ impl Orchestrator for TestPlugin {
 }
 
 fn plugin(gate: Option<Arc<Notify>>, fail: bool, panic: bool) -> Arc<dyn Orchestrator> {
+    test_plugin(gate, fail, panic)
+}
+
+fn test_plugin(gate: Option<Arc<Notify>>, fail: bool, panic: bool) -> Arc<TestPlugin> {
     Arc::new(TestPlugin {
         info: PluginInfo {
             name: "sample".into(),
@@ -218,19 +258,30 @@ fn plugin(gate: Option<Arc<Notify>>, fail: bool, panic: bool) -> Arc<dyn Orchest
         gate,
         fail,
         panic,
+        update_failures: Default::default(),
+        updates: Default::default(),
     })
 }
 
 fn lifecycle_with(p: Arc<dyn Orchestrator>, store: Arc<Store>) -> Arc<Lifecycle> {
+    lifecycle_on(
+        p,
+        store,
+        Arc::new(Memory::default()),
+        LifecycleOptions::default(),
+    )
+}
+
+fn lifecycle_on(
+    p: Arc<dyn Orchestrator>,
+    store: Arc<Store>,
+    backend: Arc<Memory>,
+    options: LifecycleOptions,
+) -> Arc<Lifecycle> {
     let registry = Arc::new(Registry::new());
     registry.set_default("sample").unwrap();
     registry.register(p).unwrap();
-    Arc::new(Lifecycle::new(
-        store,
-        registry,
-        Arc::new(Memory::default()),
-        LifecycleOptions::default(),
-    ))
+    Arc::new(Lifecycle::new(store, registry, backend, options))
 }
 
 fn creds() -> Credentials {
@@ -242,28 +293,53 @@ fn key() -> InstanceKey {
 }
 
 async fn created(lc: &Arc<Lifecycle>) -> Arc<Instance> {
-    lc.create(
-        CreateRequest {
-            key: key(),
-            kind: orchestrator_kind_id(),
-            attributes: vec![],
-            mixins: vec![],
-        },
-        creds(),
-    )
-    .await
-    .unwrap()
+    let (inst, record) = lc
+        .create(
+            CreateRequest {
+                key: key(),
+                kind: orchestrator_kind_id(),
+                attributes: vec![],
+                mixins: vec![],
+            },
+            creds(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(record.operation, Operation::Design);
+    assert_eq!(record.state, OpState::Succeeded);
+    inst
 }
 
+/// The instance once nothing runs or waits.
 async fn settled(lc: &Lifecycle) -> Arc<Instance> {
-    for _ in 0..200 {
+    for _ in 0..400 {
         let i = lc.get(&key()).unwrap();
-        if i.running.is_none() {
+        if i.running.is_none() && i.queue.is_empty() {
             return i;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     panic!("operation did not finish");
+}
+
+/// The record `id` once it has ended.
+async fn ended(lc: &Lifecycle, id: &str) -> Arc<OperationRecord> {
+    for _ in 0..400 {
+        let r = lc.operation("t1", id).unwrap();
+        if r.state.is_final() {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("operation {id} did not end");
+}
+
+fn terms(lc: &Lifecycle, inst: &Instance) -> Vec<String> {
+    let b = lc.binding_of(inst).unwrap();
+    lc.applicable(inst, &b)
+        .into_iter()
+        .map(|a| a.term)
+        .collect()
 }
 
 #[tokio::test]
@@ -272,13 +348,7 @@ async fn the_mcn_sequence_moves_through_the_phases() {
     let inst = created(&lc).await;
     assert_eq!(inst.phase, Phase::Initialised);
     assert_eq!(inst.attributes["flavor"], json!("m1.small"));
-    let b = lc.binding_of(&inst).unwrap();
-    let terms: Vec<String> = lc
-        .applicable(&inst, &b)
-        .into_iter()
-        .map(|a| a.term)
-        .collect();
-    assert_eq!(terms, ["deploy"]);
+    assert_eq!(terms(&lc, &inst), ["deploy"]);
 
     let e = lc
         .start(&key(), None, "provision", &[], creds())
@@ -288,15 +358,28 @@ async fn the_mcn_sequence_moves_through_the_phases() {
         e.to_string(),
         "action 'provision' does not apply to an instance that is initialised; actions that apply now: deploy"
     );
+    let e = lc
+        .start(&key(), None, "deplyo", &[], creds())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("no such action 'deplyo'")
+            && e.to_string().ends_with("did you mean deploy?"),
+        "{e}"
+    );
 
-    lc.start(&key(), Some(MCN_SERVICE_SCHEME), "deploy", &[], creds())
+    let a = lc
+        .start(&key(), Some(MCN_SERVICE_SCHEME), "deploy", &[], creds())
         .await
         .unwrap();
+    assert_eq!(a.operation.state, OpState::Running);
+    assert!(!a.queued());
     let inst = settled(&lc).await;
     assert_eq!(inst.phase, Phase::Deployed);
     assert_eq!(inst.stacks.len(), 1);
     assert!(inst.stacks[0].name.starts_with("so-sample-"));
     assert_eq!(inst.plugin_state.as_json(), &json!({"deployed": true}));
+    assert_eq!(ended(&lc, &a.operation.id).await.state, OpState::Succeeded);
     let report = lc.state(&inst).await.unwrap();
     assert_eq!(
         report.attributes["occi.mcn.stack.state"],
@@ -304,7 +387,7 @@ async fn the_mcn_sequence_moves_through_the_phases() {
     );
     assert_eq!(report.attributes["mcn.endpoint.api"], json!("10.0.0.7"));
 
-    let inst = lc
+    match lc
         .update(
             &key(),
             &[("size".into(), json!("3"))],
@@ -312,9 +395,16 @@ async fn the_mcn_sequence_moves_through_the_phases() {
             creds(),
         )
         .await
-        .unwrap();
-    assert_eq!(inst.attributes["size"], json!(3));
+        .unwrap()
+    {
+        Updated::Accepted(a) => assert_eq!(
+            a.operation.operation,
+            Operation::update(Attributes::from([("size".to_string(), json!(3))]))
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
     let inst = settled(&lc).await;
+    assert_eq!(inst.attributes["size"], json!(3));
     let report = lc.state(&inst).await.unwrap();
     assert_eq!(
         report.attributes["occi.mcn.stack.state"],
@@ -326,60 +416,165 @@ async fn the_mcn_sequence_moves_through_the_phases() {
         .unwrap();
     let inst = settled(&lc).await;
     assert_eq!(inst.phase, Phase::Provisioned);
-    let b = lc.binding_of(&inst).unwrap();
-    let terms: Vec<String> = lc
-        .applicable(&inst, &b)
-        .into_iter()
-        .map(|a| a.term)
-        .collect();
-    assert_eq!(terms, ["scale", "notify"]);
+    assert_eq!(terms(&lc, &inst), ["scale", "notify"]);
     let e = lc
         .start(&key(), None, "scale", &[], creds())
         .await
         .unwrap_err();
     assert!(e.to_string().contains("'count' is required"), "{e}");
 
-    assert_eq!(lc.dispose(&key(), creds()).await.unwrap(), Disposed::Done);
+    // The history: ids from 1, in order, each kind of event there.
+    let kinds: Vec<String> = inst
+        .events
+        .recent
+        .iter()
+        .map(|e| {
+            serde_json::to_value(&e.kind).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(kinds.contains(&"phase".to_string()) && kinds.contains(&"stack".to_string()));
+    assert!(inst
+        .events
+        .recent
+        .iter()
+        .zip(inst.events.recent.iter().skip(1))
+        .all(|(a, b)| b.id == a.id + 1));
+
+    match lc.dispose(&key(), creds()).await.unwrap() {
+        Disposed::Done(r) => assert_eq!(r.state, OpState::Succeeded),
+        other => panic!("unexpected {other:?}"),
+    }
     assert!(matches!(lc.get(&key()), Err(LifecycleError::NotFound(_))));
+    // The records outlive the instance.
+    assert_eq!(lc.operations("t1", Some("/orchestrator/default")).len(), 5);
 }
 
 #[tokio::test]
-async fn a_second_operation_while_one_runs_is_busy_and_changes_nothing() {
+async fn operations_on_a_busy_instance_wait_in_order() {
+    let gate = Arc::new(Notify::new());
+    let lc = lifecycle_on(
+        plugin(Some(gate.clone()), false, false),
+        Arc::new(Store::in_memory()),
+        Arc::new(Memory::default()),
+        LifecycleOptions {
+            queue_limit: 3,
+            ..LifecycleOptions::default()
+        },
+    );
+    created(&lc).await;
+    let deploy = lc
+        .start(&key(), None, "deploy", &[], creds())
+        .await
+        .unwrap();
+    // A second deploy no longer applies once the first is accepted.
+    let e = lc
+        .start(&key(), None, "deploy", &[], creds())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("action 'deploy' does not apply to an instance that is deployed"),
+        "{e}"
+    );
+    let provision = lc
+        .start(&key(), None, "provision", &[], creds())
+        .await
+        .unwrap();
+    assert!(provision.queued());
+    assert_eq!(lc.position(&provision.operation), Some(1));
+    let update = match lc
+        .update(
+            &key(),
+            &[("size".into(), json!(2))],
+            &Attributes::new(),
+            creds(),
+        )
+        .await
+        .unwrap()
+    {
+        Updated::Accepted(a) => a,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(lc.position(&update.operation), Some(2));
+    assert_eq!(
+        lc.get(&key()).unwrap().attributes["size"],
+        json!(1),
+        "applied when its turn comes"
+    );
+    let notify = lc
+        .start(
+            &key(),
+            None,
+            "notify",
+            &[("alarm".into(), json!("cpu"))],
+            creds(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(lc.position(&notify.operation), Some(3));
+    // The queue is full: the refusal names the running operation and when it started.
+    let before = lc.get(&key()).unwrap();
+    let e = lc.dispose(&key(), creds()).await.unwrap_err();
+    match &e {
+        LifecycleError::Busy {
+            running,
+            location,
+            since,
+            queued,
+        } => {
+            assert_eq!(running, "deploy");
+            assert_eq!(location, &deploy.operation.location());
+            assert_eq!(*queued, 3);
+            assert!(since.ends_with('Z') && since.contains('T'), "{since}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(lc.get(&key()).unwrap(), before, "a refusal changes nothing");
+    gate.notify_one();
+    let inst = settled(&lc).await;
+    assert_eq!(inst.phase, Phase::Provisioned);
+    assert_eq!(inst.attributes["size"], json!(2));
+    for a in [&deploy, &provision, &update, &notify] {
+        let r = ended(&lc, &a.operation.id).await;
+        assert_eq!(r.state, OpState::Succeeded, "{:?}", r.operation);
+    }
+    let order: Vec<u64> = [&deploy, &provision, &update, &notify]
+        .iter()
+        .map(|a| {
+            lc.operation("t1", &a.operation.id)
+                .unwrap()
+                .started
+                .unwrap()
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+}
+
+#[tokio::test]
+async fn a_queued_operation_that_no_longer_applies_fails_with_the_reason() {
     let gate = Arc::new(Notify::new());
     let lc = lifecycle_with(
-        plugin(Some(gate.clone()), false, false),
+        plugin(Some(gate.clone()), true, false),
         Arc::new(Store::in_memory()),
     );
     created(&lc).await;
     lc.start(&key(), None, "deploy", &[], creds())
         .await
         .unwrap();
-    let before = lc.get(&key()).unwrap();
-    let e = lc
-        .start(&key(), None, "deploy", &[], creds())
+    let provision = lc
+        .start(&key(), None, "provision", &[], creds())
         .await
-        .unwrap_err();
-    assert!(
-        matches!(e, LifecycleError::Busy { ref running, .. } if running == "deploy"),
-        "{e}"
-    );
-    assert!(matches!(
-        lc.dispose(&key(), creds()).await,
-        Err(LifecycleError::Busy { .. })
-    ));
-    assert!(matches!(
-        lc.update(
-            &key(),
-            &[("size".into(), json!(2))],
-            &Attributes::new(),
-            creds()
-        )
-        .await,
-        Err(LifecycleError::Busy { .. })
-    ));
-    assert_eq!(lc.get(&key()).unwrap(), before);
+        .unwrap();
     gate.notify_one();
-    assert_eq!(settled(&lc).await.phase, Phase::Deployed);
+    let r = ended(&lc, &provision.operation.id).await;
+    assert_eq!(r.state, OpState::Failed);
+    assert_eq!(
+        r.error.as_ref().unwrap().message,
+        "provision no longer applies: the instance is initialised (it applies when it is deployed)"
+    );
 }
 
 #[tokio::test]
@@ -401,7 +596,7 @@ async fn concurrent_starts_let_exactly_one_through() {
     for h in handles {
         match h.await.unwrap() {
             Ok(_) => ok += 1,
-            Err(LifecycleError::Busy { .. }) => {}
+            Err(LifecycleError::NotApplicable { .. }) => {}
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -415,7 +610,8 @@ async fn failures_and_panics_are_recorded_and_deploy_can_be_retried() {
     for (fail, panic) in [(true, false), (false, true)] {
         let lc = lifecycle_with(plugin(None, fail, panic), Arc::new(Store::in_memory()));
         created(&lc).await;
-        lc.start(&key(), None, "deploy", &[], creds())
+        let a = lc
+            .start(&key(), None, "deploy", &[], creds())
             .await
             .unwrap();
         let inst = settled(&lc).await;
@@ -427,9 +623,126 @@ async fn failures_and_panics_are_recorded_and_deploy_can_be_retried() {
         } else {
             assert!(err.message.contains("boom"), "{}", err.message);
         }
-        let b = lc.binding_of(&inst).unwrap();
-        assert_eq!(lc.applicable(&inst, &b)[0].term, "deploy");
+        let r = ended(&lc, &a.operation.id).await;
+        assert_eq!(r.state, OpState::Failed);
+        assert_eq!(r.error.as_ref().unwrap().message, err.message);
+        assert_eq!(terms(&lc, &inst)[0], "deploy");
+        // A retry really runs again, as a new operation.
+        let again = lc.retry("t1", &a.operation.id, creds()).await.unwrap();
+        assert_eq!(
+            again.operation.retry_of.as_deref(),
+            Some(a.operation.id.as_str())
+        );
+        let r2 = ended(&lc, &again.operation.id).await;
+        assert_eq!(r2.state, OpState::Failed);
+        assert_ne!(r2.id, r.id);
     }
+}
+
+#[tokio::test]
+async fn cancelling_and_retrying_follow_the_state_of_the_operation() {
+    let gate = Arc::new(Notify::new());
+    let lc = lifecycle_with(
+        plugin(Some(gate.clone()), false, false),
+        Arc::new(Store::in_memory()),
+    );
+    created(&lc).await;
+    let deploy = lc
+        .start(&key(), None, "deploy", &[], creds())
+        .await
+        .unwrap();
+    let provision = lc
+        .start(&key(), None, "provision", &[], creds())
+        .await
+        .unwrap();
+    // A queued one leaves its queue.
+    let r = lc.cancel("t1", &provision.operation.id).await.unwrap();
+    assert_eq!(r.state, OpState::Cancelled);
+    assert!(lc.get(&key()).unwrap().queue.is_empty());
+    // A running one stops; the instance stays as it was.
+    let r = lc.cancel("t1", &deploy.operation.id).await.unwrap();
+    assert_eq!(r.state, OpState::Cancelled);
+    let inst = settled(&lc).await;
+    assert_eq!(inst.phase, Phase::Initialised);
+    assert!(inst.stacks.is_empty());
+    // Neither can be cancelled again; an unknown or another tenant's id is not found.
+    let e = lc.cancel("t1", &deploy.operation.id).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "operation {} is cancelled: only a queued or running operation can be cancelled",
+            deploy.operation.location()
+        )
+    );
+    assert!(matches!(
+        lc.cancel("t2", &deploy.operation.id).await,
+        Err(LifecycleError::NoSuchOperation(_))
+    ));
+    assert!(matches!(
+        lc.retry("t1", "nope", creds()).await,
+        Err(LifecycleError::NoSuchOperation(_))
+    ));
+    // A cancelled deploy can be retried; a succeeded one cannot.
+    let again = lc.retry("t1", &deploy.operation.id, creds()).await.unwrap();
+    gate.notify_one();
+    assert_eq!(
+        ended(&lc, &again.operation.id).await.state,
+        OpState::Succeeded
+    );
+    let e = lc
+        .retry("t1", &again.operation.id, creds())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("only a failed or cancelled operation can be retried"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn sending_a_failed_update_again_really_runs_it_again() {
+    let tp = test_plugin(None, false, false);
+    let lc = lifecycle_with(tp.clone(), Arc::new(Store::in_memory()));
+    created(&lc).await;
+    lc.start(&key(), None, "deploy", &[], creds())
+        .await
+        .unwrap();
+    settled(&lc).await;
+    // Fail the next update.
+    tp.update_failures
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let given = [("size".to_string(), json!(5))];
+    lc.update(&key(), &given, &Attributes::new(), creds())
+        .await
+        .unwrap();
+    let inst = settled(&lc).await;
+    assert!(inst
+        .last_error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("the update broke"));
+    assert_eq!(inst.attributes["size"], json!(5));
+    // The same values again: not an echo, the update runs again.
+    match lc
+        .update(&key(), &given, &Attributes::new(), creds())
+        .await
+        .unwrap()
+    {
+        Updated::Accepted(a) => assert_eq!(a.operation.operation.name(), "update"),
+        other => panic!("expected a new update, got {other:?}"),
+    }
+    let inst = settled(&lc).await;
+    assert!(inst.last_error.is_none());
+    assert_eq!(tp.updates.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Once it succeeded, the same values are an echo again.
+    assert!(matches!(
+        lc.update(&key(), &given, &Attributes::new(), creds())
+            .await
+            .unwrap(),
+        Updated::Unchanged(_)
+    ));
 }
 
 #[tokio::test]
@@ -484,31 +797,41 @@ async fn bad_input_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_restart_mid_operation_keeps_the_instance_and_its_stack() {
+async fn a_restart_mid_operation_resumes_it_from_its_stacks() {
     let dir = tempfile::tempdir().unwrap();
     let opts = JournalOptions {
         fsync: false,
         compact_after: 1000,
     };
+    let backend = Arc::new(Memory::default());
     let gate = Arc::new(Notify::new());
+    let deploy_id;
     {
         let (store, _) = Store::open(dir.path(), opts.clone()).unwrap();
         let store = Arc::new(store);
-        let lc = lifecycle_with(plugin(Some(gate.clone()), false, false), store.clone());
+        let lc = lifecycle_on(
+            plugin(Some(gate.clone()), false, false),
+            store.clone(),
+            backend.clone(),
+            LifecycleOptions::default(),
+        );
         created(&lc).await;
-        lc.start(&key(), None, "deploy", &[], creds())
+        deploy_id = lc
+            .start(&key(), None, "deploy", &[], creds())
             .await
-            .unwrap();
-        // Let deploy create its stack, then "crash" before it commits.
+            .unwrap()
+            .operation
+            .id
+            .clone();
+        // The stack was created and recorded, then occi-so "crashed"
+        // before the operation committed.
+        let stack = backend.create(&creds(), &spec()).await.unwrap();
         store
             .update(&key(), |i| {
                 i.stacks.push(StackRecord {
                     role: "main".into(),
-                    name: "so-sample-x-main".into(),
-                    stack: Some(StackRef {
-                        name: "so-sample-x-main".into(),
-                        id: "abc".into(),
-                    }),
+                    name: stack.name.clone(),
+                    stack: Some(stack.clone()),
                     last: None,
                     cloud: None,
                 });
@@ -523,32 +846,36 @@ async fn a_restart_mid_operation_keeps_the_instance_and_its_stack() {
     }
     let (store, n) = Store::open(dir.path(), opts).unwrap();
     assert_eq!(n, 1);
-    let lc = lifecycle_with(plugin(None, false, false), Arc::new(store));
-    assert_eq!(lc.recover().await, 1);
-    let inst = lc.get(&key()).unwrap();
-    assert!(inst.running.is_none());
-    assert_eq!(inst.stacks[0].stack.as_ref().unwrap().id, "abc");
-    assert!(inst
-        .last_error
-        .as_ref()
-        .unwrap()
-        .message
-        .contains("interrupted"));
+    let lc = lifecycle_on(
+        plugin(None, false, false),
+        Arc::new(store),
+        backend.clone(),
+        LifecycleOptions::default(),
+    );
+    assert_eq!(lc.resume().await, 1);
+    let r = ended(&lc, &deploy_id).await;
+    assert_eq!(r.state, OpState::Succeeded, "{:?}", r.error);
+    assert_eq!(r.resumed, 1);
+    let inst = settled(&lc).await;
+    assert_eq!(inst.phase, Phase::Deployed);
+    assert!(inst.last_error.is_none());
+    assert_eq!(
+        backend.stacks.len(),
+        1,
+        "the recorded stack was followed, not created again"
+    );
 }
 
 #[tokio::test]
 async fn stacks_left_in_progress_by_a_restart_are_followed_until_they_settle() {
     let backend = Arc::new(Memory::default());
     let store = Arc::new(Store::in_memory());
-    let registry = Arc::new(Registry::new());
-    registry.set_default("sample").unwrap();
-    registry.register(plugin(None, false, false)).unwrap();
-    let lc = Arc::new(Lifecycle::new(
+    let lc = lifecycle_on(
+        plugin(None, false, false),
         store.clone(),
-        registry,
         backend.clone(),
         LifecycleOptions::default(),
-    ));
+    );
     created(&lc).await;
     // The backend finished the stack; the journal still says in progress.
     let stack = backend.create(&creds(), &spec()).await.unwrap();

@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 
 use super::persist::{Change, DocKey, Done, Durable, JournalError, Persistence, Snapshot};
 use super::{Instance, InstanceKey};
+use crate::operation::{OpKey, OperationRecord};
 
 const SNAPSHOT: &str = "snapshot.jsonl";
 const LOG: &str = "journal.jsonl";
@@ -65,6 +66,9 @@ enum Entry {
     Put(Box<Instance>),
     Remove(InstanceKey),
     Doc(DocEntry),
+    Op(Box<OperationRecord>),
+    #[serde(rename = "op_removed")]
+    OpRemoved(OpKey),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,6 +84,7 @@ struct DocEntry {
 enum SnapshotRef<'a> {
     Put(&'a Instance),
     Doc(DocRef<'a>),
+    Op(&'a OperationRecord),
 }
 
 #[derive(Serialize)]
@@ -191,6 +196,8 @@ pub struct Replayed {
     pub instances: Vec<Instance>,
     /// Every document.
     pub documents: BTreeMap<DocKey, serde_json::Value>,
+    /// Every operation record.
+    pub operations: Vec<OperationRecord>,
 }
 
 fn open_append(path: &Path) -> Result<File, JournalError> {
@@ -219,6 +226,7 @@ fn create_private(path: &Path) -> Result<File, JournalError> {
 fn replay(dir: &Path) -> Result<Replayed, JournalError> {
     let mut state: HashMap<InstanceKey, Instance> = HashMap::new();
     let mut documents = BTreeMap::new();
+    let mut operations: BTreeMap<OpKey, OperationRecord> = BTreeMap::new();
     let mut apply = |entry: Entry| match entry {
         Entry::Put(inst) => {
             state.insert(inst.key.clone(), *inst);
@@ -232,6 +240,12 @@ fn replay(dir: &Path) -> Result<Replayed, JournalError> {
                 Some(v) => documents.insert(key, v),
                 None => documents.remove(&key),
             };
+        }
+        Entry::Op(o) => {
+            operations.insert(o.key(), *o);
+        }
+        Entry::OpRemoved(k) => {
+            operations.remove(&k);
         }
     };
     for_each_line(&dir.join(SNAPSHOT), |line| {
@@ -251,6 +265,7 @@ fn replay(dir: &Path) -> Result<Replayed, JournalError> {
     Ok(Replayed {
         instances,
         documents,
+        operations: operations.into_values().collect(),
     })
 }
 
@@ -351,6 +366,10 @@ impl Writer {
             Change::Remove(key) => {
                 serde_json::to_writer(&mut self.log, &Entry::Remove(key.clone()))
             }
+            Change::Operation(o) => serde_json::to_writer(&mut self.log, &SnapshotRef::Op(o)),
+            Change::OperationRemoved(k) => {
+                serde_json::to_writer(&mut self.log, &Entry::OpRemoved(k.clone()))
+            }
             Change::Document(key, value) => serde_json::to_writer(
                 &mut self.log,
                 &SnapshotRef::Doc(DocRef {
@@ -393,7 +412,8 @@ impl Writer {
                         key: &k.key,
                         value: Some(v),
                     })
-                }));
+                }))
+                .chain(snapshot.operations.iter().map(|o| SnapshotRef::Op(o)));
             for line in lines {
                 serde_json::to_writer(&mut w, &line).map_err(|e| JournalError::Io {
                     path: tmp.display().to_string(),

@@ -22,6 +22,9 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use occi_so_sdk::{Attributes, Phase, PluginState, StackRecord};
+
+use crate::events::EventLog;
+use crate::operation::{OpKey, OpState, OperationRecord, Queued};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -50,12 +53,69 @@ impl InstanceKey {
 }
 
 /// A lifecycle operation that is running now.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Running {
     /// Operation name (`deploy`, `update`, `add_nodes`, ...).
     pub operation: String,
     /// When it started (Unix milliseconds).
     pub since: u64,
+    /// Its operation record (empty in journals of earlier versions).
+    #[serde(default)]
+    pub id: String,
+    /// What it does (to resume it even if its record was not written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<occi_so_sdk::Operation>,
+    /// For an update: the values its changed attributes had before it
+    /// (`None`: unset), to put back when it is cancelled.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub before: BTreeMap<String, Option<serde_json::Value>>,
+}
+
+impl Instance {
+    /// Makes `op` (of record `id`) the running operation at `now`: an
+    /// update's attributes are merged in (and remembered to be put back
+    /// if it is cancelled), and the events say so.
+    pub fn start_running(
+        &mut self,
+        id: &str,
+        op: &occi_so_sdk::Operation,
+        now: u64,
+        shown: Option<BTreeMap<String, serde_json::Value>>,
+        retention: usize,
+    ) {
+        let mut before = BTreeMap::new();
+        if let occi_so_sdk::Operation::Update { changed } = op {
+            for (k, v) in changed {
+                before.insert(k.clone(), self.attributes.get(k).cloned());
+                self.attributes.insert(k.clone(), v.clone());
+            }
+        }
+        self.running = Some(Running {
+            operation: op.name().to_string(),
+            since: now,
+            id: id.to_string(),
+            op: Some(op.clone()),
+            before,
+        });
+        self.events.push(
+            now,
+            crate::events::EventKind::Operation {
+                operation_id: id.to_string(),
+                operation: op.name().to_string(),
+                state: OpState::Running.as_str().into(),
+                error: None,
+                position: None,
+            },
+            retention,
+        );
+        if let Some(changed) = shown {
+            self.events.push(
+                now,
+                crate::events::EventKind::Attributes { changed },
+                retention,
+            );
+        }
+    }
 }
 
 /// The last operation that failed, kept until one succeeds.
@@ -67,6 +127,15 @@ pub struct Failure {
     pub message: String,
     /// When (Unix milliseconds).
     pub at: u64,
+}
+
+/// How an instance's last operation ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastOperation {
+    /// The operation record's id.
+    pub id: String,
+    /// Its final state.
+    pub state: OpState,
 }
 
 /// An OCCI link from this instance to another resource.
@@ -121,6 +190,17 @@ pub struct Instance {
     /// The last failure, until an operation succeeds.
     #[serde(default)]
     pub last_error: Option<Failure>,
+    /// Operations accepted behind the running one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<Queued>,
+    /// The last operation that ended: its record's id and how it ended
+    /// (the record itself is written after the instance, so at a restart
+    /// the instance tells how an unfinished record ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_operation: Option<LastOperation>,
+    /// The instance's latest events.
+    #[serde(default)]
+    pub events: EventLog,
     /// The instance's stacks with their last known status.
     #[serde(default)]
     pub stacks: Vec<StackRecord>,
@@ -158,6 +238,7 @@ pub enum StoreError {
 pub struct Store {
     instances: Arc<Table<InstanceKey, Instance>>,
     documents: Arc<Table<DocKey, serde_json::Value>>,
+    operations: Arc<Table<OpKey, OperationRecord>>,
     persistence: Option<Arc<dyn Persistence>>,
     /// Writers hold it shared; compaction holds it exclusively while it
     /// captures the state and queues the snapshot, so no change can slip
@@ -173,6 +254,7 @@ impl Store {
         Store {
             instances: Arc::new(Table::new()),
             documents: Arc::new(Table::new()),
+            operations: Arc::new(Table::new()),
             persistence: None,
             gate: RwLock::new(()),
             changes: AtomicUsize::new(0),
@@ -203,6 +285,9 @@ impl Store {
                 replayed.instances.into_iter().map(|i| (i.key.clone(), i)),
             )),
             documents: Arc::new(Table::with(replayed.documents)),
+            operations: Arc::new(Table::with(
+                replayed.operations.into_iter().map(|o| (o.key(), o)),
+            )),
             persistence: Some(persistence),
             gate: RwLock::new(()),
             changes: AtomicUsize::new(0),
@@ -222,6 +307,12 @@ impl Store {
                     .map(|(_, v)| v)
                     .collect(),
                 documents: self.documents.latest_all(),
+                operations: self
+                    .operations
+                    .latest_all()
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect(),
             });
         }
     }
@@ -444,6 +535,44 @@ impl Store {
         Ok(durable.unwrap_or_else(Durable::done))
     }
 
+    /// The operation record `id` of `tenant`, as durable.
+    pub fn operation(&self, tenant: &str, id: &str) -> Option<Arc<OperationRecord>> {
+        self.operations.get(&OpKey {
+            tenant: tenant.to_string(),
+            id: id.to_string(),
+        })
+    }
+
+    /// Operation records for which `keep` holds (any tenant).
+    pub fn operations(
+        &self,
+        mut keep: impl FnMut(&OperationRecord) -> bool,
+    ) -> Vec<Arc<OperationRecord>> {
+        self.operations.filter(|_, o| keep(o))
+    }
+
+    /// Writes an operation record (new or changed; `f` gets the latest
+    /// version), durable once the [`Durable`] resolves.
+    pub fn put_operation<E>(
+        &self,
+        key: &OpKey,
+        f: impl FnOnce(Option<&OperationRecord>) -> Result<Option<OperationRecord>, E>,
+    ) -> Result<(Option<Arc<OperationRecord>>, Durable), E> {
+        let mut durable = None;
+        let written = {
+            let _shared = self.shared();
+            self.operations.write(key, f, |seq, v| {
+                let change = match v {
+                    Some(v) => Change::Operation(v.clone()),
+                    None => Change::OperationRemoved(key.clone()),
+                };
+                self.take(&self.operations, key, seq, v, change, &mut durable)
+            })?
+        };
+        self.changed();
+        Ok((written, durable.unwrap_or_else(Durable::done)))
+    }
+
     /// Stop the persistence after it has written everything queued.
     pub fn close(&self) {
         if let Some(p) = &self.persistence {
@@ -513,6 +642,9 @@ pub(crate) mod tests {
             phase: Phase::Initialised,
             running: None,
             last_error: None,
+            queue: vec![],
+            last_operation: None,
+            events: Default::default(),
             stacks: vec![],
             plugin_state: PluginState::default(),
             created: now_ms(),
@@ -573,7 +705,8 @@ pub(crate) mod tests {
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow().phase, Phase::Deployed);
         let _ = s.remove(&key).unwrap();
-        assert!(rx.changed().await.is_err());
+        let closed = rx.changed().await.unwrap_err();
+        assert_eq!(closed.to_string(), "channel closed", "the watch ends");
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::{Instance, InstanceKey};
+use crate::operation::{OpKey, OperationRecord};
 
 /// A named document of the store: a value in a space (`mixins`,
 /// `plugins`, ...) under a key (a tenant, `registrations`, ...).
@@ -43,6 +44,10 @@ pub enum Change {
     Remove(InstanceKey),
     /// A document's new value (`None`: removed).
     Document(DocKey, Option<Arc<serde_json::Value>>),
+    /// An operation record, new or changed.
+    Operation(Arc<OperationRecord>),
+    /// An operation record pruned.
+    OperationRemoved(OpKey),
 }
 
 /// Everything the store holds, as a persistence reads it at start or
@@ -53,6 +58,8 @@ pub struct Snapshot {
     pub instances: Vec<Arc<Instance>>,
     /// Every document.
     pub documents: Vec<(DocKey, Arc<serde_json::Value>)>,
+    /// Every operation record.
+    pub operations: Vec<Arc<OperationRecord>>,
 }
 
 /// Told, on the persistence's own thread and in write order, whether a

@@ -172,8 +172,9 @@ impl<K: Eq + Hash + Clone, V> Table<K, V> {
             match &value {
                 Some(v) => {
                     if let Some(tx) = &slot.watchers {
-                        // A send error only means nobody listens any more.
-                        let _ = tx.send(v.clone());
+                        // Replaced even while nobody listens, so the next
+                        // subscriber starts from what is visible now.
+                        tx.send_replace(v.clone());
                     }
                 }
                 // Dropping the sender ends every watch stream of the key.

@@ -120,9 +120,8 @@ mod tests {
         assert!(!e.contains("lonely"));
         let e = StaticTokens::parse("a t\na u\n").unwrap_err().to_string();
         assert!(e.contains("twice"), "{e}");
-        assert_eq!(
-            StaticTokens::parse("# only comments\n").unwrap_err(),
-            Malformed::Empty
-        );
+        let e = StaticTokens::parse("# only comments\n").unwrap_err();
+        assert_eq!(e, Malformed::Empty);
+        assert_eq!(e.to_string(), "no tokens");
     }
 }

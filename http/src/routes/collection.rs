@@ -17,7 +17,7 @@ use occi::{CategoryClass, Content, Resource};
 use super::entity::{classify, given_attributes, valid_id};
 use super::{link, render, App, Call};
 use crate::error::ApiError;
-use occi_so_framework::lifecycle::{CreateRequest, Disposed, LifecycleError};
+use occi_so_framework::lifecycle::{CreateRequest, Disposed};
 use occi_so_framework::mixins::UserMixin;
 use occi_so_framework::registry::Binding;
 use occi_so_framework::schema::CORE_ID;
@@ -181,7 +181,7 @@ async fn create(
     };
     let location = format!("{}{id}", binding.kind().location());
     let links = link::records(app, c, &content.links)?;
-    let inst = app
+    let (inst, record) = app
         .lifecycle
         .create(
             CreateRequest {
@@ -195,7 +195,9 @@ async fn create(
         .await?;
     link::attach(app, &inst.key, links).await?;
     tracing::info!(location = %location, plugin = %inst.plugin, "instance created");
-    Ok(c.respond(StatusCode::CREATED, c.renderer.created(c.media, &location)))
+    let mut r = c.respond(StatusCode::CREATED, c.renderer.created(c.media, &location));
+    super::operation::with_operation(&mut r, c, &record);
+    Ok(r)
 }
 
 /// `POST ?action=term` on a kind collection: the action on every member,
@@ -215,13 +217,6 @@ async fn act_on_all(
     let members = app.lifecycle.store().list(&c.caller.tenant, Some(kind_id));
     for inst in &members {
         let binding = app.lifecycle.binding_of(inst)?;
-        if let Some(r) = &inst.running {
-            return Err(LifecycleError::Busy {
-                running: r.operation.clone(),
-                since: r.since,
-            }
-            .into());
-        }
         let ok = app
             .lifecycle
             .applicable(inst, &binding)
@@ -229,9 +224,14 @@ async fn act_on_all(
             .any(|a| a.term == term && scheme.as_deref().is_none_or(|s| s == a.scheme));
         if !ok {
             return Err(ApiError::bad_request(format!(
-                "{}: action '{term}' does not apply to it now (it is {}); nothing was started",
+                "{}: action '{term}' does not apply to it now (it is {}{}); nothing was started",
                 inst.key.location,
-                inst.phase.as_str()
+                inst.phase.as_str(),
+                if inst.queue.len() >= app.lifecycle.options().queue_limit {
+                    ", and its queue is full"
+                } else {
+                    ""
+                }
             )));
         }
     }
@@ -273,8 +273,8 @@ async fn dispose_all(
     let mut failures = Vec::new();
     for (inst, r) in members.iter().zip(results) {
         match r {
-            Ok(Disposed::Done) => {}
-            Ok(Disposed::Continuing) => continuing = true,
+            Ok(Disposed::Done(_)) => {}
+            Ok(Disposed::Continuing(_)) => continuing = true,
             Err(e) => failures.push((inst.key.location.clone(), ApiError::from(e))),
         }
     }

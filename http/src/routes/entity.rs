@@ -17,9 +17,11 @@ use occi_so_sdk::StateReport;
 use serde_json::Value;
 
 use super::render::{self, MCN_ACTIONS};
-use super::{link, watch, App, Call};
+use super::{link, operation, watch, App, Call};
 use crate::error::ApiError;
-use occi_so_framework::lifecycle::{CreateRequest, Disposed, LifecycleError};
+use occi_so_framework::lifecycle::{
+    Accepted, CreateRequest, Disposed, LifecycleError, Preview, Updated,
+};
 use occi_so_framework::registry::{Binding, CORE_RESOURCE};
 use occi_so_framework::store::{Instance, InstanceKey};
 
@@ -212,7 +214,7 @@ async fn put(
                 return Err(wrong_collection(app, &kind, &c.path));
             }
             let links = link::records(app, c, &content.links)?;
-            let inst = app
+            let (inst, record) = app
                 .lifecycle
                 .create(
                     CreateRequest {
@@ -226,10 +228,12 @@ async fn put(
                 .await?;
             link::attach(app, &inst.key, links).await?;
             tracing::info!(location = %inst.key.location, plugin = %inst.plugin, "instance created");
-            Ok(c.respond(
+            let mut r = c.respond(
                 StatusCode::CREATED,
                 c.renderer.created(c.media, &inst.key.location),
-            ))
+            );
+            operation::with_operation(&mut r, c, &record);
+            Ok(r)
         }
         Err(e) => Err(e.into()),
         Ok(inst) => {
@@ -241,8 +245,8 @@ async fn put(
                 }
                 .into());
             }
-            let inst = change(app, c, &inst, &content, &cats).await?;
-            app.show(c, &inst).await
+            let (inst, accepted) = change(app, c, &inst, &content, &cats).await?;
+            changed(app, c, inst, accepted).await
         }
     }
 }
@@ -271,16 +275,24 @@ async fn change(
     inst: &Instance,
     content: &Content,
     cats: &Categories,
-) -> Result<Arc<Instance>, ApiError> {
+) -> Result<(Arc<Instance>, Option<Accepted>), ApiError> {
     let given = given_attributes(content);
     let mut current = app.lifecycle.get(&inst.key)?;
+    let mut accepted = None;
     if !given.is_empty() {
         let report = app.report(inst).await?;
         let reported = render::reported(inst, &report);
-        current = app
+        match app
             .lifecycle
             .update(&inst.key, &given, &reported, c.caller.credentials())
-            .await?;
+            .await?
+        {
+            Updated::Unchanged(i) | Updated::Stored(i) => current = i,
+            Updated::Accepted(a) => {
+                current = a.instance.clone();
+                accepted = Some(a);
+            }
+        }
     }
     let new_mixins: Vec<String> = cats
         .mixins
@@ -307,7 +319,23 @@ async fn change(
     if !content.links.is_empty() {
         current = link::add_inline(app, c, &current, &content.links).await?;
     }
-    Ok(current)
+    Ok((current, accepted))
+}
+
+/// The answer to a change: the instance, or the accepted update.
+async fn changed(
+    app: &Arc<App>,
+    c: &Call,
+    current: Arc<Instance>,
+    accepted: Option<Accepted>,
+) -> Result<Response<super::Body>, ApiError> {
+    match accepted {
+        Some(mut a) => {
+            a.instance = current;
+            app.accepted(c, &a).await
+        }
+        None => app.show(c, &current).await,
+    }
 }
 
 /// `POST` without `?action`: partial update.
@@ -335,8 +363,41 @@ async fn update(
             a.term
         )));
     }
-    let inst = change(app, c, &inst, &content, &cats).await?;
-    app.show(c, &inst).await
+    if c.query.preview {
+        let report = app.report(&inst).await?;
+        let reported = render::reported(&inst, &report);
+        let p = app
+            .lifecycle
+            .preview(
+                &key,
+                None,
+                None,
+                &given_attributes(&content),
+                &reported,
+                c.caller.credentials(),
+            )
+            .await?;
+        return Ok(preview_answer(&p));
+    }
+    let (inst, accepted) = change(app, c, &inst, &content, &cats).await?;
+    changed(app, c, inst, accepted).await
+}
+
+/// A preview as JSON: each stack and resource with what would happen.
+fn preview_answer(p: &Preview) -> Response<super::Body> {
+    let body = serde_json::json!({
+        "operation": p.operation,
+        "stacks": p.stacks,
+        "incomplete": p.incomplete,
+    });
+    let mut r = Response::new(super::full(bytes::Bytes::from(
+        serde_json::to_vec_pretty(&body).unwrap_or_default(),
+    )));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 /// `POST ?action=term`: start the action; answered as soon as it is
@@ -384,12 +445,25 @@ async fn action(
         }
     };
     let params = given_attributes(&content);
-    let inst = app
+    if c.query.preview {
+        let p = app
+            .lifecycle
+            .preview(
+                &key,
+                scheme,
+                Some(term),
+                &params,
+                &Default::default(),
+                c.caller.credentials(),
+            )
+            .await?;
+        return Ok(preview_answer(&p));
+    }
+    let accepted = app
         .lifecycle
         .start(&key, scheme, term, &params, c.caller.credentials())
         .await?;
-    tracing::info!(location = %key.location, action = %term, "operation started");
-    app.show(c, &inst).await
+    app.accepted(c, &accepted).await
 }
 
 /// `DELETE`: dispose (200 when done; 202 when it goes on in the background).
@@ -398,21 +472,42 @@ async fn dispose(
     c: &Call,
     key: InstanceKey,
 ) -> Result<Response<super::Body>, ApiError> {
+    if c.query.preview {
+        let p = app
+            .lifecycle
+            .preview(
+                &key,
+                None,
+                Some("dispose"),
+                &[],
+                &Default::default(),
+                c.caller.credentials(),
+            )
+            .await?;
+        return Ok(preview_answer(&p));
+    }
     match app.lifecycle.dispose(&key, c.caller.credentials()).await? {
-        Disposed::Done => {
+        Disposed::Done(record) => {
             tracing::info!(location = %key.location, "instance disposed");
-            Ok(c.respond(StatusCode::OK, c.renderer.message(c.media, "OK")))
+            let mut r = c.respond(StatusCode::OK, c.renderer.message(c.media, "OK"));
+            operation::with_operation(&mut r, c, &record);
+            Ok(r)
         }
-        Disposed::Continuing => Ok(c.respond(
-            StatusCode::ACCEPTED,
-            c.renderer.message(
-                c.media,
-                &format!(
-                    "dispose goes on in the background; GET {} shows its progress until it is gone",
-                    key.location
+        Disposed::Continuing(record) => {
+            let mut r = c.respond(
+                StatusCode::ACCEPTED,
+                c.renderer.message(
+                    c.media,
+                    &format!(
+                        "dispose goes on in the background ({}); GET {} shows its progress until it is gone",
+                        record.location(),
+                        key.location
+                    ),
                 ),
-            ),
-        )),
+            );
+            operation::with_operation(&mut r, c, &record);
+            Ok(r)
+        }
     }
 }
 

@@ -41,6 +41,14 @@ fn resolve_target(app: &App, c: &Call, target: &str) -> Result<(String, Option<S
     }
 }
 
+/// A link the server reports itself (an instance's links to its
+/// operations): put back by a client, it is an echo and changes nothing.
+fn reported(l: &Link) -> bool {
+    l.kind
+        .strip_prefix(render::SO_SCHEME)
+        .is_some_and(|t| t == render::OPERATION_LINK_TERM)
+}
+
 fn record(app: &App, c: &Call, l: &Link) -> Result<LinkRecord, ApiError> {
     if l.kind != occi::LINK {
         return Err(ApiError::bad_request(format!(
@@ -71,7 +79,7 @@ fn record(app: &App, c: &Call, l: &Link) -> Result<LinkRecord, ApiError> {
 /// and builds their records.
 pub(super) fn records(app: &App, c: &Call, links: &[Link]) -> Result<Vec<LinkRecord>, ApiError> {
     let mut out: Vec<LinkRecord> = Vec::new();
-    for l in links {
+    for l in links.iter().filter(|l| !reported(l)) {
         let r = record(app, c, l)?;
         if !out.iter().any(|x| x.target == r.target && x.kind == r.kind) {
             out.push(r);
@@ -111,7 +119,7 @@ pub(super) async fn add_inline(
     links: &[Link],
 ) -> Result<Arc<Instance>, ApiError> {
     let mut new = Vec::new();
-    for l in links {
+    for l in links.iter().filter(|l| !reported(l)) {
         if let Some(loc) = &l.location {
             if source.links.iter().any(|x| &x.location == loc) {
                 continue;

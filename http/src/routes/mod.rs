@@ -23,6 +23,7 @@ mod admin_stacks;
 mod collection;
 mod entity;
 mod link;
+mod operation;
 pub mod query;
 mod render;
 mod watch;
@@ -129,6 +130,10 @@ pub(crate) struct Query {
     pub action: Option<String>,
     /// `watch` (Server-Sent Events).
     pub watch: bool,
+    /// `preview`: say what the operation would do, do nothing.
+    pub preview: bool,
+    /// `instance=location` (the operation collection's filter).
+    pub instance: Option<String>,
 }
 
 impl Query {
@@ -146,6 +151,14 @@ impl Query {
                     out.action = Some(v.to_string());
                 }
                 "watch" => out.watch = !matches!(v, "false" | "0"),
+                "preview" => out.preview = !matches!(v, "false" | "0"),
+                "instance" => {
+                    out.instance = Some(
+                        percent_encoding::percent_decode_str(v)
+                            .decode_utf8_lossy()
+                            .into_owned(),
+                    )
+                }
                 _ => {} // unknown parameters are ignored, as OCCI servers do
             }
         }
@@ -403,6 +416,9 @@ impl App {
         if path == link::COLLECTION {
             return link::collection(self, c).await;
         }
+        if path.starts_with(occi_so_framework::operation::COLLECTION) {
+            return operation::handle(self, c).await;
+        }
         if let Some(id) = path.strip_prefix(link::COLLECTION) {
             return link::entity(self, c, id).await;
         }
@@ -493,7 +509,9 @@ mod tests {
         );
         assert!(Query::parse(Some("watch")).unwrap().watch);
         assert!(!Query::parse(Some("watch=false")).unwrap().watch);
-        assert!(Query::parse(Some("action=")).is_err());
+        let e = Query::parse(Some("action=")).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.message.contains("?action=deploy"), "{e}");
         assert_eq!(Query::parse(None).unwrap(), Query::default());
     }
 
@@ -502,7 +520,12 @@ mod tests {
         assert_eq!(path_of("http://h:1/sample/x").unwrap(), "/sample/x");
         assert_eq!(path_of("/sample/x").unwrap(), "/sample/x");
         assert_eq!(path_of(" /a/b?action=x").unwrap(), "/a/b");
-        assert!(path_of("sample/x").is_err());
+        let e = path_of("sample/x").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.message,
+            "location \"sample/x\" is neither a URL nor a path"
+        );
     }
 
     #[test]

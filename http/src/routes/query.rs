@@ -46,6 +46,9 @@ fn provider_categories(app: &App) -> Vec<Category> {
         Category::core_link(),
     ];
     out.extend(render::mcn_action_categories());
+    out.push(render::operation_kind_category());
+    out.push(render::operation_link_category());
+    out.extend(render::operation_action_categories());
     let mut seen: HashSet<String> = out.iter().map(Category::type_id).collect();
     for b in app.lifecycle.registry().bindings() {
         let kind = render::kind_category(&b);

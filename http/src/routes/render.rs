@@ -13,7 +13,8 @@
 use occi::{AttributeDef, Category, CategoryClass, Link, Resource, Value};
 use occi_so_sdk::{AttributeSpec, AttributeType, Attributes, StateReport, MCN_SERVICE_SCHEME};
 
-use occi_so_framework::lifecycle::ActionRef;
+use occi_so_framework::lifecycle::{rfc3339, ActionRef};
+use occi_so_framework::operation::{OpState, OperationRecord};
 use occi_so_framework::registry::Binding;
 use occi_so_framework::schema::{CORE_ID, CORE_SUMMARY, CORE_TITLE};
 use occi_so_framework::store::{Instance, LinkRecord};
@@ -22,10 +23,254 @@ use occi_so_framework::store::{Instance, LinkRecord};
 pub(super) const SO_PHASE: &str = "occi.so.phase";
 /// `occi.so.operation`.
 pub(super) const SO_OPERATION: &str = "occi.so.operation";
+/// `occi.so.queued`: how many operations wait behind the running one.
+pub(super) const SO_QUEUED: &str = "occi.so.queued";
 /// `occi.so.error`.
 pub(super) const SO_ERROR: &str = "occi.so.error";
 /// `occi.so.error.operation`.
 pub(super) const SO_ERROR_OPERATION: &str = "occi.so.error.operation";
+
+/// The scheme of occi-so's own kinds (the operation record).
+pub(super) const SO_SCHEME: &str = "http://schemas.occi-so.org/occi/so#";
+/// The operation kind's term.
+pub(super) const OPERATION_TERM: &str = "operation";
+/// The scheme of the operation kind's actions.
+pub(super) const OPERATION_ACTION_SCHEME: &str =
+    "http://schemas.occi-so.org/occi/so/operation/action#";
+/// The kind of links from an instance to its operations.
+pub(super) const OPERATION_LINK_TERM: &str = "operationlink";
+/// The attribute naming what an operation link points at (`current`, `last`).
+pub(super) const OPERATION_LINK_ROLE: &str = "occi.so.operation.role";
+
+/// The operation kind's attributes: name, type, description.
+const OPERATION_ATTRIBUTES: &[(&str, occi::AttributeType, &str)] = &[
+    (
+        "occi.so.operation.instance",
+        occi::AttributeType::String,
+        "The instance it acts on",
+    ),
+    (
+        "occi.so.operation.name",
+        occi::AttributeType::String,
+        "deploy, provision, update, dispose, notify, design or an action's term",
+    ),
+    (
+        "occi.so.operation.state",
+        occi::AttributeType::String,
+        "queued, running, succeeded, failed or cancelled",
+    ),
+    (
+        "occi.so.operation.position",
+        occi::AttributeType::Number,
+        "Place in the instance's queue while queued (1: next)",
+    ),
+    (
+        "occi.so.operation.parameters",
+        occi::AttributeType::Object,
+        "What it was asked with (secret values as ******)",
+    ),
+    (
+        "occi.so.operation.created",
+        occi::AttributeType::String,
+        "When it was accepted (RFC 3339)",
+    ),
+    (
+        "occi.so.operation.started",
+        occi::AttributeType::String,
+        "When it started running (RFC 3339)",
+    ),
+    (
+        "occi.so.operation.finished",
+        occi::AttributeType::String,
+        "When it ended (RFC 3339)",
+    ),
+    (
+        "occi.so.operation.error",
+        occi::AttributeType::String,
+        "Why it failed: the operation, the stack and the failing resources",
+    ),
+    (
+        "occi.so.operation.error.stack",
+        occi::AttributeType::Object,
+        "The stack that ended *_FAILED: name, status, reason",
+    ),
+    (
+        "occi.so.operation.error.resources",
+        occi::AttributeType::List,
+        "The failing resources: stack, name, type, status, reason",
+    ),
+    (
+        "occi.so.operation.retry_of",
+        occi::AttributeType::String,
+        "The operation this one retries",
+    ),
+    (
+        "occi.so.operation.resumed",
+        occi::AttributeType::Number,
+        "How often it was resumed after a restart",
+    ),
+];
+
+/// The operation kind (`/operation/`), as the query interface shows it.
+pub(super) fn operation_kind_category() -> Category {
+    let mut c = Category::kind(SO_SCHEME, OPERATION_TERM)
+        .with_location(occi_so_framework::operation::COLLECTION)
+        .with_title(
+            "A lifecycle operation of an instance: queued, running, succeeded, failed or cancelled",
+        );
+    c.rel = vec![CORE_RESOURCE_ID.into()];
+    c.attributes = OPERATION_ATTRIBUTES
+        .iter()
+        .map(|(name, ty, d)| {
+            let mut a = AttributeDef::new(*name).with_type(ty.clone());
+            a.mutable = false;
+            a.description = Some((*d).to_string());
+            a
+        })
+        .collect();
+    for (term, _) in OPERATION_ACTIONS {
+        c.actions.push(format!("{OPERATION_ACTION_SCHEME}{term}"));
+    }
+    c
+}
+
+/// The operation kind's actions: term and title.
+pub(super) const OPERATION_ACTIONS: [(&str, &str); 2] = [
+    (
+        "cancel",
+        "Cancel: a queued operation is removed, a running one stops and its stacks go back",
+    ),
+    ("retry", "Run a failed or cancelled operation again"),
+];
+
+/// The operation actions' categories.
+pub(super) fn operation_action_categories() -> impl Iterator<Item = Category> {
+    OPERATION_ACTIONS
+        .iter()
+        .map(|(term, title)| Category::action(OPERATION_ACTION_SCHEME, *term).with_title(*title))
+}
+
+/// The link kind from an instance to its operations.
+pub(super) fn operation_link_category() -> Category {
+    let mut c = Category::kind(SO_SCHEME, OPERATION_LINK_TERM)
+        .with_title("Links an instance to its current and last operations");
+    c.rel = vec![occi::LINK.into()];
+    let mut a = AttributeDef::new(OPERATION_LINK_ROLE).with_type(occi::AttributeType::String);
+    a.mutable = false;
+    a.description = Some("current (running), queued or last (ended)".into());
+    c.attributes = vec![a];
+    c
+}
+
+const CORE_RESOURCE_ID: &str = "http://schemas.ogf.org/occi/core#resource";
+
+/// An operation record as an OCCI resource; `secret` says which
+/// parameters never show.
+pub(super) fn operation_resource(
+    r: &OperationRecord,
+    position: Option<usize>,
+    secret: impl Fn(&str) -> bool,
+) -> Resource {
+    let mut a = occi::Attributes::with_capacity(12);
+    a.insert(CORE_ID, r.id.as_str());
+    a.insert(
+        CORE_TITLE,
+        format!("{} of {}", r.operation.name(), r.instance.location).as_str(),
+    );
+    a.insert("occi.so.operation.instance", r.instance.location.as_str());
+    a.insert("occi.so.operation.name", r.operation.name());
+    a.insert("occi.so.operation.state", r.state.as_str());
+    if let Some(p) = position {
+        a.insert(
+            "occi.so.operation.position",
+            Value::Number((p as u64).into()),
+        );
+    }
+    let params = r.shown_parameters(&secret);
+    if !params.is_empty() {
+        if let Some(v) = value(&serde_json::Value::Object(params.into_iter().collect())) {
+            a.insert("occi.so.operation.parameters", v);
+        }
+    }
+    a.insert("occi.so.operation.created", rfc3339(r.created).as_str());
+    if let Some(t) = r.started {
+        a.insert("occi.so.operation.started", rfc3339(t).as_str());
+    }
+    if let Some(t) = r.finished {
+        a.insert("occi.so.operation.finished", rfc3339(t).as_str());
+    }
+    if let Some(e) = &r.error {
+        a.insert("occi.so.operation.error", e.text().as_str());
+        if let Some(s) = &e.stack {
+            if let Some(v) = serde_json::to_value(s).ok().as_ref().and_then(value) {
+                a.insert("occi.so.operation.error.stack", v);
+            }
+        }
+        if !e.resources.is_empty() {
+            if let Some(v) = serde_json::to_value(&e.resources)
+                .ok()
+                .as_ref()
+                .and_then(value)
+            {
+                a.insert("occi.so.operation.error.resources", v);
+            }
+        }
+    }
+    if let Some(id) = &r.retry_of {
+        a.insert(
+            "occi.so.operation.retry_of",
+            occi_so_framework::operation::location_of(id).as_str(),
+        );
+    }
+    if r.resumed > 0 {
+        a.insert("occi.so.operation.resumed", Value::Number(r.resumed.into()));
+    }
+    let actions = match r.state {
+        OpState::Queued | OpState::Running => vec!["cancel"],
+        OpState::Failed | OpState::Cancelled if r.operation != occi_so_sdk::Operation::Design => {
+            vec!["retry"]
+        }
+        _ => vec![],
+    };
+    Resource {
+        kind: format!("{SO_SCHEME}{OPERATION_TERM}"),
+        mixins: Vec::new(),
+        location: Some(r.location()),
+        attributes: a,
+        links: vec![Link::new(r.instance.location.clone(), CORE_RESOURCE_ID)],
+        actions: actions
+            .into_iter()
+            .map(|t| format!("{OPERATION_ACTION_SCHEME}{t}"))
+            .collect(),
+    }
+}
+
+/// The operation links of an instance: the running one, the queued ones
+/// and the last that ended.
+fn operation_links(inst: &Instance) -> Vec<Link> {
+    let mut out = Vec::new();
+    let mut add = |id: &str, role: &str| {
+        let mut l = Link::new(
+            occi_so_framework::operation::location_of(id),
+            format!("{SO_SCHEME}{OPERATION_TERM}"),
+        );
+        l.kind = format!("{SO_SCHEME}{OPERATION_LINK_TERM}");
+        l.source = Some(inst.key.location.clone());
+        l.source_kind = Some(inst.kind.clone());
+        l.attributes.insert(OPERATION_LINK_ROLE, role);
+        out.push(l);
+    };
+    if let Some(r) = inst.running.as_ref().filter(|r| !r.id.is_empty()) {
+        add(&r.id, "current");
+    }
+    for q in &inst.queue {
+        add(&q.id, "queued");
+    }
+    if let Some(l) = &inst.last_operation {
+        add(&l.id, "last");
+    }
+    out
+}
 
 /// The built-in MCN actions: term and title.
 pub(super) const MCN_ACTIONS: [(&str, &str); 3] = [
@@ -47,6 +292,9 @@ pub(super) fn lifecycle_attributes(inst: &Instance) -> Attributes {
     a.insert(SO_PHASE.into(), inst.phase.as_str().into());
     if let Some(r) = &inst.running {
         a.insert(SO_OPERATION.into(), r.operation.clone().into());
+    }
+    if !inst.queue.is_empty() {
+        a.insert(SO_QUEUED.into(), serde_json::json!(inst.queue.len()));
     }
     if let Some(f) = &inst.last_error {
         a.insert(SO_ERROR.into(), f.message.clone().into());
@@ -108,7 +356,12 @@ pub(super) fn resource(
         mixins: inst.mixins.clone(),
         location: Some(inst.key.location.clone()),
         attributes,
-        links: inst.links.iter().map(|l| link(inst, l)).collect(),
+        links: inst
+            .links
+            .iter()
+            .map(|l| link(inst, l))
+            .chain(operation_links(inst))
+            .collect(),
         actions: actions
             .iter()
             .map(|a| format!("{}{}", a.scheme, a.term))

@@ -4,6 +4,7 @@
 //! checking one cloud's agents template as it grows.
 //!
 //! `cargo bench -p occi-so-plugin-conpaas --bench render`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use occi_so_plugin_conpaas::settings::Settings;

@@ -2,6 +2,7 @@
 //! (`OCCI_SO_TEST_HEAT_URL`): what Heat received (parameters, servers per
 //! role), the outputs, scaling as stack updates, stop and start, and
 //! placement on two named clouds.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use occi_so_plugin_conpaas::kind::{ATTR_FLAVOR, ATTR_NODES, ATTR_SERVICES, ATTR_STATE};
 use occi_so_plugin_conpaas::Conpaas;
 use occi_so_sdk::{Operation, Orchestrator, PluginError, StackBackend};
+use occi_so_testkit::require_heat;
 use serde_json::{json, Value};
 use support::*;
 
@@ -31,12 +33,12 @@ async fn deploy(plugin: &Conpaas, ctx: &mut occi_so_sdk::LifecycleCtx) {
 
 fn is_test_net_2(v: &Value) -> bool {
     v.as_str()
-        .is_some_and(|s| s.starts_with("198.51.100.1") && s.len() == 14)
+        .is_some_and(|s| s.starts_with(&format!("{FLOATING_IP_PREFIX}1")) && s.len() == 14)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_lifecycle_on_the_local_heat() {
-    let Some(heat) = heat_url("full_lifecycle_on_the_local_heat") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let provider = serve_floating_ip_provider().await;
@@ -339,7 +341,7 @@ async fn full_lifecycle_on_the_local_heat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_on_two_named_clouds_get_a_stack_each() {
-    let Some(heat) = heat_url("services_on_two_named_clouds_get_a_stack_each") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let provider = serve_floating_ip_provider().await;
@@ -494,7 +496,7 @@ async fn services_on_two_named_clouds_get_a_stack_each() {
 /// says so instead of starting agents that cannot reach their manager.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provision_without_a_manager_address_fails_clearly() {
-    let Some(heat) = heat_url("provision_without_a_manager_address_fails_clearly") else {
+    let Some(heat) = require_heat() else {
         return;
     };
     let backend = stub_backend(&heat);

@@ -1,6 +1,7 @@
 //! Every attribute and every action parameter of the `conpaas` kind with a
 //! good and a bad value, as `validate` sees them before the server accepts
 //! a request: a bad value is an error naming it (a 400), a good one passes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 

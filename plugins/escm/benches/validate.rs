@@ -1,6 +1,7 @@
 //! What the ESCM plugin costs per request: checking a create's attributes
 //! (every setting, the rules, both templates defined with the parameters
 //! by the heat engine), and building the instance stack's parameters.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use occi_so_plugin_escm::catalog::names;

@@ -308,20 +308,41 @@ mod tests {
     fn pem_kinds_are_told_apart() {
         assert!(check_pem(CERT, PemKind::Certificate).is_ok());
         assert!(check_pem(KEY, PemKind::PrivateKey).is_ok());
-        assert!(check_pem(KEY, PemKind::Certificate).is_err());
-        assert!(check_pem(CERT, PemKind::PrivateKey).is_err());
+        assert_eq!(
+            check_pem(KEY, PemKind::Certificate)
+                .unwrap_err()
+                .to_string(),
+            "holds a PEM block that is not a CERTIFICATE"
+        );
+        assert_eq!(
+            check_pem(CERT, PemKind::PrivateKey)
+                .unwrap_err()
+                .to_string(),
+            "holds a PEM block that is not a PRIVATE KEY"
+        );
         let chain = format!("{CERT}\n{CERT}");
         assert!(check_pem(&chain, PemKind::Certificate).is_ok());
         let enc = KEY.replace("PRIVATE KEY", "ENCRYPTED PRIVATE KEY");
         let e = check_pem(&enc, PemKind::PrivateKey).unwrap_err();
         assert_eq!(e, PemError::Encrypted);
         assert!(e.to_string().contains("encrypted"));
-        assert!(check_pem("hello", PemKind::Certificate).is_err());
-        assert!(check_pem(
-            "-----BEGIN CERTIFICATE-----\nESCM_PEM_END; rm -rf /\n-----END CERTIFICATE-----",
-            PemKind::Certificate
-        )
-        .is_err());
+        let outside = "is not a PEM file (unexpected text outside or inside a block)";
+        assert_eq!(
+            check_pem("hello", PemKind::Certificate)
+                .unwrap_err()
+                .to_string(),
+            outside
+        );
+        assert_eq!(
+            check_pem(
+                "-----BEGIN CERTIFICATE-----\nESCM_PEM_END; rm -rf /\n-----END CERTIFICATE-----",
+                PemKind::Certificate
+            )
+            .unwrap_err()
+            .to_string(),
+            outside,
+            "nothing but base64 travels in the here-document"
+        );
         assert_eq!(
             check_pem(&CERT.replace('\n', "\r\n"), PemKind::Certificate).unwrap(),
             CERT.trim_end()
@@ -332,8 +353,21 @@ mod tests {
     fn paths_are_confined_to_the_directory() {
         let root = Path::new("/etc/escm/ssl");
         assert!(confine(root, "/etc/escm/ssl/certs/a.pem").is_ok());
-        assert!(confine(root, "/etc/escm/ssl/../../shadow").is_err());
-        assert!(confine(root, "/etc/shadow").is_err());
-        assert!(confine(root, "certs/a.pem").is_err());
+        assert_eq!(
+            confine(root, "/etc/escm/ssl/../../shadow")
+                .unwrap_err()
+                .to_string(),
+            "\"/etc/escm/ssl/../../shadow\" must not contain '.' or '..'"
+        );
+        assert_eq!(
+            confine(root, "/etc/shadow")
+                .unwrap_err()
+                .to_string(),
+            "\"/etc/shadow\" is not below the ESCM certificate directory /etc/escm/ssl of this orchestrator"
+        );
+        assert_eq!(
+            confine(root, "certs/a.pem").unwrap_err().to_string(),
+            "\"certs/a.pem\" is not an absolute path"
+        );
     }
 }

@@ -369,8 +369,18 @@ pub(crate) mod tests {
         let e = check_public_key(&wrong).unwrap_err();
         assert!(e.to_string().contains("does not hold a ssh-rsa key"), "{e}");
         let short = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5";
-        assert!(check_public_key(short).is_err());
-        assert!(check_public_key("ssh-ed25519 AAAA!!!").is_err());
+        for (line, why) in [
+            (short, "the key data is too short to be a key"),
+            ("ssh-ed25519 AAAA!!!", "the key is not valid base64"),
+            ("ssh-ed25519", "is not an OpenSSH public key"),
+        ] {
+            let e = check_public_key(line).unwrap_err();
+            assert!(
+                matches!(&e, PluginError::InvalidAttribute { name, message }
+                    if name == names::PUBLIC_KEY && message == why),
+                "{line:?}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! configuration Heat rendered (and what it writes on the instance, run in
 //! dry-run mode), the outputs as attributes, updates, and dispose in
 //! reverse order.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 
@@ -18,8 +19,9 @@ use occi_so_sdk::{
     Attributes, Credentials, LifecycleCtx, Operation, Orchestrator, PluginError, StackBackend,
     Stacks,
 };
+use occi_so_testkit::RecordingSink;
 use serde_json::{json, Value};
-use support::{CertificateDir, RecordingSink};
+use support::CertificateDir;
 
 /// The software config Heat stored for a resource of the instance stack.
 async fn software_config(
@@ -67,11 +69,13 @@ fn resource_names(resources: &[occi_so_sdk::ResourceInfo]) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_lifecycle_on_the_local_heat() {
-    let Some(heat) = support::heat_url() else {
+    let Some(heat) = occi_so_testkit::require_heat() else {
         return;
     };
     let backend = Arc::new(OpenStackBackend::new(OpenStackConfig::local_heat(&heat)).unwrap());
-    let certs = CertificateDir::new(true).await;
+    let Some(certs) = CertificateDir::new(true).await else {
+        return;
+    };
     let plugin = EscmPlugin::new(EscmConfig {
         certificate_dir: certs.root().to_path_buf(),
     })
@@ -287,7 +291,9 @@ async fn full_lifecycle_on_the_local_heat() {
     );
 
     // What the instance does with it (files written, commands recorded).
-    let run = support::dry_run(&config).await;
+    let Some(run) = support::dry_run(&config).await else {
+        return;
+    };
     check_instance_files(&run, &cert);
     let report = plugin
         .state(occi_so_sdk::InstanceView {

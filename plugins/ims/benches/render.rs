@@ -2,6 +2,7 @@
 //! template for the attributes and checks it with the heat engine
 //! (`ImsPlugin::render`), for the default OpenIMS and the largest
 //! Clearwater; and building the plugin (every topology checked at start).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use occi_so_plugin_ims::ImsPlugin;

@@ -1,6 +1,7 @@
 //! Prints the HOT template the IMS plugin generates for `name=value`
 //! attributes, e.g. `cargo run -p occi-so-plugin-ims --example render --
 //! mcn.topology.type=clearwater ims.size.sprout=2`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use occi_so_plugin_ims::ImsPlugin;
 use occi_so_sdk::Attributes;

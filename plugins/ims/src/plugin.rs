@@ -468,6 +468,27 @@ mod tests {
             self.deleted.lock().unwrap().push(s.id.clone());
             Ok(())
         }
+        async fn cancel(&self, _: &Credentials, _: &StackRef) -> Result<(), BackendError> {
+            Err(BackendError::Conflict {
+                kind: "NotSupported".into(),
+                message: "this test double runs no operation long enough to cancel".into(),
+            })
+        }
+        async fn preview_create(
+            &self,
+            _: &Credentials,
+            _: &StackSpec,
+        ) -> Result<occi_so_sdk::StackPreview, BackendError> {
+            Ok(Default::default())
+        }
+        async fn preview_update(
+            &self,
+            _: &Credentials,
+            _: &StackRef,
+            _: &StackUpdate,
+        ) -> Result<occi_so_sdk::StackPreview, BackendError> {
+            Ok(Default::default())
+        }
         async fn resources(
             &self,
             _: &Credentials,

@@ -1,6 +1,7 @@
 //! Every attribute of the `ims` kind: its definition (type, default,
 //! bounds, secret), a good value accepted and a bad one refused by
 //! `validate` with an error that names the attribute — before any stack.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use occi_so_plugin_ims::ImsPlugin;
 use occi_so_sdk::{AttributeType, Attributes, Operation, Orchestrator, PluginError};
@@ -128,128 +129,62 @@ async fn topology_type() {
     .await;
 }
 
+/// `name` accepts each of `good` and refuses each of `bad` with an error
+/// naming it ("does not match" its pattern).
+async fn pattern(name: &str, good: &[&str], bad: &[&str]) {
+    for v in good {
+        accepted(&[(name, json!(v))]).await;
+    }
+    for v in bad {
+        refused(&[(name, json!(v))], name, "does not match").await;
+    }
+}
+
 #[tokio::test]
 async fn maas_endpoint() {
-    accepted(&[("mcn.endpoint.maas", json!("160.85.4.50"))]).await;
-    accepted(&[("mcn.endpoint.maas", json!("zabbix.example.org:10051"))]).await;
-    accepted(&[("mcn.endpoint.maas", json!(""))]).await;
-    refused(
-        &[("mcn.endpoint.maas", json!("160.85.4.50; reboot"))],
-        "mcn.endpoint.maas",
-        "does not match",
-    )
-    .await;
+    let good = ["160.85.4.50", "zabbix.example.org:10051", ""];
+    pattern("mcn.endpoint.maas", &good, &["160.85.4.50; reboot"]).await;
 }
 
 #[tokio::test]
 async fn dnsaas_api_endpoint() {
-    accepted(&[("mcn.endpoint.api", json!("http://160.85.4.51:8080/dnsaas"))]).await;
-    accepted(&[("mcn.endpoint.api", json!("dnsaas.example.org"))]).await;
-    refused(
-        &[("mcn.endpoint.api", json!("http://x/$(reboot)"))],
-        "mcn.endpoint.api",
-        "does not match",
-    )
-    .await;
+    let good = ["http://160.85.4.51:8080/dnsaas", "dnsaas.example.org"];
+    pattern("mcn.endpoint.api", &good, &["http://x/$(reboot)"]).await;
 }
 
 #[tokio::test]
 async fn forwarder_endpoint() {
-    accepted(&[("mcn.endpoint.forwarder", json!("8.8.8.8"))]).await;
-    refused(
-        &[("mcn.endpoint.forwarder", json!("8.8.8.256"))],
-        "mcn.endpoint.forwarder",
-        "does not match",
-    )
-    .await;
-    refused(
-        &[("mcn.endpoint.forwarder", json!("dns.example.org"))],
-        "mcn.endpoint.forwarder",
-        "does not match",
-    )
-    .await;
+    let bad = ["8.8.8.256", "dns.example.org"];
+    pattern("mcn.endpoint.forwarder", &["8.8.8.8"], &bad).await;
 }
 
 #[tokio::test]
 async fn image_flavor_and_key() {
-    accepted(&[("ims.image", json!("Ubuntu 14.04 LTS"))]).await;
-    refused(
-        &[("ims.image", json!(" leading-space"))],
-        "ims.image",
-        "does not match",
-    )
-    .await;
-    refused(
-        &[("ims.image", json!("two\nlines"))],
-        "ims.image",
-        "does not match",
-    )
-    .await;
-    accepted(&[("ims.flavor", json!("m1.large"))]).await;
-    refused(
-        &[("ims.flavor", json!("x".repeat(256)))],
-        "ims.flavor",
-        "does not match",
-    )
-    .await;
-    accepted(&[("ims.key_name", json!("operator-key"))]).await;
-    refused(
-        &[("ims.key_name", json!("key$name"))],
-        "ims.key_name",
-        "does not match",
-    )
-    .await;
+    let bad = [" leading-space", "two\nlines"];
+    pattern("ims.image", &["Ubuntu 14.04 LTS"], &bad).await;
+    pattern("ims.flavor", &["m1.large"], &[&"x".repeat(256)]).await;
+    pattern("ims.key_name", &["operator-key"], &["key$name"]).await;
 }
 
 #[tokio::test]
 async fn networks() {
+    let private = "367d1aba-c539-46e1-8047-65c28283d9c9";
+    let subnet = "fe3ca710-133d-496c-af44-83028bbc4c5d";
     accepted(&[
-        (
-            "ims.network.private",
-            json!("367d1aba-c539-46e1-8047-65c28283d9c9"),
-        ),
-        (
-            "ims.network.private_subnet",
-            json!("fe3ca710-133d-496c-af44-83028bbc4c5d"),
-        ),
+        ("ims.network.private", json!(private)),
+        ("ims.network.private_subnet", json!(subnet)),
         ("ims.network.public", json!("ext-net")),
     ])
     .await;
-    refused(
-        &[("ims.network.private", json!("bad\u{7}net"))],
-        "ims.network.private",
-        "does not match",
-    )
-    .await;
-    refused(
-        &[("ims.network.private_subnet", json!("\tsubnet"))],
-        "ims.network.private_subnet",
-        "does not match",
-    )
-    .await;
-    refused(
-        &[("ims.network.public", json!(" public"))],
-        "ims.network.public",
-        "does not match",
-    )
-    .await;
+    pattern("ims.network.private", &[private], &["bad\u{7}net"]).await;
+    pattern("ims.network.private_subnet", &[subnet], &["\tsubnet"]).await;
+    pattern("ims.network.public", &["ext-net"], &[" public"]).await;
 }
 
 #[tokio::test]
 async fn dns_zone() {
-    accepted(&[("ims.dns.zone", json!("ims.example.net"))]).await;
-    refused(
-        &[("ims.dns.zone", json!("localhost"))],
-        "ims.dns.zone",
-        "does not match",
-    )
-    .await;
-    refused(
-        &[("ims.dns.zone", json!("bad_label.example.com"))],
-        "ims.dns.zone",
-        "does not match",
-    )
-    .await;
+    let bad = ["localhost", "bad_label.example.com"];
+    pattern("ims.dns.zone", &["ims.example.net"], &bad).await;
 }
 
 #[tokio::test]
@@ -299,52 +234,51 @@ async fn sizes_within_the_topologys_bounds() {
         ("ims.size.sprout", json!(5)),
     ])
     .await;
-    refused(
-        &[("ims.size.cscfs", json!(6))],
-        "ims.size.cscfs",
-        "min 1, max 5",
-    )
-    .await;
-    refused(
-        &[("ims.size.cscfs", json!(0))],
-        "ims.size.cscfs",
-        "min 1, max 5",
-    )
-    .await;
-    refused(
-        &[("ims.size.hss", json!(4))],
-        "ims.size.hss",
-        "in topology openims: min 1, max 3",
-    )
-    .await;
-    refused(&[("ims.size.db", json!(2))], "ims.size.db", "min 1, max 1").await;
-    refused(
-        &[("ims.size.cscfs", json!(-1))],
-        "ims.size.cscfs",
-        "outside the bounds",
-    )
-    .await;
-    refused(
-        &[("ims.size.cscfs", json!("two"))],
-        "ims.size.cscfs",
-        "whole number",
-    )
-    .await;
-    refused(
-        &[("ims.size.bono", json!(1))],
-        "ims.size.bono",
-        "topology openims has no service instance \"bono\"",
-    )
-    .await;
-    refused(
-        &[
-            ("mcn.topology.type", json!("clearwater")),
-            ("ims.size.cscfs", json!(1)),
-        ],
-        "ims.size.cscfs",
-        "topology clearwater has no service instance",
-    )
-    .await;
+    let clearwater = ("mcn.topology.type", json!("clearwater"));
+    for (given, name, words) in [
+        (
+            vec![("ims.size.cscfs", json!(6))],
+            "ims.size.cscfs",
+            "min 1, max 5",
+        ),
+        (
+            vec![("ims.size.cscfs", json!(0))],
+            "ims.size.cscfs",
+            "min 1, max 5",
+        ),
+        (
+            vec![("ims.size.hss", json!(4))],
+            "ims.size.hss",
+            "in topology openims: min 1, max 3",
+        ),
+        (
+            vec![("ims.size.db", json!(2))],
+            "ims.size.db",
+            "min 1, max 1",
+        ),
+        (
+            vec![("ims.size.cscfs", json!(-1))],
+            "ims.size.cscfs",
+            "outside the bounds",
+        ),
+        (
+            vec![("ims.size.cscfs", json!("two"))],
+            "ims.size.cscfs",
+            "whole number",
+        ),
+        (
+            vec![("ims.size.bono", json!(1))],
+            "ims.size.bono",
+            "topology openims has no service instance \"bono\"",
+        ),
+        (
+            vec![clearwater, ("ims.size.cscfs", json!(1))],
+            "ims.size.cscfs",
+            "topology clearwater has no service instance",
+        ),
+    ] {
+        refused(&given, name, words).await;
+    }
 }
 
 #[tokio::test]

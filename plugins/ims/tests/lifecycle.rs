@@ -6,6 +6,7 @@
 //! what the backend itself reports: the parameters it received, the
 //! resources it holds, the outputs, and that a scale-out is one stack
 //! update.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 mod support;
 
@@ -19,8 +20,8 @@ use occi_so_sdk::{
 use serde_json::json;
 use support::*;
 
-fn local_heat(test: &str) -> Option<Arc<dyn StackBackend>> {
-    let url = heat_url(test)?;
+fn local_heat() -> Option<Arc<dyn StackBackend>> {
+    let url = occi_so_testkit::require_heat()?;
     let backend =
         OpenStackBackend::new(OpenStackConfig::local_heat(url)).expect("local Heat config");
     Some(Arc::new(backend))
@@ -389,7 +390,7 @@ async fn clearwater_lifecycle(backend: Arc<dyn StackBackend>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openims_lifecycle_on_local_heat() {
-    let Some(backend) = local_heat("openims_lifecycle_on_local_heat") else {
+    let Some(backend) = local_heat() else {
         return;
     };
     openims_lifecycle(backend, false).await;
@@ -397,7 +398,7 @@ async fn openims_lifecycle_on_local_heat() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clearwater_lifecycle_on_local_heat() {
-    let Some(backend) = local_heat("clearwater_lifecycle_on_local_heat") else {
+    let Some(backend) = local_heat() else {
         return;
     };
     clearwater_lifecycle(backend).await;

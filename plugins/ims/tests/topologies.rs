@@ -1,6 +1,7 @@
 //! Topology files are loaded and checked when the plugin is built: the
 //! built-in ones load, an operator's directory loads, and a broken file
 //! is an error that names the file and the field at fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
 
 use occi_so_plugin_ims::catalog::BUILTIN_FILES;
 use occi_so_plugin_ims::{Catalog, ImsPlugin, TopologyError};
@@ -40,6 +41,11 @@ fn broken(edit: impl Fn(&str) -> String, field: &str, words: &str) {
         shown.starts_with("topology file topologies/openims.yaml: "),
         "{shown}"
     );
+}
+
+/// [`broken`] by replacing the first `from` of the OpenIMS file by `to`.
+fn edited(from: &str, to: &str, field: &str, words: &str) {
+    broken(|t| t.replacen(from, to, 1), field, words);
 }
 
 #[test]
@@ -86,8 +92,9 @@ fn the_builtin_topologies_load() {
 
 #[test]
 fn unknown_fields_are_named_with_their_path() {
-    broken(
-        |t| t.replacen("    flavor: m1.small\n", "    flavour: m1.small\n", 1),
+    edited(
+        "    flavor: m1.small\n",
+        "    flavour: m1.small\n",
         "service_instances[0].flavour",
         "unknown field `flavour`",
     );
@@ -95,14 +102,9 @@ fn unknown_fields_are_named_with_their_path() {
 
 #[test]
 fn wrong_types_are_named_with_their_path() {
-    broken(
-        |t| {
-            t.replacen(
-                "size: {min: 1, def: 1, max: 3}",
-                "size: {min: 1, def: 1, max: three}",
-                1,
-            )
-        },
+    edited(
+        "size: {min: 1, def: 1, max: 3}",
+        "size: {min: 1, def: 1, max: three}",
         "service_instances[2].size.max",
         "invalid type",
     );
@@ -110,25 +112,15 @@ fn wrong_types_are_named_with_their_path() {
 
 #[test]
 fn sizes_must_be_ordered() {
-    broken(
-        |t| {
-            t.replacen(
-                "size: {min: 1, def: 1, max: 3}",
-                "size: {min: 2, def: 1, max: 3}",
-                1,
-            )
-        },
+    edited(
+        "size: {min: 1, def: 1, max: 3}",
+        "size: {min: 2, def: 1, max: 3}",
         "service_instances[2].size",
         "min <= def <= max",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "size: {min: 1, def: 1, max: 5}",
-                "size: {min: 1, def: 1, max: 50}",
-                1,
-            )
-        },
+    edited(
+        "size: {min: 1, def: 1, max: 5}",
+        "size: {min: 1, def: 1, max: 50}",
         "service_instances[0].size",
         "max <= 20",
     );
@@ -136,13 +128,15 @@ fn sizes_must_be_ordered() {
 
 #[test]
 fn relations_must_name_service_instances() {
-    broken(
-        |t| t.replacen("relations: [hss, dns]", "relations: [hss, pcscf]", 1),
+    edited(
+        "relations: [hss, dns]",
+        "relations: [hss, pcscf]",
         "service_instances[0].relations[1]",
         "no service instance \"pcscf\"",
     );
-    broken(
-        |t| t.replacen("relations: [hss, dns]", "relations: [hss, cscfs]", 1),
+    edited(
+        "relations: [hss, dns]",
+        "relations: [hss, cscfs]",
         "service_instances[0].relations[1]",
         "cannot relate to itself",
     );
@@ -150,41 +144,27 @@ fn relations_must_name_service_instances() {
 
 #[test]
 fn security_groups_must_exist_and_be_sound() {
-    broken(
-        |t| {
-            t.replacen(
-                "security_groups: [ims-base, cscfs]",
-                "security_groups: [ims-base, sip]",
-                1,
-            )
-        },
+    edited(
+        "security_groups: [ims-base, cscfs]",
+        "security_groups: [ims-base, sip]",
         "service_instances[0].networks[0].security_groups[1]",
         "no security group \"sip\"",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "port_range_min: 4060, port_range_max: 4060",
-                "port_range_min: 4061, port_range_max: 4060",
-                1,
-            )
-        },
+    edited(
+        "port_range_min: 4060, port_range_max: 4060",
+        "port_range_min: 4061, port_range_max: 4060",
         "security_groups[1].rules[0].port_range_min",
         "1 <= min <= max",
     );
-    broken(
-        |t| t.replacen("remote_group: ims-base}", "remote_group: nobody}", 1),
+    edited(
+        "remote_group: ims-base}",
+        "remote_group: nobody}",
         "security_groups[1].rules[6].remote_group",
         "no security group \"nobody\"",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "{name: icmp, protocol: icmp}",
-                "{name: icmp, protocol: icmp, port_range_min: 1, port_range_max: 2}",
-                1,
-            )
-        },
+    edited(
+        "{name: icmp, protocol: icmp}",
+        "{name: icmp, protocol: icmp, port_range_min: 1, port_range_max: 2}",
         "security_groups[0].rules[0]",
         "icmp rules take no ports",
     );
@@ -192,19 +172,15 @@ fn security_groups_must_exist_and_be_sound() {
 
 #[test]
 fn requirements_must_point_at_real_addresses() {
-    broken(
-        |t| {
-            t.replacen(
-                "source: dns, network: mgmt}",
-                "source: dns, network: sig}",
-                1,
-            )
-        },
+    edited(
+        "source: dns, network: mgmt}",
+        "source: dns, network: sig}",
         "service_instances[0].requirements[0].network",
         "has no network \"sig\"",
     );
-    broken(
-        |t| t.replacen("{name: $DNS_IP,", "{name: DNS_IP,", 1),
+    edited(
+        "{name: $DNS_IP,",
+        "{name: DNS_IP,",
         "service_instances[0].requirements[0].name",
         "placeholder like $DNS_IP",
     );
@@ -212,30 +188,21 @@ fn requirements_must_point_at_real_addresses() {
 
 #[test]
 fn scripts_must_exist_and_use_known_placeholders() {
-    broken(
-        |t| t.replacen("boot_script: openims-boot.sh", "boot_script: missing.sh", 1),
+    edited(
+        "boot_script: openims-boot.sh",
+        "boot_script: missing.sh",
         "boot_script",
         "no script \"missing.sh\" under scripts/",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "      - \"domain __ZONE__\"",
-                "      - \"domain __DOMAIN__\"",
-                1,
-            )
-        },
+    edited(
+        "      - \"domain __ZONE__\"",
+        "      - \"domain __DOMAIN__\"",
         "service_instances[0].user_data",
         "uses __DOMAIN__",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "      - \"domain __ZONE__\"",
-                "      - \"key __TSIG_KEY__\"",
-                1,
-            )
-        },
+    edited(
+        "      - \"domain __ZONE__\"",
+        "      - \"key __TSIG_KEY__\"",
         "service_instances[0].user_data",
         "uses __TSIG_KEY__",
     );
@@ -243,24 +210,21 @@ fn scripts_must_exist_and_use_known_placeholders() {
 
 #[test]
 fn policies_are_checked_as_data() {
-    broken(
-        |t| t.replacen("comparison_operator: gt", "comparison_operator: above", 1),
+    edited(
+        "comparison_operator: gt",
+        "comparison_operator: above",
         "service_instances[2].policies[0].alarm.comparison_operator",
         "not one of gt, lt",
     );
-    broken(
-        |t| t.replacen("scaling_adjustment: 1,", "scaling_adjustment: 0,", 1),
+    edited(
+        "scaling_adjustment: 1,",
+        "scaling_adjustment: 0,",
         "service_instances[2].policies[0].action.scaling_adjustment",
         "a change of 0 units",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "size: {min: 1, def: 1, max: 3}",
-                "size: {min: 1, def: 1, max: 1}",
-                1,
-            )
-        },
+    edited(
+        "size: {min: 1, def: 1, max: 3}",
+        "size: {min: 1, def: 1, max: 1}",
         "service_instances[2].policies[0]",
         "needs a scalable size",
     );
@@ -268,25 +232,15 @@ fn policies_are_checked_as_data() {
 
 #[test]
 fn duplicate_names_and_bad_defaults_are_refused() {
-    broken(
-        |t| {
-            t.replacen(
-                "  - name: db\n    service_type: db",
-                "  - name: hss\n    service_type: db",
-                1,
-            )
-        },
+    edited(
+        "  - name: db\n    service_type: db",
+        "  - name: hss\n    service_type: db",
         "service_instances[2].name",
         "defined twice",
     );
-    broken(
-        |t| {
-            t.replacen(
-                "dns_zone: epc.mnc001.mcc001.3gppnetwork.org",
-                "dns_zone: localhost",
-                1,
-            )
-        },
+    edited(
+        "dns_zone: epc.mnc001.mcc001.3gppnetwork.org",
+        "dns_zone: localhost",
         "defaults.dns_zone",
         "not a DNS domain",
     );

@@ -120,26 +120,13 @@ pub(super) fn initial_tree(inputs: &Inputs, def: &StackDefinition) -> Tree {
     tree
 }
 
-/// Accepts an update (PATCH or PUT), checking it as Heat does.
-pub(crate) fn update(
-    engine: &Arc<Engine>,
-    cell: &Arc<StackCell>,
+/// The inputs an update gives a stack that has `current`.
+fn next_inputs(
+    engine: &Engine,
+    current: &Inputs,
     change: &StackUpdate,
-) -> Result<(), BackendError> {
-    let current = {
-        let st = cell.lock();
-        if st.status.action == StackAction::Delete {
-            if st.status.state == Phase::Complete {
-                return Err(not_found(&cell.name));
-            }
-            return Err(BackendError::Rejected {
-                kind: "NotSupported".into(),
-                message: "Updating a stack when it is deleting is not supported.".into(),
-            });
-        }
-        st.inputs.clone()
-    };
-    let new = match change {
+) -> Result<Inputs, BackendError> {
+    Ok(match change {
         StackUpdate::Patch { parameters } => {
             let mut params: BTreeMap<String, String> = current
                 .params
@@ -175,7 +162,29 @@ pub(crate) fn update(
             timeout_mins: timeout_mins.or(current.timeout_mins),
             ..current.clone()
         },
+    })
+}
+
+/// Accepts an update (PATCH or PUT), checking it as Heat does.
+pub(crate) fn update(
+    engine: &Arc<Engine>,
+    cell: &Arc<StackCell>,
+    change: &StackUpdate,
+) -> Result<(), BackendError> {
+    let current = {
+        let st = cell.lock();
+        if st.status.action == StackAction::Delete {
+            if st.status.state == Phase::Complete {
+                return Err(not_found(&cell.name));
+            }
+            return Err(BackendError::Rejected {
+                kind: "NotSupported".into(),
+                message: "Updating a stack when it is deleting is not supported.".into(),
+            });
+        }
+        st.inputs.clone()
     };
+    let new = next_inputs(engine, &current, change)?;
     let new_def = definition(cell, &new).map_err(|e| rejected(&e))?;
     check_resources(&new_def)?;
     // Only a template with immutable parameters needs the old definition.
@@ -256,4 +265,121 @@ pub(super) fn restart_delete(engine: &Arc<Engine>, cell: &Arc<StackCell>, st: &m
     st.live = None;
     start(engine, cell, st, Work::Delete);
     publish(engine, cell, st);
+}
+
+/// Cancels the operation in progress: a create stops (`CREATE_FAILED`,
+/// "Stack CREATE cancelled"), an update rolls back to what the stack was.
+/// Deletes and rollbacks cannot be cancelled, as in Heat.
+pub(crate) fn cancel(_engine: &Arc<Engine>, cell: &Arc<StackCell>) -> Result<(), BackendError> {
+    let st = cell.lock();
+    let cancellable = st.status.state == Phase::InProgress
+        && matches!(st.status.action, StackAction::Create | StackAction::Update);
+    if !cancellable {
+        if st.status.action == StackAction::Delete && st.status.state == Phase::Complete {
+            return Err(not_found(&cell.name));
+        }
+        return Err(BackendError::Conflict {
+            kind: "NotSupported".into(),
+            message: format!(
+                "Cancelling update when stack is {} is not supported.",
+                st.status
+            ),
+        });
+    }
+    match &st.op {
+        Some(op) => {
+            op.signal.send_replace(Signal::Abort(Abort::User));
+            Ok(())
+        }
+        None => Err(BackendError::Conflict {
+            kind: "NotSupported".into(),
+            message: format!("Stack {} has no operation to cancel.", cell.name),
+        }),
+    }
+}
+
+/// What creating `spec` would create: the same checks as a create, and
+/// every enabled resource to be created; nothing is kept.
+pub(crate) fn preview_create(
+    engine: &Arc<Engine>,
+    creds: &Credentials,
+    spec: &StackSpec,
+) -> Result<StackPreview, BackendError> {
+    check_name(&spec.name)?;
+    let prepared = engine
+        .templates
+        .get(&spec.template, spec.environment.as_deref(), &spec.files)
+        .map_err(|e| rejected(&e))?;
+    let params: ParameterValues = spec
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let def = prepared
+        .template
+        .define(
+            &params,
+            &identity(&creds.project, &spec.name, &uuid::Uuid::nil()),
+        )
+        .map_err(|e| rejected(&e))?;
+    check_resources(&def)?;
+    let mut resources: Vec<ResourceChange> = def
+        .resources()
+        .map(|r| ResourceChange {
+            resource_name: r.name.clone(),
+            resource_type: r.type_name.clone(),
+            action: ChangeAction::Create,
+        })
+        .collect();
+    resources.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+    Ok(StackPreview { resources })
+}
+
+/// What `change` would do to the stack's resources (Heat's update
+/// preview): the same checks as an update; nothing is kept.
+pub(crate) fn preview_update(
+    engine: &Arc<Engine>,
+    cell: &Arc<StackCell>,
+    change: &StackUpdate,
+) -> Result<StackPreview, BackendError> {
+    let current = {
+        let st = cell.lock();
+        if st.status.action == StackAction::Delete {
+            return Err(not_found(&cell.name));
+        }
+        st.inputs.clone()
+    };
+    let new = next_inputs(engine, &current, change)?;
+    let new_def = definition(cell, &new).map_err(|e| rejected(&e))?;
+    check_resources(&new_def)?;
+    let st = cell.lock();
+    let mut resources: Vec<ResourceChange> = new_def
+        .resources()
+        .map(|r| {
+            let action = match decide_in(engine, cell, &st, &[], &new_def, &r.name) {
+                Step::Skip => ChangeAction::Unchanged,
+                Step::Create => ChangeAction::Create,
+                Step::Update => ChangeAction::Update,
+                Step::Replace | Step::ReplaceAsked => ChangeAction::Replace,
+            };
+            ResourceChange {
+                resource_name: r.name.clone(),
+                resource_type: r.type_name.clone(),
+                action,
+            }
+        })
+        .collect();
+    for r in &st.tree.resources {
+        let gone = new_def.resource(&r.name).is_none() && r.attempted();
+        let deleted = r.status.action == StackAction::Delete && r.status.state == Phase::Complete;
+        if gone && !deleted {
+            resources.push(ResourceChange {
+                resource_name: r.name.to_string(),
+                resource_type: r.type_name.to_string(),
+                action: ChangeAction::Delete,
+            });
+        }
+    }
+    resources.sort_by(|a, b| a.resource_name.cmp(&b.resource_name));
+    Ok(StackPreview { resources })
 }

@@ -101,10 +101,7 @@ pub(super) async fn act(
         }
         nested_outputs(op, &child_path, &child);
     } else if let Err(a) = pause(op, effort.wait).await {
-        let stop = match a {
-            Abort::Cancel => Stop::Cancelled,
-            Abort::Timeout => Stop::TimedOut,
-        };
+        let stop = a.stop();
         abort_mark(op, path, name, action, &stop);
         return Err(stop);
     }
@@ -204,10 +201,7 @@ pub(super) async fn adopt(
         publish(engine, &op.cell, &mut st);
     }
     if let Err(a) = pause(op, engine.config.resource_delay).await {
-        let stop = match a {
-            Abort::Cancel => Stop::Cancelled,
-            Abort::Timeout => Stop::TimedOut,
-        };
+        let stop = a.stop();
         abort_mark(op, path, name, StackAction::Adopt, &stop);
         return Err(stop);
     }
@@ -266,7 +260,9 @@ pub(super) fn fail(
 /// Marks a resource whose action was stopped by a delete or a timeout.
 pub(super) fn abort_mark(op: &Op, path: &[Arc<str>], name: &str, action: StackAction, stop: &Stop) {
     let why = match stop {
-        Stop::Cancelled => format!("{} aborted (user triggered cancel)", action_text(action)),
+        Stop::Cancelled | Stop::UserCancelled => {
+            format!("{} aborted (user triggered cancel)", action_text(action))
+        }
         Stop::TimedOut => "Timed out".to_string(),
         _ => return,
     };

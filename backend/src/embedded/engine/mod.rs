@@ -22,8 +22,8 @@ use heat::{
     Dependencies, ParameterValues, StackDefinition, StackIdentity, StackTemplate, Template,
 };
 use occi_so_sdk::{
-    BackendError, Credentials, StackAction, StackInfo, StackRef, StackSpec, StackState as Phase,
-    StackStatus, StackUpdate,
+    BackendError, ChangeAction, Credentials, ResourceChange, StackAction, StackInfo, StackPreview,
+    StackRef, StackSpec, StackState as Phase, StackStatus, StackUpdate,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -36,7 +36,7 @@ mod operation;
 mod removal;
 mod walk;
 
-pub(crate) use accept::{create, delete, update};
+pub(crate) use accept::{cancel, create, delete, preview_create, preview_update, update};
 use action::*;
 use operation::*;
 use removal::*;
@@ -101,6 +101,20 @@ pub(crate) enum Abort {
     Cancel,
     /// The stack's timeout passed.
     Timeout,
+    /// The caller cancelled it (Heat's `cancel_update` /
+    /// `cancel_without_rollback`).
+    User,
+}
+
+impl Abort {
+    /// How a walk stopped by this ends.
+    fn stop(self) -> Stop {
+        match self {
+            Abort::Cancel => Stop::Cancelled,
+            Abort::Timeout => Stop::TimedOut,
+            Abort::User => Stop::UserCancelled,
+        }
+    }
 }
 
 /// The operation running on a stack.
@@ -123,6 +137,9 @@ enum Stop {
     Superseded,
     /// A delete cancelled it.
     Cancelled,
+    /// The caller cancelled it: a create ends `CREATE_FAILED`, an update
+    /// rolls back.
+    UserCancelled,
 }
 
 /// One running operation.
@@ -399,7 +416,14 @@ mod tests {
             e.to_string(),
             "Heat rejected the request (StackValidationFailed): Invalid stack name 1bad must contain only alphanumeric or \"_-.\" characters, must start with alpha and must be 255 characters or less."
         );
-        assert!(check_name("").is_err());
-        assert!(check_name(&"a".repeat(256)).is_err());
+        for bad in [String::new(), "a".repeat(256)] {
+            let e = check_name(&bad).unwrap_err();
+            assert!(
+                matches!(&e, BackendError::Rejected { kind, message }
+                    if kind == "StackValidationFailed"
+                        && message.starts_with(&format!("Invalid stack name {bad} must"))),
+                "{e:?}"
+            );
+        }
     }
 }

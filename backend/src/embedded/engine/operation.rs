@@ -100,6 +100,7 @@ pub(super) fn failure_reason(stop: &Stop) -> Reason {
         }
         Stop::TimedOut => Reason::text("Timed out"),
         Stop::Superseded | Stop::Cancelled => Reason::Empty,
+        Stop::UserCancelled => Reason::text("Stack cancelled by the user"),
     }
 }
 
@@ -112,6 +113,11 @@ pub(super) async fn run_create(op: &Arc<Op>, def: Arc<StackDefinition>) {
             Reason::Completed,
         ),
         Err(Stop::Superseded | Stop::Cancelled) => {}
+        Err(Stop::UserCancelled) => op.finish(
+            Some(&def),
+            status(StackAction::Create, Phase::Failed),
+            Reason::text("Stack CREATE cancelled"),
+        ),
         Err(stop) => {
             let rollback = {
                 let mut st = op.cell.lock();
@@ -205,17 +211,24 @@ pub(super) async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
             return;
         }
         let engine = &op.engine;
-        let target = match (&old_def, st.inputs.disable_rollback) {
+        // A cancelled update always rolls back (Heat's `cancel_update`).
+        let cancelled = stop == Stop::UserCancelled;
+        let target = match (&old_def, st.inputs.disable_rollback && !cancelled) {
             (Some(old), false) => Some(old.clone()),
             _ => None,
         };
         if target.is_some() {
+            let reason = if cancelled {
+                Reason::text("Stack UPDATE cancelled")
+            } else {
+                failure_reason(&stop)
+            };
             set_stack(
                 engine,
                 &op.cell,
                 &mut st,
                 status(StackAction::Update, Phase::Failed),
-                failure_reason(&stop),
+                reason,
             );
             set_stack(
                 engine,

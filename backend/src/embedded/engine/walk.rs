@@ -216,8 +216,19 @@ pub(super) fn plan_tree(op: &Op, path: &[Arc<str>], def: &StackDefinition) {
 
 /// What to do with resource `name` to reach `def`.
 pub(super) fn decide(op: &Op, path: &[Arc<str>], def: &StackDefinition, name: &str) -> Step {
-    let engine = &op.engine;
     let st = op.cell.lock();
+    decide_in(&op.engine, &op.cell, &st, path, def, name)
+}
+
+/// [`decide`] on a stack's state as it is (a preview uses it too).
+pub(super) fn decide_in(
+    engine: &Engine,
+    cell: &StackCell,
+    st: &StackState,
+    path: &[Arc<str>],
+    def: &StackDefinition,
+    name: &str,
+) -> Step {
     let Some(tree) = st.tree.at(path) else {
         return Step::Skip;
     };
@@ -238,13 +249,13 @@ pub(super) fn decide(op: &Op, path: &[Arc<str>], def: &StackDefinition, name: &s
     if r.status.state == Phase::Failed || r.kind != kind {
         return Step::Replace;
     }
-    let Some((sname, sid)) = stack_at(&op.cell, &st, path) else {
+    let Some((sname, sid)) = stack_at(cell, st, path) else {
         return Step::Skip;
     };
     let env = engine.env();
     let view = View {
         env: &env,
-        project: &op.cell.project,
+        project: &cell.project,
         stack_name: &sname,
         stack_id: &sid,
         tree,
@@ -278,8 +289,7 @@ pub(super) async fn run_level(
     match op.current() {
         Signal::Run => {}
         Signal::Supersede => return Err(Stop::Superseded),
-        Signal::Abort(Abort::Cancel) => return Err(Stop::Cancelled),
-        Signal::Abort(Abort::Timeout) => return Err(Stop::TimedOut),
+        Signal::Abort(a) => return Err(a.stop()),
     }
     if jobs.is_empty() {
         return Ok(());

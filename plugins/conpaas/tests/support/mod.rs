@@ -1,95 +1,40 @@
-//! What the plugin's integration tests share: the test Heat (or a reason
-//! to skip), a Neutron stand-in that hands out floating IPs on that Heat,
-//! and lifecycle contexts as the server builds them.
+//! What the plugin's integration tests share: a Neutron stand-in that
+//! hands out floating IPs on the local Heat, and lifecycle contexts as the
+//! server builds them.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use occi_so_backend::openstack::LOCAL_HEAT_STUBS;
 use occi_so_backend::{OpenStackBackend, OpenStackConfig};
 use occi_so_plugin_conpaas::Conpaas;
 use occi_so_sdk::{
     Attributes, Credentials, LifecycleCtx, NullSink, Operation, Orchestrator, PluginError,
     StackBackend, StackInfo, Stacks, WaitOptions,
 };
+use occi_so_testkit::serve_static;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// `OCCI_SO_TEST_HEAT_URL`, or `None` after saying why the test is skipped
-/// (a failure instead when `OCCI_SO_REQUIRE_HEAT=1`).
-pub fn heat_url(test: &str) -> Option<String> {
-    match std::env::var("OCCI_SO_TEST_HEAT_URL") {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("OCCI_SO_REQUIRE_HEAT").as_deref() == Ok("1") {
-                panic!("{test}: OCCI_SO_TEST_HEAT_URL is not set but OCCI_SO_REQUIRE_HEAT=1");
-            }
-            eprintln!("{test}: skipped: OCCI_SO_TEST_HEAT_URL is not set (scripts/test.sh starts a local Heat)");
-            None
-        }
-    }
-}
+mod local_heat;
 
-/// A provider template standing in for Neutron's floating IPs on the local
-/// Heat (which has no Neutron): every attribute of `OS::Neutron::FloatingIP`
-/// as an output, and a fresh address from TEST-NET-2 each time.
-pub const FLOATING_IP_PROVIDER: &str = include_str!("../fixtures/floating-ip-provider.yaml");
+pub use local_heat::{FLOATING_IP_PREFIX, FLOATING_IP_PROVIDER};
 
 /// Serves [`FLOATING_IP_PROVIDER`] on loopback for as long as the test's
 /// runtime lives; returns its URL.
 pub async fn serve_floating_ip_provider() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let body = FLOATING_IP_PROVIDER.as_bytes();
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = conn.write_all(head.as_bytes()).await;
-                let _ = conn.write_all(body).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}/floating-ip.yaml")
+    serve_static(
+        "floating-ip.yaml",
+        "application/x-yaml",
+        FLOATING_IP_PROVIDER,
+    )
+    .await
 }
 
-/// The local test Heat as `OpenStackConfig::local_heat` sets it up, except
-/// that floating IPs come from `floating_ip_provider` (Heat looks a
-/// wildcard up before an exact type, so the Neutron types are listed one
-/// by one instead of `OS::Neutron::*`).
-pub fn backend_with_floating_ips(heat: &str, floating_ip_provider: &str) -> Arc<OpenStackBackend> {
-    let mut config = OpenStackConfig::local_heat(heat);
-    let mut registry: BTreeMap<String, String> = LOCAL_HEAT_STUBS
-        .iter()
-        .filter(|(k, _)| *k != "OS::Neutron::*")
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    registry.insert("OS::Neutron::Port".into(), "OS::Heat::None".into());
-    registry.insert("OS::Neutron::SecurityGroup".into(), "OS::Heat::None".into());
-    registry.insert(
-        "OS::Neutron::FloatingIP".into(),
-        floating_ip_provider.into(),
-    );
-    config.resource_registry = registry;
+/// A backend on the local Heat whose floating IPs come from `provider`.
+pub fn backend_with_floating_ips(heat: &str, provider: &str) -> Arc<OpenStackBackend> {
+    let config = local_heat::with_floating_ips(heat, provider);
     Arc::new(OpenStackBackend::new(config).expect("backend"))
 }
 

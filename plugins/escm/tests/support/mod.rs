@@ -1,31 +1,16 @@
-//! What the ESCM plugin's integration tests share: the test Heat (or a
-//! reason to skip), attribute sets, a stack sink that records the order of
-//! stack changes, certificate files, and running the instance's boot
-//! configuration in dry-run mode.
+//! What the ESCM plugin's integration tests share: attribute sets,
+//! certificate files, and running the instance's boot configuration in
+//! dry-run mode (both need the openssl command: without it they skip,
+//! saying so, unless `OCCI_SO_REQUIRE_OPENSSL=1`).
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use occi_so_plugin_escm::catalog::names;
-use occi_so_sdk::{Attributes, StackRecord, StackSink};
+use occi_so_sdk::Attributes;
+use occi_so_testkit::require_openssl;
 use serde_json::{json, Value};
-
-/// `OCCI_SO_TEST_HEAT_URL`, or `None` after saying why the test is skipped
-/// (a failure instead when `OCCI_SO_REQUIRE_HEAT=1`).
-pub fn heat_url() -> Option<String> {
-    match std::env::var("OCCI_SO_TEST_HEAT_URL") {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("OCCI_SO_REQUIRE_HEAT").as_deref() == Ok("1") {
-                panic!("OCCI_SO_TEST_HEAT_URL is not set but OCCI_SO_REQUIRE_HEAT=1");
-            }
-            eprintln!("skipped: OCCI_SO_TEST_HEAT_URL is not set (this test needs a real Heat: scripts/heat-local.sh)");
-            None
-        }
-    }
-}
 
 /// A real ed25519 public key line.
 pub const PUBLIC_KEY: &str =
@@ -94,43 +79,6 @@ pub fn everything() -> Attributes {
     a
 }
 
-/// Every stack change, in order: `changed <role> <status>` / `removed <role>`.
-#[derive(Default)]
-pub struct RecordingSink {
-    pub events: Mutex<Vec<String>>,
-}
-
-impl RecordingSink {
-    pub fn events(&self) -> Vec<String> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
-    }
-}
-
-impl StackSink for RecordingSink {
-    fn stack_changed(&self, record: &StackRecord) {
-        let status = record
-            .last
-            .as_ref()
-            .map(|l| l.status.to_string())
-            .unwrap_or_else(|| {
-                if record.stack.is_some() {
-                    "ACCEPTED"
-                } else {
-                    "NAMED"
-                }
-                .into()
-            });
-        if let Ok(mut e) = self.events.lock() {
-            e.push(format!("changed {} {status}", record.role));
-        }
-    }
-    fn stack_removed(&self, role: &str) {
-        if let Ok(mut e) = self.events.lock() {
-            e.push(format!("removed {role}"));
-        }
-    }
-}
-
 /// A certificate directory laid out as the barclamp's defaults expect
 /// (`certs/signing_cert.pem`, `private/signing_key.pem`, `certs/ca.pem`),
 /// with a fresh self-signed certificate made by the `openssl` command.
@@ -139,32 +87,19 @@ pub struct CertificateDir {
 }
 
 impl CertificateDir {
-    pub async fn new(with_chain: bool) -> CertificateDir {
+    /// `None` (the test skipped) without the openssl command.
+    pub async fn new(with_chain: bool) -> Option<CertificateDir> {
+        let openssl = require_openssl()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("certs")).expect("certs dir");
         std::fs::create_dir_all(root.join("private")).expect("private dir");
-        let status = tokio::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=escm.example.com",
-                "-keyout",
-            ])
-            .arg(root.join("private/signing_key.pem"))
-            .arg("-out")
-            .arg(root.join("certs/signing_cert.pem"))
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await
-            .expect("the openssl command");
-        assert!(status.success(), "openssl req failed");
+        openssl.self_signed(
+            &root.join("private/signing_key.pem"),
+            &root.join("certs/signing_cert.pem"),
+            "/CN=escm.example.com",
+            &[],
+        );
         if with_chain {
             std::fs::copy(
                 root.join("certs/signing_cert.pem"),
@@ -172,7 +107,7 @@ impl CertificateDir {
             )
             .expect("chain");
         }
-        CertificateDir { dir }
+        Some(CertificateDir { dir })
     }
 
     pub fn root(&self) -> &Path {
@@ -221,8 +156,11 @@ impl DryRun {
 }
 
 /// Runs a rendered `deploy-escmserver` with `ESCM_ROOT` in a fresh
-/// directory and `ESCM_DRY_RUN=true` (files written, commands recorded).
-pub async fn dry_run(script: &str) -> DryRun {
+/// directory and `ESCM_DRY_RUN=true` (files written, commands recorded);
+/// `None` (the test skipped) without the openssl command the script makes
+/// its certificates with.
+pub async fn dry_run(script: &str) -> Option<DryRun> {
+    require_openssl()?;
     let root = tempfile::tempdir().expect("temp dir");
     let file = root.path().join("deploy-escmserver");
     std::fs::write(&file, script).expect("script");
@@ -243,5 +181,5 @@ pub async fn dry_run(script: &str) -> DryRun {
         "deploy-escmserver failed: {}",
         run.stderr
     );
-    run
+    Some(run)
 }

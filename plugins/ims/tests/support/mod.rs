@@ -1,6 +1,5 @@
-//! What the IMS plugin's integration tests share: the test Heat (or a
-//! reason to skip), a lifecycle context over any backend, and Heat's view
-//! of a stack.
+//! What the IMS plugin's integration tests share: a lifecycle context over
+//! any backend, and Heat's view of a stack.
 
 #![allow(dead_code)]
 
@@ -11,21 +10,6 @@ use std::sync::Arc;
 use occi_so_sdk::{
     Attributes, Credentials, LifecycleCtx, NullSink, ResourceInfo, StackBackend, StackInfo, Stacks,
 };
-
-/// `OCCI_SO_TEST_HEAT_URL`, or `None` after saying why the test is skipped
-/// (a failure instead when `OCCI_SO_REQUIRE_HEAT=1`).
-pub fn heat_url(test: &str) -> Option<String> {
-    match std::env::var("OCCI_SO_TEST_HEAT_URL") {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().trim_end_matches('/').to_string()),
-        _ => {
-            if std::env::var("OCCI_SO_REQUIRE_HEAT").as_deref() == Ok("1") {
-                panic!("{test}: OCCI_SO_REQUIRE_HEAT=1 but OCCI_SO_TEST_HEAT_URL is not set");
-            }
-            eprintln!("{test}: skipped: OCCI_SO_TEST_HEAT_URL is not set (scripts/test.sh starts a local Heat)");
-            None
-        }
-    }
-}
 
 /// The credentials of the test project.
 pub fn creds() -> Credentials {
