@@ -249,6 +249,26 @@ impl Lifecycle {
             }
             tracing::warn!(tenant = %inst.key.tenant, location = %inst.key.location, operation = %operation.name(), id = %id, "resuming the operation a restart interrupted");
             let creds = Credentials::new(inst.key.tenant.clone(), None);
+            // What the backends say now, so the plugin sees a stack that
+            // failed meanwhile (and replaces it) or one that completed.
+            let mut ctx = self.context(&inst, &binding, creds.clone(), inst.attributes.clone());
+            let roles: Vec<String> = inst
+                .stacks
+                .iter()
+                .filter(|r| r.stack.is_some())
+                .map(|r| r.role.clone())
+                .collect();
+            for role in roles {
+                if let Err(e) = ctx.stacks.refresh(&role).await {
+                    tracing::warn!(role = %role, error = %e, "cannot read a stack before resuming; its last record stays");
+                }
+            }
+            drop(ctx);
+            // Persistence is ordered: once this is durable, so are the
+            // records just refreshed (the operation reads what is visible).
+            if let Ok((_, d)) = self.store.update(&inst.key, |_| Ok::<(), ()>(())) {
+                let _ = d.wait().await;
+            }
             drop(self.spawn(inst.key.clone(), binding, id, operation, creds));
             resumed += 1;
         }
