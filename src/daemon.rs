@@ -184,6 +184,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             "operations interrupted by the last stop are resumed from what the journal and the backends say"
         );
     }
+    tokio::spawn(occi_so_http::deliver::run(
+        occi_so_framework::outbox::Outbox::new(store.clone()),
+        settings.public_url.clone(),
+        stop.clone(),
+    ));
     tokio::spawn({
         let lifecycle = lifecycle.clone();
         let stop = stop.clone();

@@ -517,3 +517,198 @@ async fn a_killed_server_resumes_its_operation(backend: Backend) {
 }
 
 on_both_backends!(a_killed_server_resumes_its_operation);
+
+/// A loopback receiver of callbacks: records every body; answers 500 while
+/// `failing` is set.
+struct Receiver {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn receiver() -> Receiver {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (b, f) = (bodies.clone(), failing.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (b, f) = (b.clone(), f.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (b, f) = (b.clone(), f.clone());
+                        async move {
+                            let bytes = req.into_body().collect().await.unwrap().to_bytes();
+                            let status = if f.load(std::sync::atomic::Ordering::SeqCst) {
+                                500
+                            } else {
+                                b.lock()
+                                    .unwrap()
+                                    .push(serde_json::from_slice(&bytes).unwrap());
+                                200
+                            };
+                            let mut r = hyper::Response::new(http_body_util::Full::new(
+                                bytes::Bytes::new(),
+                            ));
+                            *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Receiver {
+        url,
+        bodies,
+        failing,
+    }
+}
+
+impl Receiver {
+    /// Every event id received so far, in order of arrival.
+    fn ids(&self) -> Vec<u64> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["events"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    fn types(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["events"].as_array().cloned().unwrap_or_default())
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn until(&self, what: &str, done: impl Fn(&Receiver) -> bool) {
+        for _ in 0..400 {
+            if done(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("callbacks: {what}; got {:?}", self.bodies.lock().unwrap());
+    }
+}
+
+/// `occi.so.callback`: every event POSTed there, at least once, across a
+/// failing receiver and a restart; the instance's end comes last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_get_every_event_at_least_once() {
+    let r = receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_with(embedded_args(dir.path(), FAST, ""));
+    let c = client();
+    let t = "cb";
+    let url = s.url("/orchestrator/default");
+    let mut h: Vec<(&'static str, String)> = mcn(t)
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+    h.push((
+        "Category",
+        "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"".into(),
+    ));
+    h.push((
+        "X-OCCI-Attribute",
+        format!("occi.so.callback=\"{}\"", r.url),
+    ));
+    let a = send(&c, Method::PUT, &url, &h).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    // A receiver that fails at first gets it all once it answers.
+    r.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let a = call(
+        &c,
+        Method::POST,
+        &format!("{url}?action=deploy"),
+        &mcn(t),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    settled(
+        &c,
+        &url,
+        &mcn(t),
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        r.ids().is_empty(),
+        "nothing counts as delivered while it fails"
+    );
+    r.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    r.until("the deploy's events", |r| {
+        r.types().contains(&"phase".to_string())
+    })
+    .await;
+    let ids = r.ids();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "in order, from the first"
+    );
+
+    // Events made while the server is down for the receiver are sent
+    // after a restart.
+    r.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    let u = send(
+        &c,
+        Method::POST,
+        &url,
+        &with_attr(t, "sample.greeting=\"restart\""),
+    )
+    .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    settled(
+        &c,
+        &url,
+        &mcn(t),
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+    )
+    .await;
+    s.terminate(Duration::from_secs(20));
+    r.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let s = s.restart();
+    let url = s.url("/orchestrator/default");
+    let before = ids.len();
+    r.until("the update's events after the restart", |r| {
+        r.types()[before..].iter().any(|t| t == "attributes")
+    })
+    .await;
+    // Disposed: its end is the last message.
+    let a = call(&c, Method::DELETE, &url, &mcn(t), "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    r.until("the end", |r| {
+        r.types().last().map(String::as_str) == Some("deleted")
+    })
+    .await;
+    let all = r.ids();
+    let mut seen = all.clone();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        (1..=*all.last().unwrap()).collect::<Vec<_>>(),
+        "none missing: {all:?}"
+    );
+}

@@ -236,6 +236,9 @@ fn mcn_state_attributes() -> Vec<AttributeSpec> {
         AttributeSpec::new("occi.so.error.operation", AttributeType::String)
             .output()
             .describe("The operation that failed"),
+        AttributeSpec::new(crate::outbox::CALLBACK, AttributeType::String)
+            .pattern("https?://[^ ]+")
+            .describe("A URL that is POSTed every event of the instance (JSON), at least once, retried with backoff"),
     ]
 }
 

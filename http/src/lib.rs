@@ -14,6 +14,7 @@
 //! tokens travel as `Secret` and are never logged or rendered.
 
 pub mod auth;
+pub mod deliver;
 pub mod error;
 pub mod metrics;
 pub mod routes;

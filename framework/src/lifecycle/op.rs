@@ -846,6 +846,11 @@ impl Lifecycle {
         };
         let before = self.store.get(key);
         if state == OpState::Succeeded && *op == Operation::Dispose {
+            // The callback hears of the end (and of what it had not yet
+            // acknowledged) before the instance goes.
+            if let Some(inst) = &before {
+                self.last_callback(inst).await;
+            }
             if let Ok((_, d)) = self.store.remove(key) {
                 if let Err(e) = d.wait().await {
                     tracing::error!(error = %e, "journal failed while removing the disposed instance");
@@ -944,6 +949,38 @@ impl Lifecycle {
             .await
         {
             tracing::error!(error = %e, "cannot record how {name} ended");
+        }
+    }
+
+    /// Queues the last message of an instance that has a callback: its
+    /// unacknowledged events and its end.
+    async fn last_callback(&self, inst: &Instance) {
+        let Some(url) = inst
+            .attributes
+            .get(crate::outbox::CALLBACK)
+            .and_then(|v| v.as_str())
+            .filter(|u| !u.is_empty())
+        else {
+            return;
+        };
+        let (events, gap) = inst.events.after(inst.callback_acked);
+        let mut events: Vec<serde_json::Value> = events
+            .into_iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect();
+        events.push(serde_json::json!({
+            "id": inst.events.last + 1,
+            "at": now_ms(),
+            "type": "deleted",
+        }));
+        let body = serde_json::json!({
+            "instance": inst.key.location,
+            "events": events,
+            "gap": gap,
+        });
+        let outbox = crate::outbox::Outbox::new(self.store.clone());
+        if let Err(e) = outbox.enqueue(url, body).wait().await {
+            tracing::error!(error = %e, "cannot queue the instance's last callback");
         }
     }
 
