@@ -122,6 +122,9 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
     }
+    for provider in build.providers() {
+        registry.add_provider(provider);
+    }
     let stop = CancellationToken::new();
     let plugins = occi_so_runtime::PluginSources::start(
         occi_so_runtime::SourcesConfig {

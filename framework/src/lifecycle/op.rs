@@ -724,8 +724,22 @@ impl Lifecycle {
             credentials: creds,
             attributes,
             state: inst.plugin_state.clone(),
+            mixins: self.provided_mixins(inst),
             stacks,
         }
+    }
+
+    /// The provided mixins applied to `inst`, as their providers describe
+    /// them now (one no longer provided is left out).
+    fn provided_mixins(&self, inst: &Instance) -> Vec<occi_so_sdk::MixinSpec> {
+        if inst.mixins.is_empty() {
+            return Vec::new();
+        }
+        let offered = self.registry.provided_mixins(&inst.key.tenant);
+        inst.mixins
+            .iter()
+            .filter_map(|id| offered.iter().find(|m| m.id() == *id).cloned())
+            .collect()
     }
 
     /// Cancels the backend operations of the stacks still in progress and
@@ -1076,6 +1090,7 @@ impl Lifecycle {
             credentials: creds,
             attributes,
             state: inst.plugin_state.clone(),
+            mixins: self.provided_mixins(inst),
             stacks,
         };
         let result = binding.plugin.run(&op, &mut ctx).await;
