@@ -122,6 +122,9 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
         registry.register(p).map_err(|e| setup(&e))?;
         tracing::info!(plugin = %name, "plugin registered");
     }
+    for provider in build.providers() {
+        registry.add_provider(provider);
+    }
     let stop = CancellationToken::new();
     let plugins = occi_so_runtime::PluginSources::start(
         occi_so_runtime::SourcesConfig {
@@ -184,6 +187,11 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             "operations interrupted by the last stop are resumed from what the journal and the backends say"
         );
     }
+    tokio::spawn(occi_so_http::deliver::run(
+        occi_so_framework::outbox::Outbox::new(store.clone()),
+        settings.public_url.clone(),
+        stop.clone(),
+    ));
     tokio::spawn({
         let lifecycle = lifecycle.clone();
         let stop = stop.clone();

@@ -17,6 +17,7 @@ pub mod events;
 pub mod lifecycle;
 pub mod mixins;
 pub mod operation;
+pub mod outbox;
 pub mod registry;
 pub mod schema;
 pub mod store;

@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
 use occi_so_sdk::{
-    AttributeSpec, AttributeType, KindSpec, Orchestrator, PluginInfo, MCN_SERVICE_SCHEME,
+    AttributeSpec, AttributeType, KindSpec, MixinProvider, MixinSpec, Orchestrator, PluginInfo,
+    MCN_SERVICE_SCHEME,
 };
 
 use crate::schema::Schema;
@@ -116,6 +117,7 @@ pub struct Registry {
     by_name: DashMap<String, String>,
     default_plugin: RwLock<Option<String>>,
     generation: AtomicU64,
+    providers: RwLock<Vec<Arc<dyn MixinProvider>>>,
 }
 
 fn invalid(info: &PluginInfo, message: impl Into<String>) -> RegistryError {
@@ -236,6 +238,9 @@ fn mcn_state_attributes() -> Vec<AttributeSpec> {
         AttributeSpec::new("occi.so.error.operation", AttributeType::String)
             .output()
             .describe("The operation that failed"),
+        AttributeSpec::new(crate::outbox::CALLBACK, AttributeType::String)
+            .pattern("https?://[^ ]+")
+            .describe("A URL that is POSTed every event of the instance (JSON), at least once, retried with backoff"),
     ]
 }
 
@@ -277,6 +282,32 @@ pub fn orchestrator_kind_id() -> String {
 }
 
 impl Registry {
+    /// Adds a source of provided mixins (`os_tpl`, `resource_tpl`, ...).
+    pub fn add_provider(&self, provider: Arc<dyn MixinProvider>) {
+        tracing::info!(provider = provider.name(), "mixin provider registered");
+        self.providers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(provider);
+    }
+
+    /// Every mixin the providers offer `tenant` now.
+    pub fn provided_mixins(&self, tenant: &str) -> Vec<MixinSpec> {
+        let providers = self
+            .providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        providers.iter().flat_map(|p| p.mixins(tenant)).collect()
+    }
+
+    /// The provided mixin `id` for `tenant`, if there is one.
+    pub fn provided_mixin(&self, tenant: &str, id: &str) -> Option<MixinSpec> {
+        self.provided_mixins(tenant)
+            .into_iter()
+            .find(|m| m.id() == id)
+    }
+
     /// An empty registry.
     pub fn new() -> Self {
         Registry::default()
@@ -492,6 +523,45 @@ mod tests {
     use occi_so_sdk::{LifecycleCtx, Operation, PluginError, PluginSource};
 
     struct P(PluginInfo);
+
+    struct Images;
+
+    impl MixinProvider for Images {
+        fn name(&self) -> &str {
+            "images"
+        }
+        fn mixins(&self, tenant: &str) -> Vec<MixinSpec> {
+            if tenant != "demo" {
+                return Vec::new();
+            }
+            vec![MixinSpec {
+                term: "ubuntu".into(),
+                scheme: "http://example.org/os#".into(),
+                title: Some("Ubuntu".into()),
+                related: vec!["http://schemas.ogf.org/occi/infrastructure#os_tpl".into()],
+                location: None,
+                attributes: Vec::new(),
+                data: serde_json::Value::Null,
+            }]
+        }
+    }
+
+    #[test]
+    fn provided_mixins_are_per_tenant() {
+        let r = Registry::new();
+        assert!(r.provided_mixins("demo").is_empty());
+        r.add_provider(Arc::new(Images));
+        let m = r
+            .provided_mixin("demo", "http://example.org/os#ubuntu")
+            .unwrap();
+        assert!(m.is_a("http://schemas.ogf.org/occi/infrastructure#os_tpl"));
+        assert!(r
+            .provided_mixin("other", "http://example.org/os#ubuntu")
+            .is_none());
+        assert!(r
+            .provided_mixin("demo", "http://example.org/os#debian")
+            .is_none());
+    }
 
     #[async_trait]
     impl Orchestrator for P {

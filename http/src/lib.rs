@@ -16,6 +16,7 @@
 #![warn(unreachable_pub)]
 
 pub mod auth;
+pub mod deliver;
 mod error;
 pub mod metrics;
 pub mod routes;

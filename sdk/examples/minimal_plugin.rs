@@ -179,6 +179,7 @@ async fn main() {
         credentials: creds.clone(),
         attributes,
         state: Default::default(),
+        mixins: Vec::new(),
         stacks: Stacks::new(backend, creds, Arc::new(NullSink), "so-greeting", vec![]),
     };
     for op in [

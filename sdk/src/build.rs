@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::Orchestrator;
+use crate::{MixinProvider, Orchestrator};
 
 /// The prefix of environment variables that override plugin settings:
 /// `OCCI_SO_PLUGIN_<SECTION>_<KEY>`, with `SECTION` the section name in
@@ -52,6 +52,13 @@ pub struct BuildContext {
     sections: BTreeMap<String, Value>,
     env: Vec<(String, String)>,
     read: Mutex<BTreeSet<String>>,
+    providers: Mutex<Vec<Arc<dyn MixinProvider>>>,
+}
+
+impl std::fmt::Debug for dyn MixinProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MixinProvider({})", self.name())
+    }
 }
 
 impl BuildContext {
@@ -75,6 +82,7 @@ impl BuildContext {
             sections,
             env,
             read: Mutex::new(BTreeSet::new()),
+            providers: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,6 +158,19 @@ impl BuildContext {
                 }
             }
         }
+    }
+
+    /// Registers a source of mixins (templates callers apply to
+    /// instances), shown in each tenant's query interface.
+    pub fn provide(&self, provider: Arc<dyn MixinProvider>) {
+        if let Ok(mut p) = self.providers.lock() {
+            p.push(provider);
+        }
+    }
+
+    /// The mixin providers the plugins registered while being built.
+    pub fn providers(&self) -> Vec<Arc<dyn MixinProvider>> {
+        self.providers.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// The config-file sections no plugin asked for (typos, or a plugin

@@ -16,6 +16,7 @@
 mod attributes;
 mod build;
 mod credentials;
+mod mixins;
 mod plugin;
 mod stack;
 mod stacks;
@@ -23,6 +24,7 @@ mod stacks;
 pub use attributes::{ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec};
 pub use build::{Build, BuildContext, BuildError, ENV_PREFIX};
 pub use credentials::{Credentials, Secret};
+pub use mixins::{MixinProvider, MixinSpec};
 pub use plugin::{
     InstanceView, LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo,
     PluginSource, PluginState, Refusal, StateReport, MCN_SERVICE_SCHEME,

@@ -306,6 +306,9 @@ pub struct LifecycleCtx {
     pub attributes: Attributes,
     /// The plugin's private, persisted state.
     pub state: PluginState,
+    /// The provided mixins applied to the instance (an `os_tpl` image, a
+    /// `resource_tpl` flavor), as their providers describe them now.
+    pub mixins: Vec<crate::MixinSpec>,
     /// The instance's stacks.
     pub stacks: Stacks,
 }

@@ -219,6 +219,28 @@ impl Server {
         Self::start_in(self.how.clone(), self.state.clone())
     }
 
+    /// [`restart`](Self::restart) without the environment variable `name`
+    /// (e.g. a fault-injection switch).
+    pub fn restart_without(&mut self, name: &str) -> Server {
+        assert!(self.child.is_none(), "stop the server before restarting it");
+        let mut how = self.how.clone();
+        how.env.retain(|(k, _)| k != name);
+        Self::start_in(how, self.state.clone())
+    }
+
+    /// Whether the process is not running (it exited by itself, or was
+    /// stopped).
+    pub fn exited(&mut self) -> bool {
+        let gone = self
+            .child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+        if gone {
+            self.child = None;
+        }
+        gone
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         self.state.path()

@@ -11,6 +11,9 @@
 //! file atomically (a temporary file renamed over it; no fsync: a process
 //! crash loses nothing written, a power cut may lose the last changes). A
 //! deleted stack's file is removed. Nothing here runs on the async runtime.
+//! A settled status (`*_COMPLETE`, `*_FAILED`) is told to the stack's
+//! watchers only after its file is written (`dirty_then`), so what the
+//! server records of an outcome is never newer than what a restart reads.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -126,9 +129,13 @@ fn inputs_file(i: &Inputs) -> InputsFile {
     }
 }
 
+/// What runs once the stacks marked dirty with it are written.
+pub(crate) type AfterWrite = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct Pending {
     dirty: HashMap<Uuid, Weak<StackCell>>,
+    after: Vec<AfterWrite>,
     flushers: Vec<tokio::sync::oneshot::Sender<()>>,
     stop: bool,
 }
@@ -226,6 +233,22 @@ impl Journal {
         if fresh {
             self.shared.wake.notify_one();
         }
+    }
+
+    /// The stack changed: write it now, then run `after` (on the writer
+    /// thread, once the file is written).
+    pub(super) fn dirty_then(&self, cell: &Arc<StackCell>, after: AfterWrite) {
+        let mut p = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.dirty
+            .entry(cell.id)
+            .or_insert_with(|| Arc::downgrade(cell));
+        p.after.push(after);
+        drop(p);
+        self.shared.wake.notify_one();
     }
 
     /// Resolves once everything marked dirty before the call is written.
@@ -372,7 +395,7 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         loop {
-            let (dirty, flushers, stop) = {
+            let (dirty, after, flushers, stop) = {
                 let mut p = self
                     .shared
                     .pending
@@ -383,12 +406,16 @@ impl Writer {
                 }
                 (
                     std::mem::take(&mut p.dirty),
+                    std::mem::take(&mut p.after),
                     std::mem::take(&mut p.flushers),
                     p.stop,
                 )
             };
             for (id, cell) in dirty {
                 self.write(id, cell.upgrade());
+            }
+            for a in after {
+                a();
             }
             for f in flushers {
                 let _ = f.send(());

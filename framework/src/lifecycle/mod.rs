@@ -527,6 +527,7 @@ impl Lifecycle {
             queue: Vec::new(),
             last_operation: None,
             events: Default::default(),
+            callback_acked: 0,
             stacks: Vec::new(),
             plugin_state: PluginState::default(),
             created: now,

@@ -249,6 +249,26 @@ impl Lifecycle {
             }
             tracing::warn!(tenant = %inst.key.tenant, location = %inst.key.location, operation = %operation.name(), id = %id, "resuming the operation a restart interrupted");
             let creds = Credentials::new(inst.key.tenant.clone(), None);
+            // What the backends say now, so the plugin sees a stack that
+            // failed meanwhile (and replaces it) or one that completed.
+            let mut ctx = self.context(&inst, &binding, creds.clone(), inst.attributes.clone());
+            let roles: Vec<String> = inst
+                .stacks
+                .iter()
+                .filter(|r| r.stack.is_some())
+                .map(|r| r.role.clone())
+                .collect();
+            for role in roles {
+                if let Err(e) = ctx.stacks.refresh(&role).await {
+                    tracing::warn!(role = %role, error = %e, "cannot read a stack before resuming; its last record stays");
+                }
+            }
+            drop(ctx);
+            // Persistence is ordered: once this is durable, so are the
+            // records just refreshed (the operation reads what is visible).
+            if let Ok((_, d)) = self.store.update(&inst.key, |_| Ok::<(), ()>(())) {
+                let _ = d.wait().await;
+            }
             drop(self.spawn(inst.key.clone(), binding, id, operation, creds));
             resumed += 1;
         }
@@ -704,8 +724,22 @@ impl Lifecycle {
             credentials: creds,
             attributes,
             state: inst.plugin_state.clone(),
+            mixins: self.provided_mixins(inst),
             stacks,
         }
+    }
+
+    /// The provided mixins applied to `inst`, as their providers describe
+    /// them now (one no longer provided is left out).
+    fn provided_mixins(&self, inst: &Instance) -> Vec<occi_so_sdk::MixinSpec> {
+        if inst.mixins.is_empty() {
+            return Vec::new();
+        }
+        let offered = self.registry.provided_mixins(&inst.key.tenant);
+        inst.mixins
+            .iter()
+            .filter_map(|id| offered.iter().find(|m| m.id() == *id).cloned())
+            .collect()
     }
 
     /// Cancels the backend operations of the stacks still in progress and
@@ -826,6 +860,11 @@ impl Lifecycle {
         };
         let before = self.store.get(key);
         if state == OpState::Succeeded && *op == Operation::Dispose {
+            // The callback hears of the end (and of what it had not yet
+            // acknowledged) before the instance goes.
+            if let Some(inst) = &before {
+                self.last_callback(inst).await;
+            }
             if let Ok((_, d)) = self.store.remove(key) {
                 if let Err(e) = d.wait().await {
                     tracing::error!(error = %e, "journal failed while removing the disposed instance");
@@ -927,6 +966,38 @@ impl Lifecycle {
         }
     }
 
+    /// Queues the last message of an instance that has a callback: its
+    /// unacknowledged events and its end.
+    async fn last_callback(&self, inst: &Instance) {
+        let Some(url) = inst
+            .attributes
+            .get(crate::outbox::CALLBACK)
+            .and_then(|v| v.as_str())
+            .filter(|u| !u.is_empty())
+        else {
+            return;
+        };
+        let (events, gap) = inst.events.after(inst.callback_acked);
+        let mut events: Vec<serde_json::Value> = events
+            .into_iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .collect();
+        events.push(serde_json::json!({
+            "id": inst.events.last + 1,
+            "at": now_ms(),
+            "type": "deleted",
+        }));
+        let body = serde_json::json!({
+            "instance": inst.key.location,
+            "events": events,
+            "gap": gap,
+        });
+        let outbox = crate::outbox::Outbox::new(self.store.clone());
+        if let Err(e) = outbox.enqueue(url, body).wait().await {
+            tracing::error!(error = %e, "cannot queue the instance's last callback");
+        }
+    }
+
     /// Starts the next queued operation of the instance, if it is idle.
     pub(super) async fn start_next(self: &Arc<Self>, key: &InstanceKey) {
         let retention = self.options.event_retention;
@@ -1019,6 +1090,7 @@ impl Lifecycle {
             credentials: creds,
             attributes,
             state: inst.plugin_state.clone(),
+            mixins: self.provided_mixins(inst),
             stacks,
         };
         let result = binding.plugin.run(&op, &mut ctx).await;

@@ -121,6 +121,7 @@ impl Journal {
             log: BufWriter::new(log),
             options,
             failed: false,
+            crash_after: crash_after(),
         };
         let thread = thread::Builder::new()
             .name("occi-so-journal".into())
@@ -298,6 +299,23 @@ struct Writer {
     options: JournalOptions,
     /// A batch failed: nothing more is written (fail-stop).
     failed: bool,
+    /// Fault injection for the crash tests: abort the process once this
+    /// many more changes are written (`OCCI_SO_FAULT_CRASH_AFTER_WRITES`).
+    crash_after: Option<usize>,
+}
+
+/// `OCCI_SO_FAULT_CRASH_AFTER_WRITES=N`: the process aborts right after
+/// the N-th change is on disk, before it is published or acknowledged (a
+/// test knob that puts a crash at every write boundary; never set it in
+/// production).
+fn crash_after() -> Option<usize> {
+    let n = std::env::var("OCCI_SO_FAULT_CRASH_AFTER_WRITES").ok()?;
+    let n = n.trim().parse().ok()?;
+    tracing::warn!(
+        changes = n,
+        "fault injection: the process aborts after this many journal writes"
+    );
+    Some(n)
 }
 
 impl Writer {
@@ -323,6 +341,13 @@ impl Writer {
                         done.push((d, ack));
                         if result.is_ok() {
                             result = self.append(&change);
+                        }
+                        if let Some(n) = &mut self.crash_after {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                let _ = self.flush();
+                                std::process::abort();
+                            }
                         }
                     }
                     Msg::Compact(snapshot) => {

@@ -201,6 +201,10 @@ pub struct Instance {
     /// The instance's latest events.
     #[serde(default)]
     pub events: EventLog,
+    /// The last event the instance's callback (`occi.so.callback`)
+    /// acknowledged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callback_acked: u64,
     /// The instance's stacks with their last known status.
     #[serde(default)]
     pub stacks: Vec<StackRecord>,
@@ -213,6 +217,10 @@ pub struct Instance {
     pub updated: u64,
     /// Bumped on every change; lets watchers and tests see progress.
     pub generation: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Milliseconds since the Unix epoch.
@@ -645,6 +653,7 @@ pub(crate) mod tests {
             queue: vec![],
             last_operation: None,
             events: Default::default(),
+            callback_acked: 0,
             stacks: vec![],
             plugin_state: PluginState::default(),
             created: now_ms(),

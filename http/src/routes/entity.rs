@@ -43,7 +43,7 @@ pub(super) fn valid_id(id: &str) -> bool {
 pub(super) struct Categories {
     /// The kind (type id), if one was named.
     pub kind: Option<String>,
-    /// Mixin ids (the tenant's user mixins).
+    /// Mixin ids (the tenant's user mixins and the provided ones).
     pub mixins: Vec<String>,
     /// Action categories.
     pub actions: Vec<Category>,
@@ -58,7 +58,8 @@ pub(super) fn classify(app: &App, tenant: &str, content: &Content) -> Result<Cat
         let id = c.type_id();
         let is_kind = registry.by_kind(&id).is_some()
             || matches!(id.as_str(), occi::ENTITY | occi::RESOURCE | occi::LINK);
-        let is_mixin = app.mixins.by_id(tenant, &id).is_some();
+        let is_mixin = app.mixins.by_id(tenant, &id).is_some()
+            || registry.provided_mixin(tenant, &id).is_some();
         let is_action = MCN_ACTIONS
             .iter()
             .any(|(t, _)| c.scheme == occi_so_sdk::MCN_SERVICE_SCHEME && c.term == *t)

@@ -135,15 +135,15 @@ pub(crate) async fn handle(app: &Arc<App>, c: &Call) -> Result<Response<Body>, A
 fn get(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError> {
     let tenant = &c.caller.tenant;
     let filter = c.content()?.categories;
-    if filter.is_empty() && !app.mixins.has_any(tenant) {
+    let provided = app.lifecycle.registry().provided_mixins(tenant);
+    if filter.is_empty() && provided.is_empty() && !app.mixins.has_any(tenant) {
         return Ok(c.respond(StatusCode::OK, app.query_cache.rendered(app, c)?));
     }
     let provider = app.query_cache.categories(app);
-    let mixins: Vec<Category> = app
-        .mixins
-        .of(tenant)
+    let mixins: Vec<Category> = provided
         .iter()
-        .map(render::mixin_category)
+        .map(render::provided_mixin_category)
+        .chain(app.mixins.of(tenant).iter().map(render::mixin_category))
         .collect();
     let wanted = |cat: &Category| {
         filter.is_empty()
@@ -207,7 +207,7 @@ async fn define(app: &Arc<App>, c: &Call) -> Result<Response<Body>, ApiError> {
                 "Category {id}: location {location:?} must be a path like /tags/blue/ (letters, digits, - _ .)"
             )));
         }
-        if app.query_cache.is_provider(app, &id) {
+        if app.query_cache.is_provider(app, &id) || registry.provided_mixin(tenant, &id).is_some() {
             return Err(ApiError::conflict(format!(
                 "Category {id}: the provider defines this category"
             )));

@@ -453,6 +453,19 @@ pub(super) fn mixin_category(m: &occi_so_framework::mixins::UserMixin) -> Catego
     c
 }
 
+/// A mixin a plugin provides (`os_tpl`, `resource_tpl`) as an OCCI
+/// category, with the attributes it adds.
+pub(super) fn provided_mixin_category(m: &occi_so_sdk::MixinSpec) -> Category {
+    let mut c = Category::mixin(m.scheme.clone(), m.term.clone());
+    if let Some(l) = &m.location {
+        c = c.with_location(l.clone());
+    }
+    c.title = m.title.clone();
+    c.rel = m.related.clone();
+    c.attributes = m.attributes.iter().map(attribute_def).collect();
+    c
+}
+
 /// Whether `c` names the category `class`, or leaves the class out.
 pub(super) fn class_is(c: &Category, class: CategoryClass) -> bool {
     c.class.is_none_or(|k| k == class)

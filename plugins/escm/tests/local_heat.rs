@@ -100,6 +100,7 @@ async fn full_lifecycle_on_the_local_heat() {
         credentials: creds.clone(),
         attributes,
         state: Default::default(),
+        mixins: Vec::new(),
         stacks: Stacks::new(
             backend.clone(),
             creds.clone(),

@@ -533,6 +533,7 @@ mod tests {
             credentials: creds.clone(),
             attributes: Attributes::new(),
             state: Default::default(),
+            mixins: Vec::new(),
             stacks: Stacks::new(
                 backend.clone(),
                 creds,

@@ -301,7 +301,34 @@ fn set_stack(
 }
 
 /// Tells watchers and the journal that the stack changed.
-pub(crate) fn publish(engine: &Engine, cell: &Arc<StackCell>, st: &mut StackState) {
+pub(crate) fn publish(engine: &Arc<Engine>, cell: &Arc<StackCell>, st: &mut StackState) {
+    match &engine.journal {
+        // A settled status reaches watchers only once the state dir has it,
+        // so nobody (the server's journal) can record an outcome that a
+        // crash would take back from the engine.
+        Some(j) if !st.status.in_progress() => {
+            let (weak_engine, weak_cell) = (Arc::downgrade(engine), Arc::downgrade(cell));
+            j.dirty_then(
+                cell,
+                Box::new(move || {
+                    if let (Some(engine), Some(cell)) = (weak_engine.upgrade(), weak_cell.upgrade())
+                    {
+                        let mut st = cell.lock();
+                        tell_watchers(&engine, &cell, &mut st);
+                    }
+                }),
+            );
+        }
+        Some(j) => {
+            tell_watchers(engine, cell, st);
+            j.dirty(cell);
+        }
+        None => tell_watchers(engine, cell, st),
+    }
+}
+
+/// Sends the stack as it is now to its watchers.
+fn tell_watchers(engine: &Engine, cell: &Arc<StackCell>, st: &mut StackState) {
     if let Some(tx) = &st.watch {
         if tx.receiver_count() == 0 {
             st.watch = None;
@@ -313,9 +340,6 @@ pub(crate) fn publish(engine: &Engine, cell: &Arc<StackCell>, st: &mut StackStat
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tx.send_replace(info);
         }
-    }
-    if let Some(j) = &engine.journal {
-        j.dirty(cell);
     }
 }
 

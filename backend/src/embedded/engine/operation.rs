@@ -253,6 +253,14 @@ pub(super) async fn run_update(op: &Arc<Op>, def: Arc<StackDefinition>) {
         );
         return;
     };
+    // The caller's cancel ended the update; the rollback itself runs.
+    op.signal.send_if_modified(|s| {
+        let user = *s == Signal::Abort(Abort::User);
+        if user {
+            *s = Signal::Run;
+        }
+        user
+    });
     restore_replaced(op, Arc::from(Vec::new())).await;
     match converge(
         op,

@@ -90,6 +90,7 @@ pub fn context(
         credentials: creds(),
         attributes,
         state: Default::default(),
+        mixins: Vec::new(),
         stacks,
     }
 }

@@ -38,6 +38,7 @@ pub fn ctx(backend: Arc<dyn StackBackend>, tag: &str, attributes: Attributes) ->
         credentials: creds(),
         attributes,
         state: Default::default(),
+        mixins: Vec::new(),
         stacks: Stacks::new(
             backend,
             creds(),
