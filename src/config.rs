@@ -457,13 +457,19 @@ impl ServeArgs {
             clouds.insert(name.clone(), cloud_settings(name, cloud)?);
         }
         let auth = match self.auth.or(file.auth).unwrap_or(AuthMode::None) {
-            AuthMode::None => AuthSettings::None {
-                default_tenant: self
+            AuthMode::None => {
+                let default_tenant = self
                     .default_tenant
                     .clone()
                     .or(file.default_tenant.clone())
-                    .unwrap_or_else(|| "default".into()),
-            },
+                    .unwrap_or_else(|| "default".into());
+                if let Some(problem) = occi_so_sdk::tenant_name_problem(&default_tenant) {
+                    return Err(ConfigError(format!(
+                        "--default-tenant {default_tenant:?}: {problem}"
+                    )));
+                }
+                AuthSettings::None { default_tenant }
+            }
             AuthMode::Static => AuthSettings::Static {
                 token_file: self
                     .token_file

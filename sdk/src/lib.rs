@@ -23,7 +23,9 @@ mod stacks;
 
 pub use attributes::{ActionSpec, AttributeSpec, AttributeType, Attributes, KindSpec};
 pub use build::{Build, BuildContext, BuildError, ENV_PREFIX};
-pub use credentials::{Credentials, Secret};
+pub use credentials::{
+    tenant_name_problem, Credentials, Secret, TENANT_MAX_LEN, TENANT_RESERVED_CHARS,
+};
 pub use mixins::{MixinProvider, MixinSpec};
 pub use plugin::{
     InstanceView, LifecycleCtx, Operation, Orchestrator, Phase, PluginError, PluginInfo,

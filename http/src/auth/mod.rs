@@ -122,10 +122,10 @@ fn header_text<'a>(
 fn tenant_of(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
     let t = header_text(headers, &X_TENANT_NAME, "X-Tenant-Name", 255)?;
     if let Some(t) = t {
-        if t.chars().any(|c| c.is_control() || c == '/') {
+        if let Some(problem) = occi_so_sdk::tenant_name_problem(t) {
             return Err(AuthError::BadHeader {
                 header: "X-Tenant-Name",
-                message: "must not contain '/' or control characters".into(),
+                message: problem,
             });
         }
     }
@@ -239,6 +239,13 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().starts_with("header X-Tenant-Name"), "{e}");
+        for bad in ["..", "a\\b", "a:b"] {
+            let e = a
+                .authenticate(&headers(&[("x-tenant-name", bad)]))
+                .await
+                .unwrap_err();
+            assert!(e.to_string().starts_with("header X-Tenant-Name: "), "{e}");
+        }
     }
 
     #[tokio::test]

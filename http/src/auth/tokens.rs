@@ -29,6 +29,16 @@ enum Malformed {
     /// Only blank and comment lines.
     #[error("no tokens")]
     Empty,
+    /// A tenant no request could name.
+    #[error("line {line}: tenant {tenant:?} {problem}")]
+    BadTenant {
+        /// Line number.
+        line: usize,
+        /// The tenant as written.
+        tenant: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Which tenants a token may act in.
@@ -78,6 +88,18 @@ impl StaticTokens {
             if tenants.is_empty() {
                 return Err(Malformed::NoTenant(n + 1));
             }
+            if let Some((tenant, problem)) = tenants.iter().find_map(|t| {
+                (*t != "*")
+                    .then(|| occi_so_sdk::tenant_name_problem(t))
+                    .flatten()
+                    .map(|p| (t.to_string(), p))
+            }) {
+                return Err(Malformed::BadTenant {
+                    line: n + 1,
+                    tenant,
+                    problem,
+                });
+            }
             let entry = if tenants.contains(&"*") {
                 Tenants::Any
             } else {
@@ -123,5 +145,10 @@ mod tests {
         let e = StaticTokens::parse("# only comments\n").unwrap_err();
         assert_eq!(e, Malformed::Empty);
         assert_eq!(e.to_string(), "no tokens");
+        let e = StaticTokens::parse("s3cret t1 ..\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "line 1: tenant \"..\" \"..\" is not a project name");
+        assert!(!e.contains("s3cret"));
     }
 }
