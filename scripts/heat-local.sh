@@ -15,8 +15,10 @@
 #
 # Everything is driven by environment variables (defaults in brackets):
 #   HEAT_HOME [~/.cache/occi-so/heat]        state dir: etc/, heat.db, logs, pid file
-#   HEAT_VENV [~/.cache/occi-so/heat/venv]   virtualenv location (shared, cached)
-#   HEAT_PYTHON [python3]        interpreter used to create the venv (>= 3.11)
+#   HEAT_VENV [~/.cache/occi-so/heat/venv-<python version>]  virtualenv (shared, cached)
+#   HEAT_PYTHON [see python-pick.sh]  interpreter for the venv: >= 3.11.8, >= 3.12.2
+#                                or 3.13+ (older 3.11/3.12 fail at random under
+#                                threads: CPython gh-106905)
 #   HEAT_VERSION [27.0.1]        openstack-heat version to install
 #   HEAT_CONSTRAINTS [<script dir>/heat-constraints.txt]  pip -c file; "none" = unpinned
 #   HEAT_BIND_HOST [127.0.0.1]   listen address (keep it on loopback)
@@ -48,8 +50,15 @@ set -euo pipefail
 
 HEAT_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/occi-so/heat
 HEAT_HOME=${HEAT_HOME:-$HEAT_CACHE}
-HEAT_VENV=${HEAT_VENV:-$HEAT_CACHE/venv}
-HEAT_PYTHON=${HEAT_PYTHON:-python3}
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=python-pick.sh
+. "$SCRIPT_DIR/python-pick.sh"
+case "${1:-start}" in
+  start|restart|reset)
+    HEAT_PYTHON=${HEAT_PYTHON:-$(pick_python)}
+    HEAT_VENV=${HEAT_VENV:-$HEAT_CACHE/venv-$(python_version_of "$HEAT_PYTHON")} ;;
+  *) HEAT_PYTHON=${HEAT_PYTHON:-python3}; HEAT_VENV=${HEAT_VENV:-$HEAT_CACHE/venv} ;;
+esac
 HEAT_VERSION=${HEAT_VERSION:-27.0.1}
 HEAT_BIND_HOST=${HEAT_BIND_HOST:-127.0.0.1}
 HEAT_PORT=${HEAT_PORT:-8004}
@@ -57,7 +66,6 @@ HEAT_TENANT=${HEAT_TENANT:-admin}
 HEAT_CONVERGENCE=${HEAT_CONVERGENCE:-true}
 HEAT_DEBUG=${HEAT_DEBUG:-false}
 HEAT_READY_TIMEOUT=${HEAT_READY_TIMEOUT:-180}
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HEAT_CONSTRAINTS=${HEAT_CONSTRAINTS:-$SCRIPT_DIR/heat-constraints.txt}
 
 PIDFILE=$HEAT_HOME/heat.pid
@@ -85,7 +93,7 @@ ensure_venv() {
     return 0
   fi
   log "creating venv $HEAT_VENV (openstack-heat==$HEAT_VERSION) — takes ~2 min"
-  "$HEAT_PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "openstack-heat 27 needs Python >= 3.11")'
+  python_is_safe "$HEAT_PYTHON" || { log "$HEAT_PYTHON: openstack-heat 27 needs Python >= 3.11, and 3.11 before 3.11.8 or 3.12 before 3.12.2 fail at random under threads (CPython gh-106905)"; exit 1; }
   mkdir -p "$HEAT_HOME" "$(dirname "$HEAT_VENV")"
   [ -x "$HEAT_VENV/bin/python" ] || "$HEAT_PYTHON" -m venv "$HEAT_VENV"
   "$HEAT_VENV/bin/python" -m pip install -q --upgrade pip

@@ -13,8 +13,9 @@
 #
 # Environment (defaults in brackets):
 #   KEYSTONE_HOME [~/.cache/occi-so/keystone]       state dir: etc/, keystone.db, keys, log, pid
-#   KEYSTONE_VENV [~/.cache/occi-so/keystone/venv]  virtualenv (shared, cached)
-#   KEYSTONE_PYTHON [python3]      interpreter for the venv (>= 3.10)
+#   KEYSTONE_VENV [~/.cache/occi-so/keystone/venv-<python version>]  virtualenv (cached)
+#   KEYSTONE_PYTHON [see python-pick.sh]  interpreter for the venv (>= 3.11.8,
+#                                  >= 3.12.2 or 3.13+: CPython gh-106905)
 #   KEYSTONE_VERSION [30.0.0]      keystone version to install
 #   KEYSTONE_PORT [5000]           listen port (always 127.0.0.1)
 #   KEYSTONE_ADMIN_PASSWORD [occi-so-admin]  bootstrap password of user admin
@@ -28,8 +29,14 @@ set -euo pipefail
 
 KS_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/occi-so/keystone
 KEYSTONE_HOME=${KEYSTONE_HOME:-$KS_CACHE}
-KEYSTONE_VENV=${KEYSTONE_VENV:-$KS_CACHE/venv}
-KEYSTONE_PYTHON=${KEYSTONE_PYTHON:-python3}
+# shellcheck source=python-pick.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/python-pick.sh"
+case "${1:-start}" in
+  start|restart|reset)
+    KEYSTONE_PYTHON=${KEYSTONE_PYTHON:-$(pick_python)}
+    KEYSTONE_VENV=${KEYSTONE_VENV:-$KS_CACHE/venv-$(python_version_of "$KEYSTONE_PYTHON")} ;;
+  *) KEYSTONE_PYTHON=${KEYSTONE_PYTHON:-python3}; KEYSTONE_VENV=${KEYSTONE_VENV:-$KS_CACHE/venv} ;;
+esac
 KEYSTONE_VERSION=${KEYSTONE_VERSION:-30.0.0}
 KEYSTONE_PORT=${KEYSTONE_PORT:-5000}
 KEYSTONE_ADMIN_PASSWORD=${KEYSTONE_ADMIN_PASSWORD:-occi-so-admin}

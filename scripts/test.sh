@@ -56,25 +56,8 @@ export OCCI_SO_REQUIRE_HEAT=${OCCI_SO_REQUIRE_HEAT:-1}
 export OCCI_SO_TEST_KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
 export OCCI_SO_REQUIRE_KEYSTONE=${OCCI_SO_REQUIRE_KEYSTONE:-1}
 
-# The local Heat (sqlite, in-memory RPC, one engine worker) has been seen
-# to leave a stack *_IN_PROGRESS for good with nothing more in heat.log
-# (before heat-local.sh made sqlite stop reusing resource_properties_data
-# ids, about once per full run). As a safety net a failing test binary is
-# run once more, alone, and the retry is printed; a second failure fails
-# the suite, and more than three failing binaries are never put down to
-# Heat.
-log=$(mktemp)
-trap 'stop_services; rm -f "$log"' EXIT
-if ! cargo test --workspace --all-targets --no-fail-fast "$@" 2>&1 | tee "$log"; then
-  mapfile -t again < <(grep -o 'to rerun pass `[^`]*`' "$log" | sed 's/^[^`]*`//; s/`$//' | sort -u)
-  if [ "${#again[@]}" -eq 0 ] || [ "${#again[@]}" -gt 3 ]; then
-    echo "test.sh: ${#again[@]} test binaries failed; not retried" >&2
-    exit 1
-  fi
-  for args in "${again[@]}"; do
-    echo "test.sh: retrying once: cargo test $args" >&2
-    # shellcheck disable=SC2086 # the words cargo printed
-    cargo test $args
-  done
-fi
+# No retry: a test that fails once is a bug to find (the local Heat and
+# Keystone run on a Python without CPython gh-106905, the one outside cause
+# of failures seen so far; see scripts/python-pick.sh).
+cargo test --workspace --all-targets --no-fail-fast "$@"
 cargo test --workspace --doc "$@"
