@@ -110,6 +110,15 @@ pub struct ServeArgs {
     /// Longest time one request may take [default: 60s].
     #[arg(long, env = "OCCI_SO_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// Close a connection with no request in flight after this long [default: 30s].
+    #[arg(long, env = "OCCI_SO_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
+    /// Longest time to send a request head once begun (then 408) [default: 20s].
+    #[arg(long, env = "OCCI_SO_HEADER_TIMEOUT", value_name = "DURATION")]
+    pub header_timeout: Option<String>,
+    /// Open connections served in full; beyond, /healthz or 503 [default: 10000 or the open-files limit - 256].
+    #[arg(long, env = "OCCI_SO_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// How long DELETE waits for dispose before answering 202 [default: 30s].
     #[arg(long, env = "OCCI_SO_DISPOSE_WAIT", value_name = "DURATION")]
     pub dispose_wait: Option<String>,
@@ -173,6 +182,9 @@ struct FileConfig {
     default_service: Option<String>,
     max_body: Option<serde_yaml::Value>,
     request_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    header_timeout: Option<String>,
+    max_connections: Option<usize>,
     dispose_wait: Option<String>,
     stack_timeout: Option<String>,
     shutdown_grace: Option<String>,
@@ -531,6 +543,24 @@ impl ServeArgs {
                     .or(file.request_timeout.as_deref()),
                 Duration::from_secs(60),
             )?,
+            idle_timeout: duration(
+                "idle-timeout",
+                self.idle_timeout
+                    .as_deref()
+                    .or(file.idle_timeout.as_deref()),
+                Duration::from_secs(30),
+            )?,
+            header_timeout: duration(
+                "header-timeout",
+                self.header_timeout
+                    .as_deref()
+                    .or(file.header_timeout.as_deref()),
+                Duration::from_secs(20),
+            )?,
+            max_connections: match self.max_connections.or(file.max_connections) {
+                Some(0) => return Err(ConfigError("max-connections: must be at least 1".into())),
+                n => n,
+            },
         };
         let dispose_wait = duration(
             "dispose-wait",

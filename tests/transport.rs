@@ -201,3 +201,141 @@ async fn sigterm_exits_cleanly_and_the_journal_keeps_everything() {
     assert_eq!(a.status, 200);
     assert_eq!(a.attribute("sample.greeting").as_deref(), Some("kept"));
 }
+
+/// The server's address as `host:port`.
+fn addr(s: &Server) -> String {
+    s.url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Reads until the server closes the connection (or `within` passes:
+/// `None`).
+async fn read_to_close(sock: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, sock.read_to_end(&mut got)).await;
+    match read {
+        Ok(_) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn connections_that_send_nothing_or_idle_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let s = start(&["--idle-timeout", "1s", "--header-timeout", "1s"]);
+    // Never a byte.
+    let mut silent = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    let got = read_to_close(&mut silent, Duration::from_secs(10)).await;
+    assert_eq!(got.as_deref(), Some(""), "closed without an answer");
+    // Idle after one keep-alive request.
+    let mut kept = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut kept, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got}");
+}
+
+#[tokio::test]
+async fn a_slow_request_head_gets_408_and_the_close() {
+    use tokio::io::AsyncWriteExt;
+    let s = start(&["--header-timeout", "1s"]);
+    let mut slow = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    slow.write_all(b"GET /-/ HTTP/1.1\r\nHost: x\r\nX-Tenant-Na")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut slow, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(got.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{got}");
+    assert!(
+        got.contains("not received within 1s (header timeout)"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_in_flight_is_not_idle() {
+    // A watch stream outlives the idle timeout: only connections with no
+    // request in flight are idle.
+    let s = start(&["--idle-timeout", "1s"]);
+    let c = client();
+    let mut h = mcn("t1");
+    h.push((
+        "Category",
+        "sample; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/sm#\"",
+    ));
+    let made = call(&c, Method::POST, &s.url("/sample/"), &h, "").await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let loc = made.header("location");
+    let mut r = c
+        .get(format!("{loc}?watch"))
+        .header("X-Tenant-Name", "t1")
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.chunk().await.unwrap().is_some(), "the first state");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut h = mcn("t1");
+    h.push(("X-OCCI-Attribute", "sample.greeting=\"later\""));
+    let upd = call(&c, Method::POST, &loc, &h, "").await;
+    assert_eq!(upd.status, 200, "{}", upd.body);
+    let next = tokio::time::timeout(Duration::from_secs(10), r.chunk())
+        .await
+        .expect("an event in time")
+        .unwrap();
+    assert!(
+        next.is_some(),
+        "the watch is still open after the idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn beyond_the_connection_cap_503_and_healthz_still_answers() {
+    use tokio::io::AsyncWriteExt;
+    let s = start(&["--max-connections", "2"]);
+    let a = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    let b = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    // The kernel hands connections over in order: a and b hold the cap.
+    let mut c = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    c.write_all(b"GET /-/ HTTP/1.1\r\nHost: x\r\nX-Tenant-Name: t1\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut c, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+    assert!(
+        got.contains("limit of 2 open connections (--max-connections)"),
+        "{got}"
+    );
+    assert!(got.to_ascii_lowercase().contains("retry-after: 1"), "{got}");
+    let mut h = tokio::net::TcpStream::connect(addr(&s)).await.unwrap();
+    h.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_to_close(&mut h, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    drop((a, b));
+    // Once they are gone, connections are served in full again.
+    let cl = client();
+    let ok = wait_for(
+        &cl,
+        &s.url("/-/"),
+        &mcn("t1"),
+        Duration::from_secs(10),
+        |a| a.status == 200,
+    )
+    .await;
+    assert_eq!(ok.status, 200, "the cap frees with the connections");
+}

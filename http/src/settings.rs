@@ -33,6 +33,15 @@ pub struct Limits {
     pub max_body: usize,
     /// Longest time for one request.
     pub request_timeout: Duration,
+    /// How long a connection may stay open with no request in flight
+    /// (never sent a byte, or idle between keep-alive requests).
+    pub idle_timeout: Duration,
+    /// How long a client may take to send a request head once begun (then
+    /// 408), and to finish a TLS handshake.
+    pub header_timeout: Duration,
+    /// Open connections served in full (`None`: 10 000, or the open-files
+    /// limit less 256); beyond it a connection gets `/healthz` or a 503.
+    pub max_connections: Option<usize>,
 }
 
 /// TLS files.

@@ -21,6 +21,9 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
+        // Below the server's idle timeout (30 s by default), so a pooled
+        // connection is never reused just as the server closes it.
+        .pool_idle_timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_else(|e| panic!("a reqwest client: {e}"))
 }
