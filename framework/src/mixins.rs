@@ -77,13 +77,20 @@ impl Mixins {
         };
         let read = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || std::fs::read(&path))
-                .await
-                .map_err(|e| err(e.to_string()))?
+            occi_so_sdk::files::read_regular_async(
+                path,
+                64 << 20,
+                std::time::Duration::from_secs(30),
+            )
+            .await
         };
         let bytes = match read {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(mixins),
+            Err(occi_so_sdk::files::ReadError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(mixins)
+            }
             Err(e) => return Err(err(e.to_string())),
         };
         #[derive(Deserialize)]

@@ -7,6 +7,7 @@
 //!
 //! Loading is synchronous file I/O: call it from `spawn_blocking`.
 
+use occi_so_sdk::files::ReadError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,9 @@ enum FileError {
     /// The file exceeds the size limit (bytes).
     #[error("it is larger than {0} bytes")]
     TooLarge(u64),
+    /// A device, FIFO, socket or directory.
+    #[error("it is not a regular file ({0})")]
+    NotRegular(&'static str),
     /// One file more than [`MAX_FILES`].
     #[error("the plugin reads more than {MAX_FILES} files")]
     TooManyFiles,
@@ -104,15 +108,22 @@ impl Folder {
         if !canon.starts_with(&self.root) {
             return Err(FileError::Outside);
         }
-        let meta = std::fs::metadata(&canon)?;
         let limit = Limits::default().max_bytes as u64 * 4;
-        if meta.len() > limit {
-            return Err(FileError::TooLarge(limit));
-        }
         if !self.read.contains_key(&canon) && self.read.len() >= MAX_FILES {
             return Err(FileError::TooManyFiles);
         }
-        let bytes = std::fs::read(&canon)?;
+        // Bounded by the bytes read, never by the reported length (0 for
+        // devices, FIFOs and /proc files); non-regular files refused.
+        let bytes = occi_so_sdk::files::read_regular(&canon, limit).map_err(|e| match e {
+            ReadError::TooLarge { limit, .. } => FileError::TooLarge(limit),
+            ReadError::NotRegular { kind, .. } => FileError::NotRegular(kind),
+            ReadError::Io { source, .. } => FileError::Io(source),
+            ReadError::NotText { .. } => FileError::NotText,
+            ReadError::TimedOut { within, .. } => FileError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("not read within {within:?}"),
+            )),
+        })?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| FileError::NotText)?;
         self.read.insert(canon, bytes);
         Ok(text)

@@ -16,6 +16,7 @@
 mod attributes;
 mod build;
 mod credentials;
+pub mod files;
 mod mixins;
 mod plugin;
 mod stack;

@@ -159,12 +159,10 @@ fn read_url(url: &str) -> Result<String, String> {
     let Some(path) = url.strip_prefix("file://") else {
         return Err(format!("only local files can be read, not {url}"));
     };
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    // Bounded by the bytes read (a device or FIFO reports no length and
+    // is refused before any read).
     let limit = Limits::default().max_bytes as u64 * 20;
-    if meta.len() > limit {
-        return Err(format!("file is larger than {limit} bytes"));
-    }
-    std::fs::read_to_string(path).map_err(|e| e.to_string())
+    occi_so_sdk::files::read_regular_text(Path::new(path), limit).map_err(|e| e.to_string())
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -208,21 +206,34 @@ fn load(args: &TemplateArgs) -> Result<(StackTemplate, ParameterValues), Errors>
 }
 
 fn read_limited(path: &Path, limits: &Limits) -> Result<String, Errors> {
-    let meta = std::fs::metadata(path).map_err(|e| io_errors(path, e))?;
-    if meta.len() > limits.max_bytes as u64 {
-        let mut e = heat::Error::new(
-            heat::ErrorKind::RequestLimitExceeded,
-            format!(
-                "Request limit exceeded: Template size ({} bytes) exceeds maximum allowed size ({} bytes).",
-                meta.len(),
-                limits.max_bytes
-            ),
-            heat::Path::root(),
-        );
-        e.document = Some(path.display().to_string());
-        return Err(e.into());
+    use occi_so_sdk::files::{read_regular_text, ReadError};
+    match read_regular_text(path, limits.max_bytes as u64) {
+        Ok(text) => Ok(text),
+        Err(ReadError::TooLarge { .. }) => {
+            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let mut e = heat::Error::new(
+                heat::ErrorKind::RequestLimitExceeded,
+                format!(
+                    "Request limit exceeded: Template size ({} bytes) exceeds maximum allowed size ({} bytes).",
+                    size.max(limits.max_bytes as u64 + 1),
+                    limits.max_bytes
+                ),
+                heat::Path::root(),
+            );
+            e.document = Some(path.display().to_string());
+            Err(e.into())
+        }
+        Err(ReadError::Io { source, .. }) => Err(io_errors(path, source)),
+        Err(other) => {
+            let mut err = heat::Error::new(
+                heat::ErrorKind::HttpBadRequest,
+                format!("cannot read {other}"),
+                heat::Path::root(),
+            );
+            err.document = Some(path.display().to_string());
+            Err(err.into())
+        }
     }
-    std::fs::read_to_string(path).map_err(|e| io_errors(path, e))
 }
 
 #[cfg(test)]
@@ -310,6 +321,30 @@ mod tests {
         assert!(err.to_string().contains("nope.sh"), "{err}");
         let err = load(&args(dir.join("absent.yaml"), vec![], &[])).unwrap_err();
         assert!(err.to_string().contains("cannot read"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_not_read() {
+        let dir = scratch("devices", &[("t.yaml", "heat_template_version: 2016-10-14\nresources:\n  a: {type: OS::Heat::Value, properties: {value: {get_file: /dev/zero}}}\n")]);
+        let err = load(&args(dir.join("t.yaml"), vec![], &[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/dev/zero: not a regular file (a character device)"),
+            "{err}"
+        );
+        let fifo = dir.join("pipe.yaml");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            let err = load(&args(fifo, vec![], &[])).unwrap_err();
+            assert!(
+                err.to_string().contains("not a regular file (a FIFO)"),
+                "{err}"
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -205,24 +205,28 @@ async fn read_pem(
             root.display()
         )));
     }
-    let meta = tokio::fs::metadata(&real)
+    use occi_so_sdk::files::{read_regular_async, ReadError};
+    let bytes = read_regular_async(real, MAX_PEM_BYTES, READ_WITHIN)
         .await
-        .map_err(|e| fail(format!("cannot open {path:?}: {}", io_reason(&e))))?;
-    if !meta.is_file() {
-        return Err(fail(format!("{path:?} is not a file")));
-    }
-    if meta.len() > MAX_PEM_BYTES {
-        return Err(fail(format!(
-            "{path:?} is larger than {MAX_PEM_BYTES} bytes; it is not a PEM file"
-        )));
-    }
-    let bytes = tokio::fs::read(&real)
-        .await
-        .map_err(|e| fail(format!("cannot read {path:?}: {}", io_reason(&e))))?;
+        .map_err(|e| match e {
+            ReadError::Io { source, .. } => {
+                fail(format!("cannot read {path:?}: {}", io_reason(&source)))
+            }
+            ReadError::NotRegular { .. } => fail(format!("{path:?} is not a file")),
+            ReadError::TooLarge { .. } => fail(format!(
+                "{path:?} is larger than {MAX_PEM_BYTES} bytes; it is not a PEM file"
+            )),
+            other @ (ReadError::NotText { .. } | ReadError::TimedOut { .. }) => {
+                fail(format!("cannot read {path:?}: {}", other))
+            }
+        })?;
     let text = String::from_utf8(bytes)
         .map_err(|_| fail(format!("{path:?} is not a PEM file (not text)")))?;
     check_pem(&text, kind).map_err(|m| fail(format!("{path:?} {m}")))
 }
+
+/// How long reading one certificate file may take.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {

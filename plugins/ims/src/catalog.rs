@@ -153,6 +153,9 @@ impl Catalog {
         })
     }
 
+    /// The largest topology or script file read from a directory.
+    pub const MAX_FILE: u64 = 4 << 20;
+
     /// Topologies from a directory laid out as `templates/ims/`. Reads the
     /// files now (call it at start, not on a request path).
     pub fn from_dir(dir: &Path, default: &str) -> Result<Catalog, TopologyError> {
@@ -171,7 +174,14 @@ impl Catalog {
                 if !path.is_file() {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                let text =
+                    occi_so_sdk::files::read_regular_text(&path, Self::MAX_FILE).map_err(|e| {
+                        TopologyError {
+                            file: path.display().to_string(),
+                            field: "(file)".into(),
+                            message: e.to_string(),
+                        }
+                    })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 files.push((format!("{sub}/{name}"), text));
             }
