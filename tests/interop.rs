@@ -109,3 +109,62 @@ async fn json_create_and_head() {
     assert_eq!(head.headers()["content-type"], "text/plain");
     assert!(head.text().await.unwrap().is_empty());
 }
+
+/// How naive OCCI clients read a Category: split on every `;` (and often
+/// on `,`) without honouring quotes. Every piece must still be a whole
+/// `key="value"` (an even number of quotes), so no quoted value occi-so
+/// renders itself may hold `;` or `,`.
+fn naive_pieces(category: &str) -> Vec<&str> {
+    category.split([';', ',']).map(str::trim).collect()
+}
+
+#[tokio::test]
+async fn every_built_in_category_survives_a_naive_splitter() {
+    let s = start(&[]);
+    let c = client();
+    for accept in ["text/plain", "text/occi"] {
+        let mut h = mcn("i");
+        h.push(("Accept", accept));
+        let a = call(&c, Method::GET, &s.url("/-/"), &h, "").await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let categories: Vec<String> = if accept == "text/plain" {
+            a.body
+                .lines()
+                .filter_map(|l| l.strip_prefix("Category: "))
+                .map(str::to_string)
+                .collect()
+        } else {
+            a.headers
+                .get_all("category")
+                .iter()
+                .flat_map(|v| {
+                    // one header, the categories comma-separated: split
+                    // as a naive client does
+                    v.to_str()
+                        .unwrap()
+                        .split(',')
+                        .map(|c| c.trim().to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        assert!(
+            categories.iter().any(|c| c.starts_with("ims;")),
+            "{accept}: the IMS kind is listed: {categories:?}"
+        );
+        let mut cut = Vec::new();
+        for cat in &categories {
+            if naive_pieces(cat)
+                .iter()
+                .any(|piece| piece.matches('"').count() % 2 == 1)
+            {
+                cut.push(cat.clone());
+            }
+        }
+        assert!(
+            cut.is_empty(),
+            "{accept}: a naive splitter cuts a quoted value of:\n{}",
+            cut.join("\n")
+        );
+    }
+}

@@ -18,12 +18,6 @@ fn get_as(accept: &'static str) -> Vec<(&'static str, &'static str)> {
     h
 }
 
-/// Heat's status of stack `id` (`None` once Heat has no such stack).
-async fn heat_stack_status(heat: &str, id: &str) -> Option<String> {
-    let stack = HeatProbe::new(heat).stack(id).await?;
-    stack["stack_status"].as_str().map(str::to_string)
-}
-
 async fn the_seed_curl_sequence_works_verbatim(backend: Backend) {
     let probe = backend.probe();
     let dir = tempfile::tempdir().unwrap();
@@ -291,7 +285,7 @@ async fn a_dispose_longer_than_the_wait_answers_202_and_finishes() {
             during.attribute("occi.so.operation").as_deref(),
             Some("dispose")
         );
-        assert!(during.actions().is_empty());
+        assert!(during.actions().is_empty(), "{:?}", during.actions());
     }
     wait_for(&c, &url, &mcn("slow"), Duration::from_secs(120), |g| {
         g.status == 404

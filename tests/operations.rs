@@ -98,6 +98,7 @@ async fn queue_cancel_retry_and_preview(backend: Backend) {
     let mut args = lifecycle_args(&backend, dir.path(), FAST);
     args.push("--plugins".into());
     args.push(plugins.display().to_string());
+    args.extend(["--queue-limit".into(), "1".into()]);
     let s = start_with(args);
     let c = client();
     let t = "ops";
@@ -215,6 +216,26 @@ async fn queue_cancel_retry_and_preview(backend: Backend) {
         Some("1")
     );
     let queued_loc = queued.header("operation-location");
+    // The queue holds one (--queue-limit 1): a third is 409, naming the
+    // running operation and when it started (RFC 3339), and changes nothing.
+    let full = send(
+        &c,
+        Method::POST,
+        &url,
+        &with_attr(t, "slow.greeting=\"too many\""),
+    )
+    .await;
+    assert_eq!(full.status, 409, "{}", full.body);
+    let running_id = running_loc.rsplit('/').next().unwrap();
+    assert!(
+        full.body.contains(&format!(
+            "operation 'update' (/operation/{running_id}) is in progress on this instance since 20"
+        )) && full
+            .body
+            .contains("Z and 1 more wait behind it (at most 1 may wait)"),
+        "{}",
+        full.body
+    );
     let g = call(&c, Method::GET, &url, &mcn(t), "").await;
     assert_eq!(
         g.attribute("occi.so.queued").as_deref(),

@@ -104,3 +104,9 @@ pub async fn seed_update(
     );
     g
 }
+
+/// Heat's status of stack `id` (`None` once Heat has no such stack).
+pub async fn heat_stack_status(heat: &str, id: &str) -> Option<String> {
+    let stack = HeatProbe::new(heat).stack(id).await?;
+    stack["stack_status"].as_str().map(str::to_string)
+}

@@ -427,6 +427,14 @@ impl Lifecycle {
         phase
     }
 
+    /// Whether a dispose runs or waits on `inst`: nothing may follow it.
+    fn being_disposed(inst: &Instance) -> bool {
+        inst.running
+            .as_ref()
+            .is_some_and(|r| r.op.as_ref() == Some(&Operation::Dispose) || r.operation == "dispose")
+            || inst.queue.iter().any(|q| q.operation == Operation::Dispose)
+    }
+
     /// The actions that apply to `inst` in `phase`.
     fn applicable_in(&self, phase: Phase, binding: &Binding) -> Vec<ActionRef> {
         let mut v = Vec::new();
@@ -461,7 +469,7 @@ impl Lifecycle {
     /// The actions that apply to `inst` now (rendered as action links):
     /// those of the phase it will be in once its queue has run.
     pub fn applicable(&self, inst: &Instance, binding: &Binding) -> Vec<ActionRef> {
-        if inst.queue.len() >= self.options.queue_limit {
+        if inst.queue.len() >= self.options.queue_limit || Self::being_disposed(inst) {
             return Vec::new();
         }
         self.applicable_in(Self::projected_phase(inst), binding)
@@ -823,6 +831,20 @@ impl Lifecycle {
             _ => None,
         };
         let reserved = self.store.update(key, move |i| {
+            // The phase check of `operation_of` ran before this write:
+            // repeat it here, atomically, so that two requests racing
+            // (eight deploys at once) cannot both be accepted.
+            if let Operation::Deploy | Operation::Provision | Operation::Action { .. } = &op {
+                let phase = Self::projected_phase(i);
+                let applicable = self.applicable_in(phase, binding);
+                if !applicable.iter().any(|a| a.term == name) {
+                    return Err(LifecycleError::NotApplicable {
+                        action: name.clone(),
+                        phase: phase.as_str(),
+                        applicable: applicable.into_iter().map(|a| a.term).collect(),
+                    });
+                }
+            }
             let state = if i.running.is_none() && i.queue.is_empty() {
                 i.start_running(&op_id, &op, now, shown, retention);
                 OpState::Running
@@ -838,7 +860,7 @@ impl Lifecycle {
                         queued: i.queue.len(),
                     });
                 }
-                if matches!(i.queue.last(), Some(q) if q.operation == Operation::Dispose) {
+                if Self::being_disposed(i) {
                     return Err(LifecycleError::NotApplicable {
                         action: name.clone(),
                         phase: "being disposed",
