@@ -119,6 +119,28 @@
 //! - `text/uri-list` is chosen only when asked for by name; asking it for a
 //!   non-listing gives [`RenderError::UriListNotApplicable`] (400).
 //! - The `Server` header claims OCCI/1.2 ([`version::SERVER`]).
+//!
+//! **Interop rules for the clients that exist**
+//!
+//! Real clients (the OCCI compliance tools, rOCCI-style command lines,
+//! pyssf-based SDKs) are not strict parsers; a server that wants to be
+//! used by them renders what both a strict and a naive reader parse:
+//! - *Quote-insensitive splitters.* Many clients split a Category on every
+//!   `;` (and often on `,`) without honouring quotes. The renderer stays
+//!   legal for any value, but a server should never put `;` or `,` into
+//!   a quoted value it writes itself (titles, descriptions); only a value
+//!   a user chose may hold them. occi-so's built-in titles follow this, and
+//!   its test suite reads every built-in Category through such a splitter.
+//! - *Ordering of Category parameters.* Render `term; scheme; class` first
+//!   and then `title`, `rel`, `location`, `attributes`, `actions` (the
+//!   order of GFD.185's examples): clients index parameters by position.
+//! - *`Location` vs `X-OCCI-Location`.* A create answers `201` with an
+//!   absolute `Location` header, and in `text/occi`/`text/plain` also
+//!   names the entity as `X-OCCI-Location`: some clients read one, some the
+//!   other. Collections list `X-OCCI-Location` lines (or a uri-list).
+//! - *Absolute vs relative.* Entity locations, link targets and action
+//!   links are absolute URLs; Category `location`s stay relative paths,
+//!   because clients build URLs as base + location.
 
 mod attribute;
 mod category;

@@ -116,7 +116,7 @@ pub(super) fn operation_kind_category() -> Category {
     let mut c = Category::kind(SO_SCHEME, OPERATION_TERM)
         .with_location(occi_so_framework::operation::COLLECTION)
         .with_title(
-            "A lifecycle operation of an instance: queued, running, succeeded, failed or cancelled",
+            "A lifecycle operation of an instance (queued then running then succeeded or failed or cancelled)",
         );
     c.rel = vec![CORE_RESOURCE_ID.into()];
     c.attributes = OPERATION_ATTRIBUTES
@@ -138,7 +138,7 @@ pub(super) fn operation_kind_category() -> Category {
 pub(super) const OPERATION_ACTIONS: [(&str, &str); 2] = [
     (
         "cancel",
-        "Cancel: a queued operation is removed, a running one stops and its stacks go back",
+        "Cancel: a queued operation is removed and a running one stops with its stacks rolled back",
     ),
     ("retry", "Run a failed or cancelled operation again"),
 ];

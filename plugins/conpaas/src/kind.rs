@@ -162,7 +162,7 @@ pub fn kind() -> KindSpec {
             ActionSpec {
                 term: STOP.into(),
                 scheme: ACTION_SCHEME.into(),
-                title: Some("Stop the application: its agents and manager are deleted, its services and nodes remembered (director stopapp)".into()),
+                title: Some("Stop the application: its agents and manager are deleted and its services and nodes remembered (director stopapp)".into()),
                 attributes: vec![],
                 applies_in: vec![Phase::Deployed, Phase::Provisioned],
             },

@@ -88,8 +88,8 @@ impl ImsPlugin {
             term: "ims".into(),
             scheme: MCN_SM_SCHEME.into(),
             title: Some(format!(
-                "IMS as a Service (MCN IMSSO; topologies {})",
-                catalog.names().join(", ")
+                "IMS as a Service (MCN IMSSO with the topologies {})",
+                catalog.names().join(" and ")
             )),
             location: None,
             related: Vec::new(),
