@@ -488,3 +488,64 @@ async fn concurrent_deploys_run_once_and_the_refused_change_nothing() {
         200
     );
 }
+
+#[tokio::test]
+async fn content_under_the_wrong_type_is_refused_and_changes_nothing() {
+    let s = start(&[]);
+    let c = client();
+    let url = s.url("/orchestrator/default");
+    let cat = (
+        "Category",
+        "orchestrator; scheme=\"http://schemas.mobile-cloud-networking.eu/occi/service#\"",
+    );
+    // OCCI headers under text/html: 415 naming the headers and the type.
+    let a = call(
+        &c,
+        Method::PUT,
+        &url,
+        &with(mcn("t1"), &[cat, ("Content-Type", "text/html")]),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 415, "{}", a.body);
+    assert!(
+        a.body
+            .contains("OCCI headers (Category) under Content-Type 'text/html'"),
+        "{}",
+        a.body
+    );
+    // OCCI headers on a JSON request without a body: 400.
+    let a = call(
+        &c,
+        Method::PUT,
+        &url,
+        &with(mcn("t1"), &[cat, ("Content-Type", "application/json")]),
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body
+            .contains("its OCCI headers (Category) would be ignored"),
+        "{}",
+        a.body
+    );
+    // A JSON body sent as text/occi: 400 naming the body.
+    let a = call(
+        &c,
+        Method::PUT,
+        &url,
+        &with(mcn("t1"), &[cat, ("Content-Type", "text/occi")]),
+        r#"{"kind": "http://schemas.mobile-cloud-networking.eu/occi/service#orchestrator"}"#,
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.body.contains("its body (79 bytes) would be ignored"),
+        "{}",
+        a.body
+    );
+    // None of them created anything.
+    let g = call(&c, Method::GET, &url, &mcn("t1"), "").await;
+    assert_eq!(g.status, 404, "{}", g.body);
+}

@@ -92,8 +92,12 @@ impl ApiError {
 impl From<occi::RequestError> for ApiError {
     fn from(e: occi::RequestError) -> Self {
         match e {
-            occi::RequestError::UnsupportedMediaType(_) => {
+            occi::RequestError::UnsupportedMediaType(_)
+            | occi::RequestError::HeadersUnderUnsupportedType { .. } => {
                 Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string())
+            }
+            occi::RequestError::BodyIgnored { .. } | occi::RequestError::HeadersIgnored { .. } => {
+                Self::bad_request(e.to_string())
             }
             occi::RequestError::Parse(p) => p.into(),
         }

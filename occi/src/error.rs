@@ -112,6 +112,29 @@ pub enum RequestError {
     /// The `Content-Type` is none of the OCCI renderings.
     #[error("unsupported Content-Type '{0}': send text/plain, text/occi, text/uri-list or application/occi+json")]
     UnsupportedMediaType(String),
+    /// OCCI headers came under a `Content-Type` the server does not read
+    /// headers for (`text/html`, a form...): 415, nothing read.
+    #[error("OCCI headers ({headers}) under Content-Type '{content_type}': send them as text/occi (or in a text/plain or application/occi+json body)")]
+    HeadersUnderUnsupportedType {
+        /// The type sent.
+        content_type: String,
+        /// The OCCI header names present.
+        headers: String,
+    },
+    /// A `text/occi` request carried a body: OCCI is read from its headers
+    /// only, so the body would be ignored (400).
+    #[error("a text/occi request carries OCCI in its headers: its body ({bytes} bytes) would be ignored; send the body as text/plain or application/occi+json, or leave it out")]
+    BodyIgnored {
+        /// The body's size.
+        bytes: usize,
+    },
+    /// A JSON request without a body carried OCCI headers, which a JSON
+    /// request does not read (400).
+    #[error("an application/occi+json request without a body: its OCCI headers ({headers}) would be ignored; put them in the JSON body, or send them as text/occi")]
+    HeadersIgnored {
+        /// The OCCI header names present.
+        headers: String,
+    },
     /// The content is not valid OCCI.
     #[error(transparent)]
     Parse(#[from] ParseError),

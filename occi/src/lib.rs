@@ -84,11 +84,15 @@
 //!   may contain `;` (locations have no parameters).
 //! - `Accept`: a malformed q-value is ignored (q = 1) rather than turned
 //!   into a 406.
-//! - `text/occi` requests are read from headers (the body is ignored);
-//!   `text/plain`, `text/uri-list` and JSON requests from the body, or from
-//!   the headers when the body is empty (curl users). A body without
-//!   `Content-Type` is read as `text/plain`; an unknown type with a body is
-//!   415, with an empty body it is ignored.
+//! - `text/occi` requests are read from headers; a body other than the
+//!   rendering's own `OK` is a 400 (it would be ignored). `text/plain` and
+//!   `text/uri-list` requests are read from the body, or from the headers
+//!   when the body is empty (curl users). JSON requests are read from the
+//!   body; OCCI headers on a JSON request without a body are a 400 (they
+//!   would be ignored). A body without `Content-Type` is read as
+//!   `text/plain`; an unknown type with a body is 415, and so is one with
+//!   OCCI headers (`text/html` with a `Category`); an unknown type with
+//!   neither is a request without content.
 //! - `text/occi+plain` is read as `text/plain`, `application/json` as
 //!   `application/occi+json`; responses use the canonical names.
 //! - A repeated attribute name keeps its first position and its last value.

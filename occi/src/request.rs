@@ -69,9 +69,59 @@ impl Content {
 ///
 /// Errors: [`RequestError::UnsupportedMediaType`] (415) or
 /// [`RequestError::Parse`] (400, naming header/line, byte and expectation).
+///
+/// Strict about what would otherwise be ignored: OCCI headers under a
+/// type that is none of the renderings (415), a `text/occi` body other
+/// than the rendering's own `OK` (400), OCCI headers on a JSON request
+/// without a body (400). A request without `Content-Type` or with
+/// `text/plain`/`text/uri-list` and no body still has its headers read
+/// (curl users send `-H 'Category: ...'` alone).
 pub fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<Content, RequestError> {
-    let format = RequestFormat::classify(headers.get(CONTENT_TYPE), is_blank(body))?;
+    let blank = is_blank(body);
+    let content_type = headers.get(CONTENT_TYPE);
+    let format = RequestFormat::classify(content_type, blank)?;
+    match format {
+        RequestFormat::Headers if content_type.is_some() => {
+            if let Some(names) = occi_header_names(headers) {
+                return Err(RequestError::HeadersUnderUnsupportedType {
+                    content_type: content_type
+                        .map(|v| {
+                            String::from_utf8_lossy(v.as_bytes())
+                                .chars()
+                                .take(100)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    headers: names,
+                });
+            }
+        }
+        RequestFormat::TextOcci if !blank && body.trim_ascii() != b"OK" => {
+            return Err(RequestError::BodyIgnored { bytes: body.len() });
+        }
+        RequestFormat::OcciJson if blank => {
+            if let Some(names) = occi_header_names(headers) {
+                return Err(RequestError::HeadersIgnored { headers: names });
+            }
+        }
+        _ => {}
+    }
     Ok(parse_content(format, headers, body)?)
+}
+
+/// The OCCI header names present in `headers` (`None` when none is).
+fn occi_header_names(headers: &HeaderMap) -> Option<String> {
+    let present: Vec<&str> = [
+        ("Category", &CATEGORY),
+        ("Link", &LINK),
+        ("X-OCCI-Attribute", &X_OCCI_ATTRIBUTE),
+        ("X-OCCI-Location", &X_OCCI_LOCATION),
+    ]
+    .into_iter()
+    .filter(|(_, h)| headers.contains_key(*h))
+    .map(|(n, _)| n)
+    .collect();
+    (!present.is_empty()).then(|| present.join(", "))
 }
 
 fn is_blank(body: &[u8]) -> bool {
@@ -178,6 +228,69 @@ mod tests {
         assert!(c.categories[0].is(&format!("{MCN}orchestrator")));
         assert_eq!(c.attributes.len(), 3);
         assert_eq!(c.attributes.get("a"), Some(&Value::from("x, y")));
+    }
+
+    #[test]
+    fn content_that_would_be_ignored_is_refused() {
+        let cat = format!("orchestrator; scheme=\"{MCN}\"");
+        // OCCI headers under a type that is no rendering: 415.
+        for ct in ["text/html", "application/x-www-form-urlencoded"] {
+            let h = headers(&[("content-type", ct), ("category", &cat)]);
+            let e = parse_request(&h, b"").unwrap_err();
+            assert!(
+                matches!(e, RequestError::HeadersUnderUnsupportedType { .. }),
+                "{e:?}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("OCCI headers (Category) under Content-Type '{ct}': send them as text/occi (or in a text/plain or application/occi+json body)")
+            );
+        }
+        // The same type without OCCI headers is a request without content.
+        let h = headers(&[("content-type", "text/html")]);
+        assert!(parse_request(&h, b"").unwrap().is_empty());
+        // A JSON body sent as text/occi: 400, the body named.
+        let h = headers(&[("content-type", "text/occi"), ("category", &cat)]);
+        let e = parse_request(&h, br#"{"kind": "x"}"#).unwrap_err();
+        assert_eq!(e, RequestError::BodyIgnored { bytes: 13 });
+        assert!(
+            e.to_string()
+                .contains("its body (13 bytes) would be ignored"),
+            "{e}"
+        );
+        // The text/occi rendering's own body is fine.
+        assert_eq!(parse_request(&h, b"OK\n").unwrap().categories.len(), 1);
+        // OCCI headers on a JSON request without a body: 400, the headers named.
+        for ct in ["application/json", "application/occi+json"] {
+            let h = headers(&[
+                ("content-type", ct),
+                ("category", &cat),
+                ("x-occi-attribute", "a=1"),
+            ]);
+            let e = parse_request(&h, b"").unwrap_err();
+            assert_eq!(
+                e,
+                RequestError::HeadersIgnored {
+                    headers: "Category, X-OCCI-Attribute".into()
+                }
+            );
+        }
+        // A JSON request with neither body nor headers (an action by query).
+        let h = headers(&[("content-type", "application/occi+json")]);
+        assert!(parse_request(&h, b"").unwrap().is_empty());
+        // curl users: no Content-Type, or text/plain, and headers only.
+        for pairs in [
+            vec![("category", cat.as_str())],
+            vec![("content-type", "text/plain"), ("category", cat.as_str())],
+        ] {
+            assert_eq!(
+                parse_request(&headers(&pairs), b"")
+                    .unwrap()
+                    .categories
+                    .len(),
+                1
+            );
+        }
     }
 
     #[test]
