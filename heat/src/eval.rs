@@ -107,6 +107,65 @@ fn err(call: &Call, msg: impl Into<String>) -> Error {
     )
 }
 
+/// `Fn::Split`: the delimiter as written (it must be a literal string),
+/// the string evaluated.
+fn fn_split(c: &Call, args: &Value) -> Result<Value, Error> {
+    let name = c.func.name();
+    let a = args.as_array().cloned().unwrap_or_default();
+    let delim = c
+        .args
+        .as_list()
+        .and_then(|l| l.first().and_then(|d| d.as_str().map(String::from)));
+    let Some(delim) = delim else {
+        return Err(err(c, format!("Delimiter for {name} must be string")));
+    };
+    match a.get(1) {
+        Some(Value::String(s)) => Ok(Value::Array(
+            py_split(s, Some(&delim))
+                .map_err(|m| err(c, m))?
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        )),
+        other => Err(err(
+            c,
+            format!(
+                "String to split must be string; got <class '{}'>",
+                type_name(other.unwrap_or(&Value::Null))
+            ),
+        )),
+    }
+}
+
+/// `contains`: a value in a list, or a string in a string.
+fn contains(c: &Call, args: &Value) -> Result<Value, Error> {
+    let a = args.as_array().cloned().unwrap_or_default();
+    let (value, seq) = (
+        a.first().cloned().unwrap_or(Value::Null),
+        a.get(1).cloned().unwrap_or(Value::Null),
+    );
+    match &seq {
+        Value::Array(items) => Ok(Value::Bool(items.iter().any(|i| py_eq(i, &value)))),
+        Value::String(s) => match &value {
+            Value::String(v) => Ok(Value::Bool(s.contains(v.as_str()))),
+            other => Err(err(
+                c,
+                format!(
+                    "'in <string>' requires string as left operand, not {}",
+                    type_name(other)
+                ),
+            )),
+        },
+        _ => Err(err(
+            c,
+            format!(
+                "Second argument to \"{}\" should be a sequence.",
+                c.func.name()
+            ),
+        )),
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
@@ -245,47 +304,8 @@ impl Scope<'_> {
                 None => return Ok(self.residual(c, args)),
             },
             Func::GetAttr => return self.get_attr(c, args),
-            Func::Ref => {
-                let n = py_str(&args);
-                if (self.resources)(&n) {
-                    match self.resolver {
-                        Some(r) => r.resource_id(&n),
-                        None => return Ok(self.residual(c, args)),
-                    }
-                } else {
-                    match self.params.get(&n) {
-                        Some(ParamSlot { hidden: true, .. }) if self.rendering => {
-                            return Ok(self.residual(c, args))
-                        }
-                        Some(slot) => slot.value.clone()?,
-                        None => {
-                            return Err(Error::new(
-                                ErrorKind::InvalidTemplateReference,
-                                format!(
-                                    "The specified reference \"{n}\" (in unknown) is incorrect."
-                                ),
-                                c.path.clone(),
-                            ))
-                        }
-                    }
-                }
-            }
-            Func::GetFile => {
-                let Value::String(key) = &args else {
-                    return Err(err(c, format!("Argument to \"{name}\" must be a string")));
-                };
-                match self.files.get(key) {
-                    Some(content) => Value::String(content.clone()),
-                    None => {
-                        return Err(err(
-                            c,
-                            format!(
-                                "No content found in the \"files\" section for {name} path: {key}"
-                            ),
-                        ))
-                    }
-                }
-            }
+            Func::Ref => return self.eval_ref(c, args),
+            Func::GetFile => self.get_file(c, &args)?,
             Func::StrReplace | Func::StrReplaceStrict | Func::StrReplaceVstrict => {
                 let json = self.version >= Version::V2015_10_15;
                 let strict = c.func != Func::StrReplace;
@@ -306,34 +326,7 @@ impl Scope<'_> {
                 list_join(name, &args, multiple).map_err(|m| err(c, m))?
             }
             Func::StrSplit => str_split(name, &args).map_err(|m| err(c, m))?,
-            Func::FnSplit => {
-                let a = args.as_array().cloned().unwrap_or_default();
-                let delim = c
-                    .args
-                    .as_list()
-                    .and_then(|l| l.first().and_then(|d| d.as_str().map(String::from)));
-                let Some(delim) = delim else {
-                    return Err(err(c, format!("Delimiter for {name} must be string")));
-                };
-                match a.get(1) {
-                    Some(Value::String(s)) => Value::Array(
-                        py_split(s, Some(&delim))
-                            .map_err(|m| err(c, m))?
-                            .into_iter()
-                            .map(Value::String)
-                            .collect(),
-                    ),
-                    other => {
-                        return Err(err(
-                            c,
-                            format!(
-                                "String to split must be string; got <class '{}'>",
-                                type_name(other.unwrap_or(&Value::Null))
-                            ),
-                        ))
-                    }
-                }
-            }
+            Func::FnSplit => fn_split(c, &args)?,
             Func::Repeat => repeat(self.version, &args).map_err(|m| err(c, m))?,
             Func::MapMerge => map_merge(name, &args).map_err(|m| err(c, m))?,
             Func::MapReplace => map_replace(name, &args).map_err(|m| err(c, m))?,
@@ -343,55 +336,8 @@ impl Scope<'_> {
                 Value::Bool(a.len() == 2 && py_eq(&a[0], &a[1]))
             }
             Func::Not => Value::Bool(!self.condition_value(&args, c)?),
-            Func::And | Func::Or => {
-                let Value::Array(items) = &args else {
-                    return Err(err(
-                        c,
-                        format!("Arguments to \"{name}\" must be a list of conditions"),
-                    ));
-                };
-                let mut acc = c.func == Func::And;
-                for item in items {
-                    let b = self.condition_value(item, c)?;
-                    if c.func == Func::And && !b {
-                        acc = false;
-                        break;
-                    }
-                    if c.func == Func::Or && b {
-                        acc = true;
-                        break;
-                    }
-                }
-                Value::Bool(acc)
-            }
-            Func::Contains => {
-                let a = args.as_array().cloned().unwrap_or_default();
-                let (value, seq) = (
-                    a.first().cloned().unwrap_or(Value::Null),
-                    a.get(1).cloned().unwrap_or(Value::Null),
-                );
-                match &seq {
-                    Value::Array(items) => Value::Bool(items.iter().any(|i| py_eq(i, &value))),
-                    Value::String(s) => match &value {
-                        Value::String(v) => Value::Bool(s.contains(v.as_str())),
-                        other => {
-                            return Err(err(
-                                c,
-                                format!(
-                                    "'in <string>' requires string as left operand, not {}",
-                                    type_name(other)
-                                ),
-                            ))
-                        }
-                    },
-                    _ => {
-                        return Err(err(
-                            c,
-                            format!("Second argument to \"{name}\" should be a sequence."),
-                        ))
-                    }
-                }
-            }
+            Func::And | Func::Or => self.and_or(c, &args)?,
+            Func::Contains => contains(c, &args)?,
             Func::Filter => filter(name, &args).map_err(|m| err(c, m))?,
             Func::MakeUrl => make_url(name, &args).map_err(|m| err(c, m))?,
             Func::ListConcat | Func::ListConcatUnique => {
@@ -407,19 +353,7 @@ impl Scope<'_> {
                     Ok(self.residual(c, args))
                 };
             }
-            Func::ResourceFacade | Func::FnResourceFacade => {
-                let field = py_str(&args);
-                match self.resolver.and_then(|r| r.resource_facade(&field)) {
-                    Some(v) => v,
-                    None if self.resolver.is_none() => return Ok(self.residual(c, args)),
-                    None => {
-                        return Err(err(
-                            c,
-                            "'NoneType' object has no attribute 'metadata_get' (resource_facade is only valid in a nested stack)",
-                        ))
-                    }
-                }
-            }
+            Func::ResourceFacade | Func::FnResourceFacade => return self.resource_facade(c, args),
             Func::FnGetAzs => match self.resolver {
                 Some(r) => Value::Array(
                     r.availability_zones()
@@ -438,6 +372,82 @@ impl Scope<'_> {
             Func::If | Func::GetParam => Value::Null,
         };
         Ok(Out::Val(v))
+    }
+
+    /// `Ref`: a resource's id when it names an enabled resource, else a
+    /// parameter's value.
+    fn eval_ref(&self, c: &Call, args: Value) -> Result<Out, Error> {
+        let n = py_str(&args);
+        if (self.resources)(&n) {
+            return match self.resolver {
+                Some(r) => Ok(Out::Val(r.resource_id(&n))),
+                None => Ok(self.residual(c, args)),
+            };
+        }
+        match self.params.get(&n) {
+            Some(ParamSlot { hidden: true, .. }) if self.rendering => Ok(self.residual(c, args)),
+            Some(slot) => Ok(Out::Val(slot.value.clone()?)),
+            None => Err(Error::new(
+                ErrorKind::InvalidTemplateReference,
+                format!("The specified reference \"{n}\" (in unknown) is incorrect."),
+                c.path.clone(),
+            )),
+        }
+    }
+
+    /// `get_file`: the content of a `files` entry.
+    fn get_file(&self, c: &Call, args: &Value) -> Result<Value, Error> {
+        let name = c.func.name();
+        let Value::String(key) = args else {
+            return Err(err(c, format!("Argument to \"{name}\" must be a string")));
+        };
+        match self.files.get(key) {
+            Some(content) => Ok(Value::String(content.clone())),
+            None => Err(err(
+                c,
+                format!("No content found in the \"files\" section for {name} path: {key}"),
+            )),
+        }
+    }
+
+    /// `and` / `or`: each condition evaluated until the answer is known.
+    fn and_or(&self, c: &Call, args: &Value) -> Result<Value, Error> {
+        let Value::Array(items) = args else {
+            return Err(err(
+                c,
+                format!(
+                    "Arguments to \"{}\" must be a list of conditions",
+                    c.func.name()
+                ),
+            ));
+        };
+        let mut acc = c.func == Func::And;
+        for item in items {
+            let b = self.condition_value(item, c)?;
+            if c.func == Func::And && !b {
+                acc = false;
+                break;
+            }
+            if c.func == Func::Or && b {
+                acc = true;
+                break;
+            }
+        }
+        Ok(Value::Bool(acc))
+    }
+
+    /// `resource_facade`: a field of the parent's resource definition,
+    /// only known in a nested stack.
+    fn resource_facade(&self, c: &Call, args: Value) -> Result<Out, Error> {
+        let field = py_str(&args);
+        match self.resolver.and_then(|r| r.resource_facade(&field)) {
+            Some(v) => Ok(Out::Val(v)),
+            None if self.resolver.is_none() => Ok(self.residual(c, args)),
+            None => Err(err(
+                c,
+                "'NoneType' object has no attribute 'metadata_get' (resource_facade is only valid in a nested stack)",
+            )),
+        }
     }
 
     fn get_param(&self, c: &Call) -> Result<Out, Error> {
