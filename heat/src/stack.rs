@@ -1804,80 +1804,18 @@ impl StackDefinition {
         }
         let mut hidden = ParameterValues::new();
         if !t.parameters.is_empty() {
-            let raw_params = Some(&t.parameters_document);
-            let mut params = Map::new();
-            for (name, s) in &t.parameters {
-                let mut decl = raw_params
-                    .and_then(|m| m.get(name))
-                    .cloned()
-                    .unwrap_or(Value::Object(Map::new()));
-                let raw = self
-                    .user_values
-                    .get(name)
-                    .or_else(|| self.template.environment().parameter_defaults.get(name))
-                    .cloned();
-                if let (Some(raw), Value::Object(m)) = (raw, &mut decl) {
-                    if s.hidden {
-                        if self.user_values.contains_key(name) {
-                            hidden.insert(name.clone(), raw);
-                        }
-                    } else {
-                        m.insert("default".into(), raw);
-                    }
-                }
-                params.insert(name.clone(), decl);
-            }
+            let params = self.render_parameters(&mut hidden);
             doc.insert("parameters".into(), Value::Object(params));
         }
         let mut res_doc = Map::new();
         let mut files = Files::new();
         for r in self.resources.values() {
-            let rt = &t.resources[&r.name];
-            let mut m = Map::new();
-            let ty = if options.apply_registry {
-                r.resolved_type.name().to_string()
-            } else {
-                r.type_name.clone()
-            };
             if let ResolvedType::Template(tn) = &r.resolved_type {
                 if let Some(text) = self.template.files().get(tn) {
                     files.insert(tn.clone(), text.clone());
                 }
             }
-            m.insert("type".into(), Value::String(ty));
-            if let Some(e) = &rt.properties {
-                if let Some(v) = eval(e) {
-                    m.insert("properties".into(), v);
-                }
-            }
-            if let Some(e) = &rt.metadata {
-                if let Some(v) = eval(e) {
-                    m.insert("metadata".into(), v);
-                }
-            }
-            if !r.depends_on.is_empty() {
-                m.insert(
-                    "depends_on".into(),
-                    Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
-                );
-            }
-            if rt.deletion_policy.is_some() {
-                m.insert(
-                    "deletion_policy".into(),
-                    Value::String(r.deletion_policy.name().into()),
-                );
-            }
-            if let Some(e) = &rt.update_policy {
-                if let Some(v) = eval(e) {
-                    m.insert("update_policy".into(), v);
-                }
-            }
-            if let Some(d) = &r.description {
-                m.insert("description".into(), Value::String(d.clone()));
-            }
-            if let Some(x) = &r.external_id {
-                m.insert("external_id".into(), x.clone());
-            }
+            let m = render_resource(r, &t.resources[&r.name], options, &mut eval);
             res_doc.insert(r.name.clone(), Value::Object(m));
         }
         doc.insert("resources".into(), Value::Object(res_doc));
@@ -1903,6 +1841,89 @@ impl StackDefinition {
             files,
         })
     }
+
+    /// The rendered `parameters` section: each declaration as written,
+    /// with the value given (or the environment's default) as its default;
+    /// a hidden parameter's given value goes to `hidden` instead.
+    fn render_parameters(&self, hidden: &mut ParameterValues) -> Map<String, Value> {
+        let t = self.template.template();
+        let mut params = Map::new();
+        for (name, s) in &t.parameters {
+            let mut decl = t
+                .parameters_document
+                .get(name)
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
+            let raw = self
+                .user_values
+                .get(name)
+                .or_else(|| self.template.environment().parameter_defaults.get(name))
+                .cloned();
+            if let (Some(raw), Value::Object(m)) = (raw, &mut decl) {
+                if s.hidden {
+                    if self.user_values.contains_key(name) {
+                        hidden.insert(name.clone(), raw);
+                    }
+                } else {
+                    m.insert("default".into(), raw);
+                }
+            }
+            params.insert(name.clone(), decl);
+        }
+        params
+    }
+}
+
+/// One rendered resource: its type (after the registry with
+/// `apply_registry`), properties, metadata and update policy evaluated
+/// by `eval` (in that order), and the rest of its definition.
+fn render_resource(
+    r: &ResourceDefinition,
+    rt: &ResourceTemplate,
+    options: &RenderOptions,
+    eval: &mut dyn FnMut(&Expr) -> Option<Value>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    let ty = if options.apply_registry {
+        r.resolved_type.name().to_string()
+    } else {
+        r.type_name.clone()
+    };
+    m.insert("type".into(), Value::String(ty));
+    if let Some(e) = &rt.properties {
+        if let Some(v) = eval(e) {
+            m.insert("properties".into(), v);
+        }
+    }
+    if let Some(e) = &rt.metadata {
+        if let Some(v) = eval(e) {
+            m.insert("metadata".into(), v);
+        }
+    }
+    if !r.depends_on.is_empty() {
+        m.insert(
+            "depends_on".into(),
+            Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    if rt.deletion_policy.is_some() {
+        m.insert(
+            "deletion_policy".into(),
+            Value::String(r.deletion_policy.name().into()),
+        );
+    }
+    if let Some(e) = &rt.update_policy {
+        if let Some(v) = eval(e) {
+            m.insert("update_policy".into(), v);
+        }
+    }
+    if let Some(d) = &r.description {
+        m.insert("description".into(), Value::String(d.clone()));
+    }
+    if let Some(x) = &r.external_id {
+        m.insert("external_id".into(), x.clone());
+    }
+    m
 }
 
 #[cfg(test)]
