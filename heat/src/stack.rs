@@ -1127,7 +1127,10 @@ impl StackTemplate {
         }
     }
 
-    /// `get_attr` on an attribute the (known) type lacks.
+    /// `get_attr` on an attribute the (known) type lacks, or on one that
+    /// Heat cannot list yet: Heat's validation knows a resource's
+    /// attributes only from the `get_attr`s whose path it can compute (see
+    /// [`StackTemplate::attribute_known`]).
     fn check_attributes(
         &self,
         scope: &Scope<'_>,
@@ -1161,6 +1164,9 @@ impl StackTemplate {
                 ResolvedType::Builtin(ty) => attr == "show" || types.has_attribute(ty, &attr),
                 ResolvedType::Template(_) => true,
             };
+            let ok = ok
+                && (path_computable(scope, &c.args)
+                    || self.attribute_known(scope, def, &attr, resources));
             if !ok {
                 errors.push(Error::new(
                     ErrorKind::InvalidTemplateAttribute,
@@ -1172,6 +1178,73 @@ impl StackTemplate {
                 ));
             }
         }
+    }
+
+    /// Whether Heat's validation lists `attr` among the attributes of
+    /// resource `def`: some `get_attr` in an enabled resource's properties
+    /// or metadata, or in an enabled output, names it with a path that can
+    /// be computed now (a path with the value of a parameter that has none
+    /// cannot), or asks for all of the resource's attributes and the type's
+    /// schema has it. Heat builds the attribute list of a resource from
+    /// these references before it checks them.
+    fn attribute_known(
+        &self,
+        scope: &Scope<'_>,
+        def: &ResourceDefinition,
+        attr: &str,
+        resources: &IndexMap<String, ResourceDefinition>,
+    ) -> bool {
+        let t = &self.inner.template;
+        let in_schema = match &def.resolved_type {
+            ResolvedType::Builtin(ty) => self
+                .inner
+                .options
+                .types
+                .schema(ty)
+                .and_then(|s| s.attributes.as_ref())
+                .is_some_and(|a| a.contains(attr)),
+            ResolvedType::Template(_) => true,
+        };
+        let mut sources: Vec<&Expr> = Vec::new();
+        for name in resources.keys() {
+            let r = &t.resources[name];
+            sources.extend(r.properties.iter().chain(r.metadata.iter()));
+        }
+        for o in t.outputs.values() {
+            if condition_holds(scope, o.condition.as_ref(), "outputs", &o.name).unwrap_or(false) {
+                sources.push(&o.value);
+            }
+        }
+        let mut known = false;
+        for e in sources {
+            e.for_each_call(&mut |c| {
+                if known || c.func != Func::GetAttr {
+                    return;
+                }
+                let items: Vec<Expr> = match c.args.as_list() {
+                    Some(items) => items,
+                    None => return,
+                };
+                let named = |i: usize| {
+                    items.get(i).is_some_and(|e| match scope.eval_value(e) {
+                        Ok(Some(v)) => py_str(&v) == if i == 0 { def.name.as_str() } else { attr },
+                        _ => false,
+                    })
+                };
+                if !named(0) {
+                    return;
+                }
+                known = if items.len() == 1 {
+                    in_schema
+                } else {
+                    named(1) && path_computable(scope, &c.args)
+                };
+            });
+            if known {
+                return true;
+            }
+        }
+        false
     }
 
     /// Strict: parameters and resources referenced but defined nowhere
@@ -1262,6 +1335,16 @@ fn check_property_values(
         if let Some(p) = problem {
             errors.push(Error::validation(format!("{prefix}.{key}: {p}"), path));
         }
+    }
+}
+
+/// Whether the path of a `get_attr` (its arguments after the resource and
+/// attribute names) can be computed now: Heat cannot when a part of it
+/// fails to evaluate, such as a parameter without a value at validation.
+fn path_computable(scope: &Scope<'_>, args: &Expr) -> bool {
+    match args {
+        Expr::List(items) => items.iter().skip(2).all(|e| scope.eval_value(e).is_ok()),
+        _ => true,
     }
 }
 

@@ -1,0 +1,79 @@
+//! Checks Heat makes at validation that need more than the template's
+//! shape (issue 13): each with the template that triggers it and Heat's
+//! message (the agreement test sends the same templates to a real Heat).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test target: failing loudly is its job
+
+use heat::{
+    Environment, ErrorKind, Files, Options, ParameterValues, StackIdentity, StackTemplate,
+    Strictness,
+};
+
+fn both() -> [Options; 2] {
+    [
+        Options::heat(),
+        Options {
+            strictness: Strictness::Strict,
+            ..Options::default()
+        },
+    ]
+}
+
+fn build(text: &str, options: Options) -> StackTemplate {
+    StackTemplate::parse(text, Environment::new(), Files::new(), options).unwrap()
+}
+
+const NETWORKS: &str = "heat_template_version: 2016-10-14
+parameters:
+  net: {type: string}
+resources:
+  server: {type: OS::Nova::Server, properties: {image: i, flavor: f}}
+outputs:
+  ip:
+    value: {get_attr: [server, networks, {get_param: net}, 0]}
+";
+
+/// Heat lists a resource's attributes at validation from the `get_attr`s
+/// whose path it can compute: with no value for `net`, `networks` is
+/// unknown.
+#[test]
+fn get_attr_path_with_a_parameter_without_value_is_refused_at_validation() {
+    for options in both() {
+        let errors = build(NETWORKS, options)
+            .validate(&ParameterValues::new())
+            .unwrap_err();
+        let e = &errors.0[0];
+        assert_eq!(e.kind, ErrorKind::InvalidTemplateAttribute);
+        assert!(
+            e.message
+                .ends_with("The Referenced Attribute (server networks) is incorrect."),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.path.to_string(), "outputs.ip.value.get_attr");
+    }
+}
+
+#[test]
+fn get_attr_path_is_accepted_once_the_parameter_has_a_value() {
+    let with_default = NETWORKS.replace("{type: string}", "{type: string, default: private}");
+    for options in both() {
+        build(&with_default, options.clone())
+            .validate(&ParameterValues::new())
+            .unwrap();
+        // A value given at validation or creation does as well.
+        let t = build(NETWORKS, options);
+        let values: ParameterValues = [("net", "private")].into_iter().collect();
+        t.validate(&values).unwrap();
+        t.define(&values, &StackIdentity::default()).unwrap();
+    }
+}
+
+#[test]
+fn get_attr_path_is_accepted_when_another_reference_lists_the_attribute() {
+    let also = format!("{NETWORKS}  all:\n    value: {{get_attr: [server, networks]}}\n");
+    for options in both() {
+        build(&also, options)
+            .validate(&ParameterValues::new())
+            .unwrap();
+    }
+}
