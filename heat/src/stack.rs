@@ -948,6 +948,7 @@ impl StackTemplate {
                 check_removed(e, errors);
                 self.check_attributes(scope, e, resources, errors);
             }
+            self.check_snapshot_policy(name, def, check_values, errors);
             let keys: Vec<String> = match &r.properties {
                 Some(Expr::Lit(Value::Object(props))) => props.keys().cloned().collect(),
                 Some(Expr::Map(entries)) => entries.iter().map(|(k, _)| k.clone()).collect(),
@@ -957,6 +958,41 @@ impl StackTemplate {
             if check_values {
                 self.check_resource_values(scope, name, r, def, errors);
             }
+        }
+    }
+
+    /// `deletion_policy: Snapshot` on a type that cannot snapshot (Heat's
+    /// `validate_deletion_policy`). Heat skips the check for a resource
+    /// with an `external_id`, and at stack creation for `OS::Heat::None`
+    /// (whose own validation does nothing); strict validation does not.
+    fn check_snapshot_policy(
+        &self,
+        name: &str,
+        def: &ResourceDefinition,
+        check_values: bool,
+        errors: &mut Errors,
+    ) {
+        if def.deletion_policy != DeletionPolicy::Snapshot
+            || def.external_id.as_ref().is_some_and(|v| !v.is_null())
+        {
+            return;
+        }
+        let supported = match &def.resolved_type {
+            ResolvedType::Builtin(ty) => {
+                self.inner.options.types.can_snapshot(ty)
+                    || (check_values
+                        && ty == "OS::Heat::None"
+                        && self.inner.options.strictness == Strictness::Heat)
+            }
+            ResolvedType::Template(_) => false,
+        };
+        if !supported {
+            errors.push(Error::validation(
+                format!(
+                    "resources.{name}.deletion_policy: \"Snapshot\" deletion policy not supported"
+                ),
+                Path::keys(["resources", name, "deletion_policy"]),
+            ));
         }
     }
 

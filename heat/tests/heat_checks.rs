@@ -77,3 +77,68 @@ fn get_attr_path_is_accepted_when_another_reference_lists_the_attribute() {
             .unwrap();
     }
 }
+
+fn snapshot_on(ty: &str) -> String {
+    format!("heat_template_version: 2016-10-14\nresources:\n  r: {{type: {ty}, deletion_policy: Snapshot}}\n")
+}
+
+/// Heat's `validate_deletion_policy`: only types whose resource class can
+/// snapshot (servers, volumes) take `deletion_policy: Snapshot`.
+#[test]
+fn snapshot_deletion_policy_is_refused_where_heat_cannot_snapshot() {
+    for options in both() {
+        let errors = build(&snapshot_on("OS::Heat::None"), options)
+            .validate(&ParameterValues::new())
+            .unwrap_err();
+        let e = &errors.0[0];
+        assert_eq!(e.kind, ErrorKind::StackValidationFailed);
+        assert_eq!(
+            e.message,
+            "resources.r.deletion_policy: \"Snapshot\" deletion policy not supported"
+        );
+        assert_eq!(e.path.to_string(), "resources.r.deletion_policy");
+    }
+    let lowercase = snapshot_on("OS::Heat::RandomString").replace("Snapshot", "snapshot");
+    let e = build(&lowercase, Options::heat())
+        .validate(&ParameterValues::new())
+        .unwrap_err();
+    assert_eq!(
+        e.0[0].message,
+        "resources.r.deletion_policy: \"Snapshot\" deletion policy not supported"
+    );
+}
+
+#[test]
+fn snapshot_deletion_policy_is_accepted_where_heat_can_snapshot() {
+    let server = "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Nova::Server, deletion_policy: Snapshot, properties: {image: i, flavor: f}}\n";
+    let volume = "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Cinder::Volume, deletion_policy: Snapshot, properties: {size: 1}}\n";
+    for options in both() {
+        for text in [server, volume] {
+            let t = build(text, options.clone());
+            t.validate(&ParameterValues::new()).unwrap();
+            t.define(&ParameterValues::new(), &StackIdentity::default())
+                .unwrap();
+        }
+    }
+}
+
+/// At stack creation Heat validates an `OS::Heat::None` by doing nothing,
+/// so it accepts the policy there; strict validation still refuses it.
+#[test]
+fn snapshot_on_none_is_accepted_at_creation_by_heat_only() {
+    let text = snapshot_on("OS::Heat::None");
+    build(&text, Options::heat())
+        .define(&ParameterValues::new(), &StackIdentity::default())
+        .unwrap();
+    let strict = Options {
+        strictness: Strictness::Strict,
+        ..Options::default()
+    };
+    let e = build(&text, strict)
+        .define(&ParameterValues::new(), &StackIdentity::default())
+        .unwrap_err();
+    assert_eq!(
+        e.0[0].message,
+        "resources.r.deletion_policy: \"Snapshot\" deletion policy not supported"
+    );
+}
