@@ -1312,6 +1312,32 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     let Value::Object(m) = args else {
         return Err(format!("The arguments to \"{name}\" must be a map"));
     };
+    check_url_parts(name, m, args)?;
+    let get = |k: &str| m.get(k).map(py_str).unwrap_or_default();
+    let scheme = get("scheme");
+    if scheme.contains(':') {
+        return Err("URL \"scheme\" should not contain ':'".into());
+    }
+    let netloc = url_netloc(m);
+    let path = quote(&get("path"), "/");
+    let query = match m.get("query") {
+        Some(Value::Object(q)) => q
+            .iter()
+            .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(&py_str(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+            .replace("%2F", "/"),
+        _ => String::new(),
+    };
+    let fragment = quote(&get("fragment"), "/");
+    Ok(Value::String(url_unsplit(
+        &scheme, &netloc, path, &query, &fragment,
+    )))
+}
+
+/// `make_url`'s parts, checked in Heat's order (nothing after `query` is
+/// looked at).
+fn check_url_parts(name: &str, m: &Map<String, Value>, args: &Value) -> Result<(), String> {
     for key in [
         "scheme", "username", "password", "host", "port", "path", "query", "fragment",
     ] {
@@ -1351,11 +1377,12 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
             }
         }
     }
+    Ok(())
+}
+
+/// The URL's `user:password@host:port`, quoted (an IPv6 host bracketed).
+fn url_netloc(m: &Map<String, Value>) -> String {
     let get = |k: &str| m.get(k).map(py_str).unwrap_or_default();
-    let scheme = get("scheme");
-    if scheme.contains(':') {
-        return Err("URL \"scheme\" should not contain ':'".into());
-    }
     let mut netloc = String::new();
     let username = quote(&get("username"), "");
     let password = quote(&get("password"), "");
@@ -1381,18 +1408,11 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
         netloc.push(':');
         netloc.push_str(&port);
     }
-    let path = quote(&get("path"), "/");
-    let query = match m.get("query") {
-        Some(Value::Object(q)) => q
-            .iter()
-            .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(&py_str(v))))
-            .collect::<Vec<_>>()
-            .join("&")
-            .replace("%2F", "/"),
-        _ => String::new(),
-    };
-    let fragment = quote(&get("fragment"), "/");
-    // urlunsplit (Python 3.11).
+    netloc
+}
+
+/// Python 3.11's `urlunsplit`.
+fn url_unsplit(scheme: &str, netloc: &str, path: String, query: &str, fragment: &str) -> String {
     const USES_NETLOC: &[&str] = &[
         "", "ftp", "http", "gopher", "nntp", "telnet", "imap", "wais", "file", "mms", "https",
         "shttp", "snews", "prospero", "rtsp", "rtspu", "rsync", "svn", "svn+ssh", "sftp", "nfs",
@@ -1400,7 +1420,7 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     ];
     let mut url = path;
     if !netloc.is_empty()
-        || (!scheme.is_empty() && USES_NETLOC.contains(&scheme.as_str()) && !url.starts_with("//"))
+        || (!scheme.is_empty() && USES_NETLOC.contains(&scheme) && !url.starts_with("//"))
     {
         if !url.is_empty() && !url.starts_with('/') {
             url = format!("/{url}");
@@ -1416,7 +1436,7 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     if !fragment.is_empty() {
         url = format!("{url}#{fragment}");
     }
-    Ok(Value::String(url))
+    url
 }
 
 /// Python's `urllib.parse.quote(s, safe)`.
