@@ -737,14 +737,46 @@ fn str_replace(
     let Value::Object(mapping) = params else {
         return Err(format!("\"{name}\" params must be a map"));
     };
-    let empty_err = |p: &str| {
-        format!("{name} has an undefined or empty value for param {p}, must be a defined non-empty value")
-    };
     let mut keys: Vec<&String> = mapping.keys().collect();
     keys.sort();
     keys.sort_by_key(|k| std::cmp::Reverse(k.chars().count()));
+    let values = replacement_values(name, &keys, mapping, json, allow_empty)?;
+    let mut unreplaced: Vec<&String> = if strict { keys.clone() } else { Vec::new() };
+    let result = replace_all(
+        vec![template.clone()],
+        &keys,
+        &values,
+        &mut unreplaced,
+        strict,
+    )?;
+    if strict && !unreplaced.is_empty() {
+        return Err(format!(
+            "The following params were not found in the template: {}",
+            unreplaced
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    Ok(Value::String(result.into_iter().next().unwrap_or_default()))
+}
+
+/// `str_replace`'s values as strings, in the order of `keys` (lists and
+/// maps as JSON when `json`); an empty one is an error unless
+/// `allow_empty`.
+fn replacement_values(
+    name: &str,
+    keys: &[&String],
+    mapping: &Map<String, Value>,
+    json: bool,
+    allow_empty: bool,
+) -> Result<Vec<String>, String> {
+    let empty_err = |p: &str| {
+        format!("{name} has an undefined or empty value for param {p}, must be a defined non-empty value")
+    };
     let mut values = Vec::with_capacity(keys.len());
-    for k in &keys {
+    for k in keys {
         let v = &mapping[k.as_str()];
         let s = match v {
             Value::Null => {
@@ -778,50 +810,36 @@ fn str_replace(
         }
         values.push(s);
     }
-    let mut unreplaced: Vec<&String> = if strict { keys.clone() } else { Vec::new() };
-    fn replace(
-        strings: Vec<String>,
-        keys: &[&String],
-        values: &[String],
-        unreplaced: &mut Vec<&String>,
-        strict: bool,
-    ) -> Result<Vec<String>, String> {
-        let Some((key, rest)) = keys.split_first() else {
-            return Ok(strings);
-        };
-        if key.is_empty() {
-            return Err("empty separator".into());
-        }
-        let value = &values[0];
-        let mut out = Vec::with_capacity(strings.len());
-        for s in strings {
-            let pieces: Vec<String> = s.split(key.as_str()).map(String::from).collect();
-            if strict && pieces.len() > 1 {
-                unreplaced.retain(|k| k != key);
-            }
-            let replaced = replace(pieces, rest, &values[1..], unreplaced, strict)?;
-            out.push(replaced.join(value));
-        }
-        Ok(out)
+    Ok(values)
+}
+
+/// Heat's replacement: split on the first (longest) key, replace the rest
+/// in each piece, join with the key's value; with `strict`, each key
+/// found is struck from `unreplaced`.
+fn replace_all(
+    strings: Vec<String>,
+    keys: &[&String],
+    values: &[String],
+    unreplaced: &mut Vec<&String>,
+    strict: bool,
+) -> Result<Vec<String>, String> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok(strings);
+    };
+    if key.is_empty() {
+        return Err("empty separator".into());
     }
-    let result = replace(
-        vec![template.clone()],
-        &keys,
-        &values,
-        &mut unreplaced,
-        strict,
-    )?;
-    if strict && !unreplaced.is_empty() {
-        return Err(format!(
-            "The following params were not found in the template: {}",
-            unreplaced
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        ));
+    let value = &values[0];
+    let mut out = Vec::with_capacity(strings.len());
+    for s in strings {
+        let pieces: Vec<String> = s.split(key.as_str()).map(String::from).collect();
+        if strict && pieces.len() > 1 {
+            unreplaced.retain(|k| k != key);
+        }
+        let replaced = replace_all(pieces, rest, &values[1..], unreplaced, strict)?;
+        out.push(replaced.join(value));
     }
-    Ok(Value::String(result.into_iter().next().unwrap_or_default()))
+    Ok(out)
 }
 
 fn list_join(name: &str, args: &Value, multiple: bool) -> Result<Value, String> {
@@ -972,22 +990,7 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
         ));
     }
     let combos: Vec<Vec<Value>> = if nested {
-        let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
-        for l in &lists {
-            let mut next = Vec::with_capacity(acc.len() * l.len());
-            for prefix in &acc {
-                for item in l {
-                    let mut p = prefix.clone();
-                    p.push(item.clone());
-                    next.push(p);
-                }
-            }
-            acc = next;
-            if acc.len() > 100_000 {
-                return Err(format!("{name} would produce more than 100000 items"));
-            }
-        }
-        acc
+        permutations(name, &lists)?
     } else {
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
         (0..n)
@@ -1011,6 +1014,27 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
         out.push(do_replacement(&keys, &strs, &template));
     }
     Ok(Value::Array(out))
+}
+
+/// `repeat`'s nested loop: every combination of one item of each list, in
+/// order (at most 100 000).
+fn permutations(name: &str, lists: &[Vec<Value>]) -> Result<Vec<Vec<Value>>, String> {
+    let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
+    for l in lists {
+        let mut next = Vec::with_capacity(acc.len() * l.len());
+        for prefix in &acc {
+            for item in l {
+                let mut p = prefix.clone();
+                p.push(item.clone());
+                next.push(p);
+            }
+        }
+        acc = next;
+        if acc.len() > 100_000 {
+            return Err(format!("{name} would produce more than 100000 items"));
+        }
+    }
+    Ok(acc)
 }
 
 fn do_replacement(keys: &[String], values: &[String], t: &Value) -> Value {
