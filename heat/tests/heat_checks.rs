@@ -142,3 +142,22 @@ fn snapshot_on_none_is_accepted_at_creation_by_heat_only() {
         "resources.r.deletion_policy: \"Snapshot\" deletion policy not supported"
     );
 }
+
+/// A path part that is only known once the stack runs (another
+/// resource's attribute) is computable for Heat (it resolves to None).
+#[test]
+fn get_attr_path_through_another_attribute_is_accepted() {
+    let text = "heat_template_version: 2016-10-14
+resources:
+  net: {type: OS::Neutron::Net}
+  server: {type: OS::Nova::Server, properties: {image: i, flavor: f}}
+outputs:
+  ip:
+    value: {get_attr: [server, networks, {get_attr: [net, name]}, 0]}
+";
+    for options in both() {
+        build(text, options)
+            .validate(&ParameterValues::new())
+            .unwrap();
+    }
+}
