@@ -1379,9 +1379,32 @@ fn check_property_values(
 /// fails to evaluate, such as a parameter without a value at validation.
 fn path_computable(scope: &Scope<'_>, args: &Expr) -> bool {
     match args {
-        Expr::List(items) => items.iter().skip(2).all(|e| scope.eval_value(e).is_ok()),
+        Expr::List(items) => items
+            .iter()
+            .skip(2)
+            .all(|e| scope.eval_value(e).is_ok() && !uses_missing_hidden(scope, e)),
         _ => true,
     }
+}
+
+/// Whether `e` asks for a hidden parameter that has no value (evaluation
+/// keeps such a `get_param` as a call, but Heat cannot resolve it).
+fn uses_missing_hidden(scope: &Scope<'_>, e: &Expr) -> bool {
+    let mut missing = false;
+    e.for_each_call(&mut |c| {
+        if c.func != Func::GetParam {
+            return;
+        }
+        let name = match &c.args {
+            Expr::Lit(Value::String(n)) => Some(n.as_str()),
+            Expr::Lit(Value::Array(a)) => a.first().and_then(Value::as_str),
+            _ => None,
+        };
+        if let Some(slot) = name.and_then(|n| scope.params.get(n)) {
+            missing |= slot.hidden && slot.value.is_err();
+        }
+    });
+    missing
 }
 
 /// A [`StackDefinition`] in the making: each phase of

@@ -161,3 +161,23 @@ outputs:
             .unwrap();
     }
 }
+
+/// A hidden parameter without value is no more computable than another.
+#[test]
+fn get_attr_path_with_a_hidden_parameter_without_value_is_refused() {
+    let hidden = NETWORKS.replace("{type: string}", "{type: string, hidden: true}");
+    for options in both() {
+        let errors = build(&hidden, options.clone())
+            .validate(&ParameterValues::new())
+            .unwrap_err();
+        assert!(
+            errors.0[0]
+                .message
+                .ends_with("The Referenced Attribute (server networks) is incorrect."),
+            "{}",
+            errors.0[0].message
+        );
+        let values: ParameterValues = [("net", "private")].into_iter().collect();
+        build(&hidden, options).validate(&values).unwrap();
+    }
+}
