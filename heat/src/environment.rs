@@ -286,6 +286,13 @@ fn is_template_name(s: &str) -> bool {
     s.ends_with(".yaml") || s.ends_with(".template")
 }
 
+/// An error in the environment's document.
+fn environment_error(kind: ErrorKind, message: String, path: Path) -> Error {
+    let mut e = Error::new(kind, message, path);
+    e.document = Some("environment".into());
+    e
+}
+
 fn str_list(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::String(s) => Some(vec![s.clone()]),
@@ -309,55 +316,12 @@ impl ResourceRegistry {
             let doc_path = Path::keys(
                 std::iter::once("resource_registry".to_string()).chain(path.iter().cloned()),
             );
-            if k == "hooks" {
-                let ok =
-                    str_list(v).is_some_and(|l| l.iter().all(|h| HOOK_TYPES.contains(&h.as_str())));
-                if !ok {
-                    let mut e = Error::new(
-                        ErrorKind::InvalidBreakPointHook,
-                        format!(
-                            "Invalid hook type \"{}\" for resource breakpoint, acceptable hook types are: ('pre-create', 'pre-update', 'pre-delete', 'post-create', 'post-update', 'post-delete')",
-                            py_str(v)
-                        ),
-                        doc_path,
-                    );
-                    e.document = Some("environment".into());
-                    return Err(e);
-                }
-                self.hook_entry(prefix).hooks = str_list(v).unwrap_or_default();
-                continue;
-            }
-            if k == "restricted_actions" {
-                let ok =
-                    str_list(v).is_some_and(|l| l.iter().all(|h| h == "update" || h == "replace"));
-                if !ok {
-                    let mut e = Error::new(
-                        ErrorKind::InvalidRestrictedAction,
-                        format!(
-                            "Invalid restricted_action type \"{}\" for resource, acceptable restricted_action types are: ('update', 'replace')",
-                            py_str(v)
-                        ),
-                        doc_path,
-                    );
-                    e.document = Some("environment".into());
-                    return Err(e);
-                }
-                self.hook_entry(prefix).restricted_actions = str_list(v).unwrap_or_default();
+            if k == "hooks" || k == "restricted_actions" {
+                self.load_hooks(prefix, k, v, doc_path)?;
                 continue;
             }
             match v {
-                Value::Null => {
-                    // `type: null` removes an entry (and `X*: null` all matching).
-                    if let Some(stem) = k.strip_suffix('*') {
-                        self.entries.retain(|e| {
-                            !(e.path.len() == path.len()
-                                && e.path[..path.len() - 1] == path[..path.len() - 1]
-                                && e.path[path.len() - 1].starts_with(stem))
-                        });
-                    } else {
-                        self.entries.retain(|e| e.path != path);
-                    }
-                }
+                Value::Null => self.remove_entries(k, &path),
                 Value::Object(inner) => self.load(&path, inner)?,
                 Value::String(s) => {
                     let mapping = if is_template_name(k) {
@@ -373,20 +337,71 @@ impl ResourceRegistry {
                     self.entries.push(Entry { path, mapping });
                 }
                 other => {
-                    let mut e = Error::new(
+                    return Err(environment_error(
                         ErrorKind::StackValidationFailed,
                         format!(
                             "resource_registry entry \"{k}\" must map to a type name or a template, not {}",
                             py_repr(other)
                         ),
                         doc_path,
-                    );
-                    e.document = Some("environment".into());
-                    return Err(e);
+                    ));
                 }
             }
         }
         Ok(())
+    }
+
+    /// A resource's `hooks` or `restricted_actions` (`k`): a list of
+    /// Heat's hook or action names.
+    fn load_hooks(
+        &mut self,
+        prefix: &[String],
+        k: &str,
+        v: &Value,
+        doc_path: Path,
+    ) -> Result<(), Error> {
+        if k == "hooks" {
+            let ok =
+                str_list(v).is_some_and(|l| l.iter().all(|h| HOOK_TYPES.contains(&h.as_str())));
+            if !ok {
+                return Err(environment_error(
+                    ErrorKind::InvalidBreakPointHook,
+                    format!(
+                        "Invalid hook type \"{}\" for resource breakpoint, acceptable hook types are: ('pre-create', 'pre-update', 'pre-delete', 'post-create', 'post-update', 'post-delete')",
+                        py_str(v)
+                    ),
+                    doc_path,
+                ));
+            }
+            self.hook_entry(prefix).hooks = str_list(v).unwrap_or_default();
+        } else {
+            let ok = str_list(v).is_some_and(|l| l.iter().all(|h| h == "update" || h == "replace"));
+            if !ok {
+                return Err(environment_error(
+                    ErrorKind::InvalidRestrictedAction,
+                    format!(
+                        "Invalid restricted_action type \"{}\" for resource, acceptable restricted_action types are: ('update', 'replace')",
+                        py_str(v)
+                    ),
+                    doc_path,
+                ));
+            }
+            self.hook_entry(prefix).restricted_actions = str_list(v).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// `type: null` removes an entry (and `X*: null` all matching).
+    fn remove_entries(&mut self, k: &str, path: &[String]) {
+        if let Some(stem) = k.strip_suffix('*') {
+            self.entries.retain(|e| {
+                !(e.path.len() == path.len()
+                    && e.path[..path.len() - 1] == path[..path.len() - 1]
+                    && e.path[path.len() - 1].starts_with(stem))
+            });
+        } else {
+            self.entries.retain(|e| e.path != path);
+        }
     }
 
     fn hook_entry(&mut self, prefix: &[String]) -> &mut ResourceHooks {
@@ -544,6 +559,70 @@ mod tests {
 
     fn reg(v: Value) -> ResourceRegistry {
         ResourceRegistry::from_map(v.as_object().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn registry_errors_name_the_entry() {
+        let err = |v: Value| ResourceRegistry::from_map(v.as_object().unwrap()).unwrap_err();
+        let e = err(json!({"resources": {"r": {"hooks": ["pre-create", "pre-nap"]}}}));
+        assert_eq!(e.kind, ErrorKind::InvalidBreakPointHook);
+        assert_eq!(
+            e.message,
+            "Invalid hook type \"['pre-create', 'pre-nap']\" for resource breakpoint, acceptable hook types are: ('pre-create', 'pre-update', 'pre-delete', 'post-create', 'post-update', 'post-delete')"
+        );
+        assert_eq!(e.path.to_string(), "resource_registry.resources.r.hooks");
+        assert_eq!(e.document.as_deref(), Some("environment"));
+        let e = err(json!({"resources": {"r": {"restricted_actions": "delete"}}}));
+        assert_eq!(e.kind, ErrorKind::InvalidRestrictedAction);
+        assert_eq!(
+            e.message,
+            "Invalid restricted_action type \"delete\" for resource, acceptable restricted_action types are: ('update', 'replace')"
+        );
+        assert_eq!(e.document.as_deref(), Some("environment"));
+        let e = err(json!({"My::T": 3}));
+        assert_eq!(e.kind, ErrorKind::StackValidationFailed);
+        assert_eq!(
+            e.message,
+            "resource_registry entry \"My::T\" must map to a type name or a template, not 3"
+        );
+        assert_eq!(e.path.to_string(), "resource_registry.My::T");
+        assert_eq!(e.document.as_deref(), Some("environment"));
+    }
+
+    #[test]
+    fn null_entries_remove_and_hooks_load() {
+        let known = ResourceTypes::heat();
+        let r = reg(json!({
+            "resources": {
+                "r": {"A::B": "OS::Heat::None", "A::C": "OS::Heat::None", "hooks": "pre-create", "restricted_actions": ["update"]},
+            }
+        }));
+        assert_eq!(
+            r.resolve("A::B", Some("r"), known),
+            Ok(ResolvedType::Builtin("OS::Heat::None".into()))
+        );
+        let mut r2 = r.clone();
+        r2.load(
+            &[],
+            json!({"resources": {"r": {"A::*": null}}})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(r2.resolve("A::B", Some("r"), known).is_err());
+        assert!(r2.resolve("A::C", Some("r"), known).is_err());
+        let mut r3 = r.clone();
+        r3.load(
+            &[],
+            json!({"resources": {"r": {"A::B": null}}})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(r3.resolve("A::B", Some("r"), known).is_err());
+        assert!(r3.resolve("A::C", Some("r"), known).is_ok());
+        assert_eq!(format!("{:?}", r.hooks).matches("pre-create").count(), 1);
+        assert_eq!(format!("{:?}", r.hooks).matches("update").count(), 1);
     }
 
     #[test]

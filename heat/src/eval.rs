@@ -107,6 +107,65 @@ fn err(call: &Call, msg: impl Into<String>) -> Error {
     )
 }
 
+/// `Fn::Split`: the delimiter as written (it must be a literal string),
+/// the string evaluated.
+fn fn_split(c: &Call, args: &Value) -> Result<Value, Error> {
+    let name = c.func.name();
+    let a = args.as_array().cloned().unwrap_or_default();
+    let delim = c
+        .args
+        .as_list()
+        .and_then(|l| l.first().and_then(|d| d.as_str().map(String::from)));
+    let Some(delim) = delim else {
+        return Err(err(c, format!("Delimiter for {name} must be string")));
+    };
+    match a.get(1) {
+        Some(Value::String(s)) => Ok(Value::Array(
+            py_split(s, Some(&delim))
+                .map_err(|m| err(c, m))?
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        )),
+        other => Err(err(
+            c,
+            format!(
+                "String to split must be string; got <class '{}'>",
+                type_name(other.unwrap_or(&Value::Null))
+            ),
+        )),
+    }
+}
+
+/// `contains`: a value in a list, or a string in a string.
+fn contains(c: &Call, args: &Value) -> Result<Value, Error> {
+    let a = args.as_array().cloned().unwrap_or_default();
+    let (value, seq) = (
+        a.first().cloned().unwrap_or(Value::Null),
+        a.get(1).cloned().unwrap_or(Value::Null),
+    );
+    match &seq {
+        Value::Array(items) => Ok(Value::Bool(items.iter().any(|i| py_eq(i, &value)))),
+        Value::String(s) => match &value {
+            Value::String(v) => Ok(Value::Bool(s.contains(v.as_str()))),
+            other => Err(err(
+                c,
+                format!(
+                    "'in <string>' requires string as left operand, not {}",
+                    type_name(other)
+                ),
+            )),
+        },
+        _ => Err(err(
+            c,
+            format!(
+                "Second argument to \"{}\" should be a sequence.",
+                c.func.name()
+            ),
+        )),
+    }
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "NoneType",
@@ -245,47 +304,8 @@ impl Scope<'_> {
                 None => return Ok(self.residual(c, args)),
             },
             Func::GetAttr => return self.get_attr(c, args),
-            Func::Ref => {
-                let n = py_str(&args);
-                if (self.resources)(&n) {
-                    match self.resolver {
-                        Some(r) => r.resource_id(&n),
-                        None => return Ok(self.residual(c, args)),
-                    }
-                } else {
-                    match self.params.get(&n) {
-                        Some(ParamSlot { hidden: true, .. }) if self.rendering => {
-                            return Ok(self.residual(c, args))
-                        }
-                        Some(slot) => slot.value.clone()?,
-                        None => {
-                            return Err(Error::new(
-                                ErrorKind::InvalidTemplateReference,
-                                format!(
-                                    "The specified reference \"{n}\" (in unknown) is incorrect."
-                                ),
-                                c.path.clone(),
-                            ))
-                        }
-                    }
-                }
-            }
-            Func::GetFile => {
-                let Value::String(key) = &args else {
-                    return Err(err(c, format!("Argument to \"{name}\" must be a string")));
-                };
-                match self.files.get(key) {
-                    Some(content) => Value::String(content.clone()),
-                    None => {
-                        return Err(err(
-                            c,
-                            format!(
-                                "No content found in the \"files\" section for {name} path: {key}"
-                            ),
-                        ))
-                    }
-                }
-            }
+            Func::Ref => return self.eval_ref(c, args),
+            Func::GetFile => self.get_file(c, &args)?,
             Func::StrReplace | Func::StrReplaceStrict | Func::StrReplaceVstrict => {
                 let json = self.version >= Version::V2015_10_15;
                 let strict = c.func != Func::StrReplace;
@@ -306,34 +326,7 @@ impl Scope<'_> {
                 list_join(name, &args, multiple).map_err(|m| err(c, m))?
             }
             Func::StrSplit => str_split(name, &args).map_err(|m| err(c, m))?,
-            Func::FnSplit => {
-                let a = args.as_array().cloned().unwrap_or_default();
-                let delim = c
-                    .args
-                    .as_list()
-                    .and_then(|l| l.first().and_then(|d| d.as_str().map(String::from)));
-                let Some(delim) = delim else {
-                    return Err(err(c, format!("Delimiter for {name} must be string")));
-                };
-                match a.get(1) {
-                    Some(Value::String(s)) => Value::Array(
-                        py_split(s, Some(&delim))
-                            .map_err(|m| err(c, m))?
-                            .into_iter()
-                            .map(Value::String)
-                            .collect(),
-                    ),
-                    other => {
-                        return Err(err(
-                            c,
-                            format!(
-                                "String to split must be string; got <class '{}'>",
-                                type_name(other.unwrap_or(&Value::Null))
-                            ),
-                        ))
-                    }
-                }
-            }
+            Func::FnSplit => fn_split(c, &args)?,
             Func::Repeat => repeat(self.version, &args).map_err(|m| err(c, m))?,
             Func::MapMerge => map_merge(name, &args).map_err(|m| err(c, m))?,
             Func::MapReplace => map_replace(name, &args).map_err(|m| err(c, m))?,
@@ -343,55 +336,8 @@ impl Scope<'_> {
                 Value::Bool(a.len() == 2 && py_eq(&a[0], &a[1]))
             }
             Func::Not => Value::Bool(!self.condition_value(&args, c)?),
-            Func::And | Func::Or => {
-                let Value::Array(items) = &args else {
-                    return Err(err(
-                        c,
-                        format!("Arguments to \"{name}\" must be a list of conditions"),
-                    ));
-                };
-                let mut acc = c.func == Func::And;
-                for item in items {
-                    let b = self.condition_value(item, c)?;
-                    if c.func == Func::And && !b {
-                        acc = false;
-                        break;
-                    }
-                    if c.func == Func::Or && b {
-                        acc = true;
-                        break;
-                    }
-                }
-                Value::Bool(acc)
-            }
-            Func::Contains => {
-                let a = args.as_array().cloned().unwrap_or_default();
-                let (value, seq) = (
-                    a.first().cloned().unwrap_or(Value::Null),
-                    a.get(1).cloned().unwrap_or(Value::Null),
-                );
-                match &seq {
-                    Value::Array(items) => Value::Bool(items.iter().any(|i| py_eq(i, &value))),
-                    Value::String(s) => match &value {
-                        Value::String(v) => Value::Bool(s.contains(v.as_str())),
-                        other => {
-                            return Err(err(
-                                c,
-                                format!(
-                                    "'in <string>' requires string as left operand, not {}",
-                                    type_name(other)
-                                ),
-                            ))
-                        }
-                    },
-                    _ => {
-                        return Err(err(
-                            c,
-                            format!("Second argument to \"{name}\" should be a sequence."),
-                        ))
-                    }
-                }
-            }
+            Func::And | Func::Or => self.and_or(c, &args)?,
+            Func::Contains => contains(c, &args)?,
             Func::Filter => filter(name, &args).map_err(|m| err(c, m))?,
             Func::MakeUrl => make_url(name, &args).map_err(|m| err(c, m))?,
             Func::ListConcat | Func::ListConcatUnique => {
@@ -407,19 +353,7 @@ impl Scope<'_> {
                     Ok(self.residual(c, args))
                 };
             }
-            Func::ResourceFacade | Func::FnResourceFacade => {
-                let field = py_str(&args);
-                match self.resolver.and_then(|r| r.resource_facade(&field)) {
-                    Some(v) => v,
-                    None if self.resolver.is_none() => return Ok(self.residual(c, args)),
-                    None => {
-                        return Err(err(
-                            c,
-                            "'NoneType' object has no attribute 'metadata_get' (resource_facade is only valid in a nested stack)",
-                        ))
-                    }
-                }
-            }
+            Func::ResourceFacade | Func::FnResourceFacade => return self.resource_facade(c, args),
             Func::FnGetAzs => match self.resolver {
                 Some(r) => Value::Array(
                     r.availability_zones()
@@ -438,6 +372,82 @@ impl Scope<'_> {
             Func::If | Func::GetParam => Value::Null,
         };
         Ok(Out::Val(v))
+    }
+
+    /// `Ref`: a resource's id when it names an enabled resource, else a
+    /// parameter's value.
+    fn eval_ref(&self, c: &Call, args: Value) -> Result<Out, Error> {
+        let n = py_str(&args);
+        if (self.resources)(&n) {
+            return match self.resolver {
+                Some(r) => Ok(Out::Val(r.resource_id(&n))),
+                None => Ok(self.residual(c, args)),
+            };
+        }
+        match self.params.get(&n) {
+            Some(ParamSlot { hidden: true, .. }) if self.rendering => Ok(self.residual(c, args)),
+            Some(slot) => Ok(Out::Val(slot.value.clone()?)),
+            None => Err(Error::new(
+                ErrorKind::InvalidTemplateReference,
+                format!("The specified reference \"{n}\" (in unknown) is incorrect."),
+                c.path.clone(),
+            )),
+        }
+    }
+
+    /// `get_file`: the content of a `files` entry.
+    fn get_file(&self, c: &Call, args: &Value) -> Result<Value, Error> {
+        let name = c.func.name();
+        let Value::String(key) = args else {
+            return Err(err(c, format!("Argument to \"{name}\" must be a string")));
+        };
+        match self.files.get(key) {
+            Some(content) => Ok(Value::String(content.clone())),
+            None => Err(err(
+                c,
+                format!("No content found in the \"files\" section for {name} path: {key}"),
+            )),
+        }
+    }
+
+    /// `and` / `or`: each condition evaluated until the answer is known.
+    fn and_or(&self, c: &Call, args: &Value) -> Result<Value, Error> {
+        let Value::Array(items) = args else {
+            return Err(err(
+                c,
+                format!(
+                    "Arguments to \"{}\" must be a list of conditions",
+                    c.func.name()
+                ),
+            ));
+        };
+        let mut acc = c.func == Func::And;
+        for item in items {
+            let b = self.condition_value(item, c)?;
+            if c.func == Func::And && !b {
+                acc = false;
+                break;
+            }
+            if c.func == Func::Or && b {
+                acc = true;
+                break;
+            }
+        }
+        Ok(Value::Bool(acc))
+    }
+
+    /// `resource_facade`: a field of the parent's resource definition,
+    /// only known in a nested stack.
+    fn resource_facade(&self, c: &Call, args: Value) -> Result<Out, Error> {
+        let field = py_str(&args);
+        match self.resolver.and_then(|r| r.resource_facade(&field)) {
+            Some(v) => Ok(Out::Val(v)),
+            None if self.resolver.is_none() => Ok(self.residual(c, args)),
+            None => Err(err(
+                c,
+                "'NoneType' object has no attribute 'metadata_get' (resource_facade is only valid in a nested stack)",
+            )),
+        }
     }
 
     fn get_param(&self, c: &Call) -> Result<Out, Error> {
@@ -727,14 +737,46 @@ fn str_replace(
     let Value::Object(mapping) = params else {
         return Err(format!("\"{name}\" params must be a map"));
     };
-    let empty_err = |p: &str| {
-        format!("{name} has an undefined or empty value for param {p}, must be a defined non-empty value")
-    };
     let mut keys: Vec<&String> = mapping.keys().collect();
     keys.sort();
     keys.sort_by_key(|k| std::cmp::Reverse(k.chars().count()));
+    let values = replacement_values(name, &keys, mapping, json, allow_empty)?;
+    let mut unreplaced: Vec<&String> = if strict { keys.clone() } else { Vec::new() };
+    let result = replace_all(
+        vec![template.clone()],
+        &keys,
+        &values,
+        &mut unreplaced,
+        strict,
+    )?;
+    if strict && !unreplaced.is_empty() {
+        return Err(format!(
+            "The following params were not found in the template: {}",
+            unreplaced
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    Ok(Value::String(result.into_iter().next().unwrap_or_default()))
+}
+
+/// `str_replace`'s values as strings, in the order of `keys` (lists and
+/// maps as JSON when `json`); an empty one is an error unless
+/// `allow_empty`.
+fn replacement_values(
+    name: &str,
+    keys: &[&String],
+    mapping: &Map<String, Value>,
+    json: bool,
+    allow_empty: bool,
+) -> Result<Vec<String>, String> {
+    let empty_err = |p: &str| {
+        format!("{name} has an undefined or empty value for param {p}, must be a defined non-empty value")
+    };
     let mut values = Vec::with_capacity(keys.len());
-    for k in &keys {
+    for k in keys {
         let v = &mapping[k.as_str()];
         let s = match v {
             Value::Null => {
@@ -768,50 +810,36 @@ fn str_replace(
         }
         values.push(s);
     }
-    let mut unreplaced: Vec<&String> = if strict { keys.clone() } else { Vec::new() };
-    fn replace(
-        strings: Vec<String>,
-        keys: &[&String],
-        values: &[String],
-        unreplaced: &mut Vec<&String>,
-        strict: bool,
-    ) -> Result<Vec<String>, String> {
-        let Some((key, rest)) = keys.split_first() else {
-            return Ok(strings);
-        };
-        if key.is_empty() {
-            return Err("empty separator".into());
-        }
-        let value = &values[0];
-        let mut out = Vec::with_capacity(strings.len());
-        for s in strings {
-            let pieces: Vec<String> = s.split(key.as_str()).map(String::from).collect();
-            if strict && pieces.len() > 1 {
-                unreplaced.retain(|k| k != key);
-            }
-            let replaced = replace(pieces, rest, &values[1..], unreplaced, strict)?;
-            out.push(replaced.join(value));
-        }
-        Ok(out)
+    Ok(values)
+}
+
+/// Heat's replacement: split on the first (longest) key, replace the rest
+/// in each piece, join with the key's value; with `strict`, each key
+/// found is struck from `unreplaced`.
+fn replace_all(
+    strings: Vec<String>,
+    keys: &[&String],
+    values: &[String],
+    unreplaced: &mut Vec<&String>,
+    strict: bool,
+) -> Result<Vec<String>, String> {
+    let Some((key, rest)) = keys.split_first() else {
+        return Ok(strings);
+    };
+    if key.is_empty() {
+        return Err("empty separator".into());
     }
-    let result = replace(
-        vec![template.clone()],
-        &keys,
-        &values,
-        &mut unreplaced,
-        strict,
-    )?;
-    if strict && !unreplaced.is_empty() {
-        return Err(format!(
-            "The following params were not found in the template: {}",
-            unreplaced
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        ));
+    let value = &values[0];
+    let mut out = Vec::with_capacity(strings.len());
+    for s in strings {
+        let pieces: Vec<String> = s.split(key.as_str()).map(String::from).collect();
+        if strict && pieces.len() > 1 {
+            unreplaced.retain(|k| k != key);
+        }
+        let replaced = replace_all(pieces, rest, &values[1..], unreplaced, strict)?;
+        out.push(replaced.join(value));
     }
-    Ok(Value::String(result.into_iter().next().unwrap_or_default()))
+    Ok(out)
 }
 
 fn list_join(name: &str, args: &Value, multiple: bool) -> Result<Value, String> {
@@ -962,22 +990,7 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
         ));
     }
     let combos: Vec<Vec<Value>> = if nested {
-        let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
-        for l in &lists {
-            let mut next = Vec::with_capacity(acc.len() * l.len());
-            for prefix in &acc {
-                for item in l {
-                    let mut p = prefix.clone();
-                    p.push(item.clone());
-                    next.push(p);
-                }
-            }
-            acc = next;
-            if acc.len() > 100_000 {
-                return Err(format!("{name} would produce more than 100000 items"));
-            }
-        }
-        acc
+        permutations(name, &lists)?
     } else {
         let n = lists.iter().map(Vec::len).min().unwrap_or(0);
         (0..n)
@@ -1001,6 +1014,27 @@ fn repeat(version: Version, args: &Value) -> Result<Value, String> {
         out.push(do_replacement(&keys, &strs, &template));
     }
     Ok(Value::Array(out))
+}
+
+/// `repeat`'s nested loop: every combination of one item of each list, in
+/// order (at most 100 000).
+fn permutations(name: &str, lists: &[Vec<Value>]) -> Result<Vec<Vec<Value>>, String> {
+    let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
+    for l in lists {
+        let mut next = Vec::with_capacity(acc.len() * l.len());
+        for prefix in &acc {
+            for item in l {
+                let mut p = prefix.clone();
+                p.push(item.clone());
+                next.push(p);
+            }
+        }
+        acc = next;
+        if acc.len() > 100_000 {
+            return Err(format!("{name} would produce more than 100000 items"));
+        }
+    }
+    Ok(acc)
 }
 
 fn do_replacement(keys: &[String], values: &[String], t: &Value) -> Value {
@@ -1302,6 +1336,32 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     let Value::Object(m) = args else {
         return Err(format!("The arguments to \"{name}\" must be a map"));
     };
+    check_url_parts(name, m, args)?;
+    let get = |k: &str| m.get(k).map(py_str).unwrap_or_default();
+    let scheme = get("scheme");
+    if scheme.contains(':') {
+        return Err("URL \"scheme\" should not contain ':'".into());
+    }
+    let netloc = url_netloc(m);
+    let path = quote(&get("path"), "/");
+    let query = match m.get("query") {
+        Some(Value::Object(q)) => q
+            .iter()
+            .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(&py_str(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+            .replace("%2F", "/"),
+        _ => String::new(),
+    };
+    let fragment = quote(&get("fragment"), "/");
+    Ok(Value::String(url_unsplit(
+        &scheme, &netloc, path, &query, &fragment,
+    )))
+}
+
+/// `make_url`'s parts, checked in Heat's order (nothing after `query` is
+/// looked at).
+fn check_url_parts(name: &str, m: &Map<String, Value>, args: &Value) -> Result<(), String> {
     for key in [
         "scheme", "username", "password", "host", "port", "path", "query", "fragment",
     ] {
@@ -1341,11 +1401,12 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
             }
         }
     }
+    Ok(())
+}
+
+/// The URL's `user:password@host:port`, quoted (an IPv6 host bracketed).
+fn url_netloc(m: &Map<String, Value>) -> String {
     let get = |k: &str| m.get(k).map(py_str).unwrap_or_default();
-    let scheme = get("scheme");
-    if scheme.contains(':') {
-        return Err("URL \"scheme\" should not contain ':'".into());
-    }
     let mut netloc = String::new();
     let username = quote(&get("username"), "");
     let password = quote(&get("password"), "");
@@ -1371,18 +1432,11 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
         netloc.push(':');
         netloc.push_str(&port);
     }
-    let path = quote(&get("path"), "/");
-    let query = match m.get("query") {
-        Some(Value::Object(q)) => q
-            .iter()
-            .map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(&py_str(v))))
-            .collect::<Vec<_>>()
-            .join("&")
-            .replace("%2F", "/"),
-        _ => String::new(),
-    };
-    let fragment = quote(&get("fragment"), "/");
-    // urlunsplit (Python 3.11).
+    netloc
+}
+
+/// Python 3.11's `urlunsplit`.
+fn url_unsplit(scheme: &str, netloc: &str, path: String, query: &str, fragment: &str) -> String {
     const USES_NETLOC: &[&str] = &[
         "", "ftp", "http", "gopher", "nntp", "telnet", "imap", "wais", "file", "mms", "https",
         "shttp", "snews", "prospero", "rtsp", "rtspu", "rsync", "svn", "svn+ssh", "sftp", "nfs",
@@ -1390,7 +1444,7 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     ];
     let mut url = path;
     if !netloc.is_empty()
-        || (!scheme.is_empty() && USES_NETLOC.contains(&scheme.as_str()) && !url.starts_with("//"))
+        || (!scheme.is_empty() && USES_NETLOC.contains(&scheme) && !url.starts_with("//"))
     {
         if !url.is_empty() && !url.starts_with('/') {
             url = format!("/{url}");
@@ -1406,7 +1460,7 @@ fn make_url(name: &str, args: &Value) -> Result<Value, String> {
     if !fragment.is_empty() {
         url = format!("{url}#{fragment}");
     }
-    Ok(Value::String(url))
+    url
 }
 
 /// Python's `urllib.parse.quote(s, safe)`.

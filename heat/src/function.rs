@@ -714,72 +714,14 @@ fn is_seq(v: &Value) -> bool {
 pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), String> {
     let name = func.name();
     match func {
-        Func::GetAttr => {
-            if version >= Version::V2015_10_15 {
-                match args {
-                    Value::Array(a) if a.is_empty() => Err(format!(
-                        "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
-                    )),
-                    Value::Null => Err(format!(
-                        "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
-                    )),
-                    Value::Array(_) => Ok(()),
-                    Value::String(s) if s.chars().count() <= 1 => Ok(()),
-                    _ => Err(format!("Argument to \"{name}\" must be a list")),
-                }
-            } else {
-                match args {
-                    Value::Array(a) if a.len() < 2 => Err(format!(
-                        "Arguments to \"{name}\" must be of the form [resource_name, attribute, (path), ...]"
-                    )),
-                    Value::Array(_) => Ok(()),
-                    _ => Err(format!("Argument to \"{name}\" must be a list")),
-                }
-            }
-        }
+        Func::GetAttr => check_get_attr(version, name, args),
         Func::StrReplace | Func::StrReplaceStrict | Func::StrReplaceVstrict => {
-            let Value::Object(m) = args else {
-                return Err(format!("Arguments to \"{name}\" must be a map"));
-            };
-            let (Some(params), Some(_)) = (m.get("params"), m.get("template")) else {
-                return Err(key_error(&format!(
-                    "\"{name}\" syntax should be {name}:\n              template: This is var1 template var2\n              params:\n                var1: a\n                var2: string"
-                )));
-            };
-            if !(params.is_object() || is_single_call(params)) {
-                return Err(format!("\"{name}\" parameters must be a mapping"));
-            }
-            Ok(())
+            check_str_replace(name, args)
         }
-        Func::FnReplace => {
-            let example = format!(
-                "{{\"{name}\": [ {{\"$var1\": \"foo\", \"%var2%\": \"bar\"}}, \"$var1 is %var2%\"]}}"
-            );
-            match args {
-                Value::Array(a) if a.len() == 2 => {
-                    if !(a[0].is_object() || is_single_call(&a[0])) {
-                        return Err(format!("\"{name}\" parameters must be a mapping"));
-                    }
-                    Ok(())
-                }
-                Value::String(_) | Value::Object(_) => Err(format!(
-                    "Incorrect arguments to \"{name}\" should be: {example}"
-                )),
-                _ => Err(format!("Incorrect arguments to \"{name}\" should be: {example}")),
-            }
-        }
+        Func::FnReplace => check_fn_replace(name, args),
         Func::ListJoin | Func::FnJoin => {
             let multiple = func == Func::ListJoin && version >= Version::V2015_10_15;
-            let example = if multiple {
-                format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"] ...]")
-            } else {
-                format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"]]")
-            };
-            match args {
-                Value::Array(a) if multiple && a.len() >= 2 => Ok(()),
-                Value::Array(a) if !multiple && a.len() == 2 => Ok(()),
-                _ => Err(format!("Incorrect arguments to \"{name}\" should be: {example}")),
-            }
+            check_join(name, multiple, args)
         }
         Func::ResourceFacade | Func::FnResourceFacade => match args.as_str() {
             Some("metadata" | "deletion_policy" | "update_policy") => Ok(()),
@@ -787,68 +729,21 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 "Incorrect arguments to \"{name}\" should be one of: metadata, deletion_policy, update_policy"
             )),
         },
-        Func::Repeat => {
-            let Value::Object(m) = args else {
-                return Err(format!("Arguments to \"{name}\" must be a map"));
-            };
-            if !(m.contains_key("for_each") && m.contains_key("template")) {
-                return Err(key_error(
-                    "\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']",
-                ));
-            }
-            if version >= Version::V2017_09_01 {
-                if let Some(p) = m.get("permutations") {
-                    if !p.is_boolean() {
-                        return Err(format!(
-                            "\"permutations\" should be boolean type for {name} function."
-                        ));
-                    }
-                }
-            }
-            Ok(())
-        }
+        Func::Repeat => check_repeat(version, name, args),
         Func::StrSplit => match args {
             Value::String(_) | Value::Object(_) => Err(format!(
                 "Incorrect arguments to \"{name}\" should be: \"{name}\" : [ \",\", \"apples,pears\", <index>]"
             )),
             _ => Ok(()),
         },
-        Func::Yaql => {
-            let Value::Object(m) = args else {
-                return Err(format!("Arguments to \"{name}\" must be a map."));
-            };
-            if !m.contains_key("expression") || m.keys().any(|k| k != "expression" && k != "data") {
-                return Err(key_error(&format!(
-                    "\"{name}\" syntax should be {name}:\n              expression: $.data.var1.sum()\n              data:\n                var1: [3, 2, 1]"
-                )));
-            }
-            Ok(())
-        }
+        Func::Yaql => check_yaql(name, args),
         Func::Equals => match args {
             Value::Array(a) if a.len() == 2 => Ok(()),
             _ => Err(format!(
                 "Arguments to \"{name}\" must be of the form: [value_1, value_2]"
             )),
         },
-        Func::If => {
-            let ok = match args {
-                Value::Array(a) => {
-                    if version >= Version::V2021_04_16 {
-                        (2..=3).contains(&a.len())
-                    } else {
-                        a.len() == 3
-                    }
-                }
-                _ => false,
-            };
-            if ok {
-                Ok(())
-            } else {
-                Err(format!(
-                    "Arguments to \"{name}\" must be of the form: [condition_name, value_if_true, value_if_false]"
-                ))
-            }
-        }
+        Func::If => check_if(version, name, args),
         Func::Not => {
             if args.is_null() {
                 Err(format!("Argument to \"{name}\" must be a condition"))
@@ -894,46 +789,192 @@ pub fn check_args(version: Version, func: Func, args: &Value) -> Result<(), Stri
                 "Incorrect arguments to \"{name}\" should be: \"{name}\" : [ \",\", \"str1,str2\"]]"
             )),
         },
-        Func::FnMemberListToMap => match args {
-            Value::Array(a) if a.len() == 3 => {
-                if !a[0].is_string() {
-                    return Err(format!("{name} Key Name must be a string"));
-                }
-                if !a[1].is_string() {
-                    return Err(format!("{name} Value Name must be a string"));
-                }
-                Ok(())
-            }
-            _ => Err(format!(
-                "Wrong Arguments try: \"{{'{name}': ['Name', 'Value', ['.member.0.Name=key', '.member.0.Value=door']]}}\""
-            )),
-        },
-        Func::MakeUrl => {
-            // Heat checks these in validate(); the shape is known now.
-            let Value::Object(m) = args else {
-                if is_single_call(args) {
-                    return Ok(());
-                }
-                return Err(format!("The arguments to \"{name}\" must be a map"));
-            };
-            const KEYS: &[&str] = &[
-                "scheme", "username", "password", "host", "port", "path", "query", "fragment",
-            ];
-            let bad: Vec<&str> = m
-                .keys()
-                .filter(|k| !KEYS.contains(&k.as_str()))
-                .map(String::as_str)
-                .collect();
-            if !bad.is_empty() {
-                return Err(format!("Invalid arguments to \"{name}\": {}", bad.join(", ")));
-            }
-            Ok(())
-        }
+        Func::FnMemberListToMap => check_member_list_to_map(name, args),
+        Func::MakeUrl => check_make_url(name, args),
         _ => {
             let _ = is_seq;
             Ok(())
         }
     }
+}
+
+/// `get_attr`: since 2015-10-15 `[resource]` alone is enough.
+fn check_get_attr(version: Version, name: &str, args: &Value) -> Result<(), String> {
+    if version >= Version::V2015_10_15 {
+        match args {
+            Value::Array(a) if a.is_empty() => Err(format!(
+                "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
+            )),
+            Value::Null => Err(format!(
+                "Arguments to \"{name}\" can be of the next forms: [resource_name] or [resource_name, attribute, (path), ...]"
+            )),
+            Value::Array(_) => Ok(()),
+            Value::String(s) if s.chars().count() <= 1 => Ok(()),
+            _ => Err(format!("Argument to \"{name}\" must be a list")),
+        }
+    } else {
+        match args {
+            Value::Array(a) if a.len() < 2 => Err(format!(
+                "Arguments to \"{name}\" must be of the form [resource_name, attribute, (path), ...]"
+            )),
+            Value::Array(_) => Ok(()),
+            _ => Err(format!("Argument to \"{name}\" must be a list")),
+        }
+    }
+}
+
+/// `str_replace` and its strict forms: a map with `template` and `params`.
+fn check_str_replace(name: &str, args: &Value) -> Result<(), String> {
+    let Value::Object(m) = args else {
+        return Err(format!("Arguments to \"{name}\" must be a map"));
+    };
+    let (Some(params), Some(_)) = (m.get("params"), m.get("template")) else {
+        return Err(key_error(&format!(
+            "\"{name}\" syntax should be {name}:\n              template: This is var1 template var2\n              params:\n                var1: a\n                var2: string"
+        )));
+    };
+    if !(params.is_object() || is_single_call(params)) {
+        return Err(format!("\"{name}\" parameters must be a mapping"));
+    }
+    Ok(())
+}
+
+/// `Fn::Replace`: `[params, template]`.
+fn check_fn_replace(name: &str, args: &Value) -> Result<(), String> {
+    let example = format!(
+        "{{\"{name}\": [ {{\"$var1\": \"foo\", \"%var2%\": \"bar\"}}, \"$var1 is %var2%\"]}}"
+    );
+    match args {
+        Value::Array(a) if a.len() == 2 => {
+            if !(a[0].is_object() || is_single_call(&a[0])) {
+                return Err(format!("\"{name}\" parameters must be a mapping"));
+            }
+            Ok(())
+        }
+        Value::String(_) | Value::Object(_) => Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        )),
+        _ => Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        )),
+    }
+}
+
+/// `list_join` (several lists since 2015-10-15) and `Fn::Join`.
+fn check_join(name: &str, multiple: bool, args: &Value) -> Result<(), String> {
+    let example = if multiple {
+        format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"] ...]")
+    } else {
+        format!("\"{name}\" : [ \" \", [ \"str1\", \"str2\"]]")
+    };
+    match args {
+        Value::Array(a) if multiple && a.len() >= 2 => Ok(()),
+        Value::Array(a) if !multiple && a.len() == 2 => Ok(()),
+        _ => Err(format!(
+            "Incorrect arguments to \"{name}\" should be: {example}"
+        )),
+    }
+}
+
+/// `repeat`: a map with `for_each` and `template` (and a boolean
+/// `permutations` since 2017-09-01).
+fn check_repeat(version: Version, name: &str, args: &Value) -> Result<(), String> {
+    let Value::Object(m) = args else {
+        return Err(format!("Arguments to \"{name}\" must be a map"));
+    };
+    if !(m.contains_key("for_each") && m.contains_key("template")) {
+        return Err(key_error(
+            "\"repeat\" syntax should be repeat:\n              template: This is %var%\n              for_each:\n                %var%: ['a', 'b', 'c']",
+        ));
+    }
+    if version >= Version::V2017_09_01 {
+        if let Some(p) = m.get("permutations") {
+            if !p.is_boolean() {
+                return Err(format!(
+                    "\"permutations\" should be boolean type for {name} function."
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `yaql`: a map of `expression` and optional `data`.
+fn check_yaql(name: &str, args: &Value) -> Result<(), String> {
+    let Value::Object(m) = args else {
+        return Err(format!("Arguments to \"{name}\" must be a map."));
+    };
+    if !m.contains_key("expression") || m.keys().any(|k| k != "expression" && k != "data") {
+        return Err(key_error(&format!(
+            "\"{name}\" syntax should be {name}:\n              expression: $.data.var1.sum()\n              data:\n                var1: [3, 2, 1]"
+        )));
+    }
+    Ok(())
+}
+
+/// `if`: three arguments (two or three since 2021-04-16).
+fn check_if(version: Version, name: &str, args: &Value) -> Result<(), String> {
+    let ok = match args {
+        Value::Array(a) => {
+            if version >= Version::V2021_04_16 {
+                (2..=3).contains(&a.len())
+            } else {
+                a.len() == 3
+            }
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Arguments to \"{name}\" must be of the form: [condition_name, value_if_true, value_if_false]"
+        ))
+    }
+}
+
+/// `Fn::MemberListToMap`: `[key name, value name, list]`.
+fn check_member_list_to_map(name: &str, args: &Value) -> Result<(), String> {
+    match args {
+        Value::Array(a) if a.len() == 3 => {
+            if !a[0].is_string() {
+                return Err(format!("{name} Key Name must be a string"));
+            }
+            if !a[1].is_string() {
+                return Err(format!("{name} Value Name must be a string"));
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "Wrong Arguments try: \"{{'{name}': ['Name', 'Value', ['.member.0.Name=key', '.member.0.Value=door']]}}\""
+        )),
+    }
+}
+
+/// `make_url`: a map of URL parts (or one call giving it).
+fn check_make_url(name: &str, args: &Value) -> Result<(), String> {
+    // Heat checks these in validate(); the shape is known now.
+    let Value::Object(m) = args else {
+        if is_single_call(args) {
+            return Ok(());
+        }
+        return Err(format!("The arguments to \"{name}\" must be a map"));
+    };
+    const KEYS: &[&str] = &[
+        "scheme", "username", "password", "host", "port", "path", "query", "fragment",
+    ];
+    let bad: Vec<&str> = m
+        .keys()
+        .filter(|k| !KEYS.contains(&k.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!(
+            "Invalid arguments to \"{name}\": {}",
+            bad.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 /// Python's `str(KeyError(msg))`: the message as a quoted repr.

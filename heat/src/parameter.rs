@@ -179,7 +179,19 @@ impl Constraint {
     /// for strings and numbers, the parsed list or map otherwise).
     /// Custom constraints are not checked (they need a cloud).
     fn check(&self, value: &Value, ty: ParamType) -> Result<(), String> {
-        let ok = match &self.kind {
+        if self.holds(value, ty)? {
+            return Ok(());
+        }
+        if let Some(d) = &self.description {
+            return Err(d.clone());
+        }
+        Err(self.failure(value))
+    }
+
+    /// Whether `value` meets the constraint (an error when it cannot be
+    /// compared at all).
+    fn holds(&self, value: &Value, ty: ParamType) -> Result<bool, String> {
+        Ok(match &self.kind {
             ConstraintKind::Range { min, max } => {
                 let v = str_to_num(value)?;
                 range_ok(&v, min, max)
@@ -230,14 +242,13 @@ impl Constraint {
                 (Some(_), _) => false,
             },
             ConstraintKind::CustomConstraint(_) => true,
-        };
-        if ok {
-            return Ok(());
-        }
-        if let Some(d) = &self.description {
-            return Err(d.clone());
-        }
-        Err(match &self.kind {
+        })
+    }
+
+    /// Heat's message for a value that does not meet the constraint (when
+    /// the constraint has no description of its own).
+    fn failure(&self, value: &Value) -> String {
+        match &self.kind {
             ConstraintKind::Range { min, max } => format!(
                 "{} is out of range (min: {}, max: {})",
                 py_str(value),
@@ -278,7 +289,7 @@ impl Constraint {
             ConstraintKind::CustomConstraint(n) => {
                 format!("\"{}\" does not validate {n}", py_str(value))
             }
-        })
+        }
     }
 }
 
@@ -898,65 +909,10 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
     check_keys(m, KEYS, "parameter constraints", path)?;
     let description = m.get("description").map(py_str);
     let e = |msg: String| schema_err(msg, path.clone());
-    let range = |key: &str, entity: &str| -> Result<(Option<Number>, Option<Number>), Error> {
-        let def = &m[key];
-        let Value::Object(r) = def else {
-            return Err(e(format!("Invalid {entity}, expected a mapping")));
-        };
-        check_keys(r, &["min", "max"], entity, &path.key(key))?;
-        let min = match r.get("min") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(get_num(v).map_err(e)?),
-        };
-        let max = match r.get("max") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(get_num(v).map_err(e)?),
-        };
-        Ok((min, max))
-    };
     let kind = if version.has_modulo() && m.contains_key("modulo") {
-        let Value::Object(r) = &m["modulo"] else {
-            return Err(e("Invalid modulo constraint, expected a mapping".into()));
-        };
-        check_keys(
-            r,
-            &["step", "offset"],
-            "modulo constraint",
-            &path.key("modulo"),
-        )?;
-        let step = match r.get("step") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(get_num(v).map_err(e)?),
-        };
-        let offset = match r.get("offset") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(get_num(v).map_err(e)?),
-        };
-        let (Some(step), Some(offset)) = (step, offset) else {
-            return Err(e(
-                "A modulo constraint must have a step value and an offset value specified.".into(),
-            ));
-        };
-        let (s, o) = (Num::from_number(&step).f(), Num::from_number(&offset).f());
-        if s.trunc() != s || o.trunc() != o {
-            return Err(e("step/offset must be integer".into()));
-        }
-        if s == 0.0 {
-            return Err(e("step cannot be 0.".into()));
-        }
-        if o.abs() >= s.abs() {
-            return Err(e(
-                "offset must be smaller (by absolute value) than step.".into()
-            ));
-        }
-        if s * o < 0.0 {
-            return Err(e(
-                "step and offset must be both positive or both negative.".into()
-            ));
-        }
-        ConstraintKind::Modulo { step, offset }
+        parse_modulo(&m["modulo"], path)?
     } else if m.contains_key("range") {
-        let (min, max) = range("range", "range constraint")?;
+        let (min, max) = min_max(m, "range", "range constraint", path)?;
         if min.is_none() && max.is_none() {
             return Err(e(
                 "A range constraint must have a min value and/or a max value specified.".into(),
@@ -964,7 +920,7 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
         }
         ConstraintKind::Range { min, max }
     } else if m.contains_key("length") {
-        let (min, max) = range("length", "length constraint")?;
+        let (min, max) = min_max(m, "length", "length constraint", path)?;
         if min.is_none() && max.is_none() {
             return Err(e(
                 "A length constraint must have a min value and/or a max value specified.".into(),
@@ -995,6 +951,70 @@ fn parse_constraint(c: &Value, version: Version, path: &Path) -> Result<Constrai
         return Err(e("No constraint expressed".into()));
     };
     Ok(Constraint { kind, description })
+}
+
+/// One optional number of a constraint's mapping (`min`, `step`...);
+/// errors are named at the constraint's `path`.
+fn optional_num(r: &Map<String, Value>, key: &str, path: &Path) -> Result<Option<Number>, Error> {
+    match r.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => get_num(v)
+            .map(Some)
+            .map_err(|msg| schema_err(msg, path.clone())),
+    }
+}
+
+/// A `range` or `length` constraint's `min` and `max`.
+fn min_max(
+    m: &Map<String, Value>,
+    key: &str,
+    entity: &str,
+    path: &Path,
+) -> Result<(Option<Number>, Option<Number>), Error> {
+    let Value::Object(r) = &m[key] else {
+        return Err(schema_err(
+            format!("Invalid {entity}, expected a mapping"),
+            path.clone(),
+        ));
+    };
+    check_keys(r, &["min", "max"], entity, &path.key(key))?;
+    Ok((optional_num(r, "min", path)?, optional_num(r, "max", path)?))
+}
+
+/// A `modulo` constraint: integral `step` (not 0) and `offset`, the
+/// offset smaller than the step and of the same sign.
+fn parse_modulo(def: &Value, path: &Path) -> Result<ConstraintKind, Error> {
+    let e = |msg: &str| schema_err(msg, path.clone());
+    let Value::Object(r) = def else {
+        return Err(e("Invalid modulo constraint, expected a mapping"));
+    };
+    check_keys(
+        r,
+        &["step", "offset"],
+        "modulo constraint",
+        &path.key("modulo"),
+    )?;
+    let step = optional_num(r, "step", path)?;
+    let offset = optional_num(r, "offset", path)?;
+    let (Some(step), Some(offset)) = (step, offset) else {
+        return Err(e(
+            "A modulo constraint must have a step value and an offset value specified.",
+        ));
+    };
+    let (s, o) = (Num::from_number(&step).f(), Num::from_number(&offset).f());
+    if s.trunc() != s || o.trunc() != o {
+        return Err(e("step/offset must be integer"));
+    }
+    if s == 0.0 {
+        return Err(e("step cannot be 0."));
+    }
+    if o.abs() >= s.abs() {
+        return Err(e("offset must be smaller (by absolute value) than step."));
+    }
+    if s * o < 0.0 {
+        return Err(e("step and offset must be both positive or both negative."));
+    }
+    Ok(ConstraintKind::Modulo { step, offset })
 }
 
 #[cfg(test)]

@@ -84,6 +84,16 @@ const DYNAMIC_ATTRIBUTES: &[&str] = &[
     "AWS::CloudFormation::Stack",
 ];
 
+/// Types whose Heat resource class can take a snapshot before it is deleted
+/// (Heat 27's classes with `handle_snapshot_delete`: servers and volumes);
+/// `deletion_policy: Snapshot` is refused on any other.
+const SNAPSHOT_TYPES: &[&str] = &[
+    "OS::Nova::Server",
+    "OS::Heat::DeployedServer",
+    "OS::Cinder::Volume",
+    "AWS::EC2::Volume",
+];
+
 impl ResourceTypes {
     /// An empty set: every type is unknown.
     pub fn new() -> Self {
@@ -187,6 +197,12 @@ impl ResourceTypes {
             Some(a) => a.contains(attribute),
             None => true,
         }
+    }
+
+    /// Whether a resource of type `name` supports `deletion_policy:
+    /// Snapshot` (a set that accepts any type accepts this too).
+    pub fn can_snapshot(&self, name: &str) -> bool {
+        self.any || SNAPSHOT_TYPES.contains(&name)
     }
 
     /// Whether `property` is one of type `name`'s properties (unknown types,

@@ -19,7 +19,7 @@ use crate::graph::Dependencies;
 use crate::parameter::ParameterSchema;
 use crate::pyfmt::py_str;
 use crate::resource_types::ResourceTypes;
-use crate::template::Template;
+use crate::template::{ResourceTemplate, Template};
 use crate::yaml::Limits;
 
 /// Parameter values as Heat's API receives them (usually strings).
@@ -503,6 +503,10 @@ impl StackTemplate {
         }
     }
 
+    /// Heat's checks with these values, phase by phase (parameters →
+    /// conditions → resources → dependencies → per-resource checks →
+    /// outputs), each phase filling its part of a [`Draft`]. A phase whose
+    /// errors would make the next meaningless ends the run (`None`).
     fn instantiate_inner(
         &self,
         params: &ParameterValues,
@@ -511,11 +515,75 @@ impl StackTemplate {
         errors: &mut Errors,
     ) -> Option<StackDefinition> {
         let t = &self.inner.template;
-        let env = &self.inner.environment;
-        let strict = self.inner.options.strictness == Strictness::Strict;
+        let mut d = Draft {
+            user: self.user_values(params, errors),
+            ..Draft::default()
+        };
+        d.slots = self.parameter_slots(&d.user, identity, check_values, errors);
+        check_condition_definitions(t, errors);
+        if self.inner.options.strictness == Strictness::Strict {
+            for e in &t.strict_findings {
+                errors.push(e.clone());
+            }
+            self.strict_references(errors);
+        }
 
-        // Parameters: user values are the environment's, overridden by the request's.
-        let mut user: IndexMap<String, Value> = env
+        let cond_set = ConditionSet {
+            defs: &t.conditions,
+            cache: RefCell::new(HashMap::new()),
+        };
+        d.enabled = self.enabled_resources(&d.slots, &cond_set, errors);
+        if !errors.is_empty() {
+            return None;
+        }
+
+        let enabled = &d.enabled;
+        let is_enabled = |n: &str| enabled.iter().any(|e| e == n);
+        let scope = Scope {
+            version: t.version,
+            params: &d.slots,
+            conditions: &cond_set,
+            files: &self.inner.files,
+            resources: &is_enabled,
+            resolver: None,
+            rendering: true,
+        };
+        d.resources = self.resource_definitions(&scope, enabled, errors);
+        if !errors.is_empty() {
+            return None;
+        }
+        d.graph = self.dependencies(&scope, enabled, &mut d.resources, errors)?;
+        self.check_resources(&scope, &d.graph, &d.resources, check_values, errors);
+        d.outputs = self.enabled_outputs(&scope, &d.resources, errors);
+        if !errors.is_empty() {
+            return None;
+        }
+
+        let conditions: HashMap<String, Option<bool>> = cond_set.cache.into_inner();
+        Some(StackDefinition {
+            template: self.clone(),
+            params: d.slots,
+            user_values: d.user,
+            identity: identity.clone(),
+            conditions,
+            resources: d.resources,
+            outputs: d.outputs,
+            graph: d.graph,
+        })
+    }
+
+    /// Parameters, first phase: the user's values are the environment's,
+    /// overridden by the request's; each must be a parameter of the
+    /// template.
+    fn user_values(
+        &self,
+        params: &ParameterValues,
+        errors: &mut Errors,
+    ) -> IndexMap<String, Value> {
+        let t = &self.inner.template;
+        let mut user: IndexMap<String, Value> = self
+            .inner
+            .environment
             .parameters
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -532,6 +600,20 @@ impl StackTemplate {
                 ));
             }
         }
+        user
+    }
+
+    /// Parameters, second phase: one slot per parameter (the pseudo
+    /// parameters, then the template's, each schema checked), holding its
+    /// coerced value or Heat's error. With `check_values` a bad or missing
+    /// value is an error of the stack too.
+    fn parameter_slots(
+        &self,
+        user: &IndexMap<String, Value>,
+        identity: &StackIdentity,
+        check_values: bool,
+        errors: &mut Errors,
+    ) -> HashMap<String, ParamSlot> {
         let mut slots: HashMap<String, ParamSlot> = HashMap::new();
         let pseudo = [
             ("OS::stack_id", identity.stack_id.clone()),
@@ -553,46 +635,16 @@ impl StackTemplate {
                 },
             );
         }
-        for (name, s) in &t.parameters {
+        let env = &self.inner.environment;
+        for (name, s) in &self.inner.template.parameters {
             let ppath = Path::keys(["parameters", name.as_str()]);
             if let Err(e) = s.check(&ppath) {
                 errors.push(e);
                 continue;
             }
-            let given = user.get(name);
             let default = env.parameter_defaults.get(name).or(s.default.as_ref());
-            let raw = given.or(default);
-            let value = match raw {
-                None => Err(Error::new(
-                    ErrorKind::UserParameterMissing,
-                    format!("The Parameter ({name}) was not provided."),
-                    ppath.clone(),
-                )),
-                Some(raw) => {
-                    let coerced = if check_values {
-                        s.coerce(raw)
-                    } else {
-                        s.coerce_unchecked(raw)
-                    };
-                    coerced.map_err(|m| {
-                        // Heat would echo the value; a hidden one never is.
-                        let m = if s.hidden {
-                            let shown = py_str(raw);
-                            if shown.is_empty() {
-                                m
-                            } else {
-                                m.replace(&shown, "******")
-                            }
-                        } else {
-                            m
-                        };
-                        Error::validation(
-                            format!("Parameter '{name}' is invalid: {m}"),
-                            ppath.clone(),
-                        )
-                    })
-                }
-            };
+            let raw = user.get(name).or(default);
+            let value = parameter_value(name, s, raw, &ppath, check_values);
             if check_values {
                 if let Err(e) = &value {
                     errors.push(e.clone());
@@ -606,243 +658,204 @@ impl StackTemplate {
                 },
             );
         }
+        slots
+    }
 
-        // Conditions: each must be a boolean or a function.
-        for (name, c) in &t.conditions {
-            match c {
-                Expr::Lit(Value::Bool(_)) | Expr::Call(_) => {}
-                Expr::Removed(r) => errors.push(crate::function::removed_error(r)),
-                other => errors.push(Error::validation(
-                    format!(
-                        "Condition validation error: The definition of condition \"{name}\" is invalid: {}",
-                        py_str(&other.to_value())
-                    ),
-                    Path::keys(["conditions", name.as_str()]),
-                )),
-            }
-            check_removed(c, errors);
-        }
-
-        if strict {
-            for e in &t.strict_findings {
-                errors.push(e.clone());
-            }
-            self.strict_references(errors);
-        }
-
-        let cond_set = ConditionSet {
-            defs: &t.conditions,
-            cache: RefCell::new(HashMap::new()),
-        };
-        let all_names: Vec<String> = t.resources.keys().cloned().collect();
-
-        // Which resources are enabled.
-        let mut enabled: Vec<String> = Vec::new();
-        {
-            let yes = |_: &str| false;
-            let scope = Scope {
-                version: t.version,
-                params: &slots,
-                conditions: &cond_set,
-                files: &self.inner.files,
-                resources: &yes,
-                resolver: None,
-                rendering: false,
-            };
-            for (name, r) in &t.resources {
-                let on = match &r.condition {
-                    None => Ok(true),
-                    Some(c) => match scope.eval(c) {
-                        Ok(Out::Val(v)) => scope.is_enabled(Some(&v)).map_err(|mut e| {
-                            if e.path.is_root() {
-                                e.path = Path::keys(["resources", name.as_str(), "condition"]);
-                                e.message = format!("resources.{name}.condition: {}", e.message);
-                            }
-                            e
-                        }),
-                        Ok(_) => Ok(true),
-                        Err(e) => Err(e),
-                    },
-                };
-                match on {
-                    Ok(true) => enabled.push(name.clone()),
-                    Ok(false) => {}
-                    Err(e) => errors.push(e),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return None;
-        }
-
-        let is_enabled = |n: &str| enabled.iter().any(|e| e == n);
+    /// Resources, first phase: which are enabled by their `condition`
+    /// (evaluated with no resource known yet).
+    fn enabled_resources(
+        &self,
+        slots: &HashMap<String, ParamSlot>,
+        cond_set: &ConditionSet,
+        errors: &mut Errors,
+    ) -> Vec<String> {
+        let t = &self.inner.template;
+        let yes = |_: &str| false;
         let scope = Scope {
             version: t.version,
-            params: &slots,
-            conditions: &cond_set,
+            params: slots,
+            conditions: cond_set,
             files: &self.inner.files,
-            resources: &is_enabled,
+            resources: &yes,
             resolver: None,
-            rendering: true,
+            rendering: false,
         };
+        let mut enabled: Vec<String> = Vec::new();
+        for (name, r) in &t.resources {
+            match condition_holds(&scope, r.condition.as_ref(), "resources", name) {
+                Ok(true) => enabled.push(name.clone()),
+                Ok(false) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        enabled
+    }
 
-        // Resource types and definitions.
+    /// Resources, second phase: each enabled resource's definition (type,
+    /// nested template, deletion policy, `external_id`); a resource with
+    /// an error has none.
+    fn resource_definitions(
+        &self,
+        scope: &Scope,
+        enabled: &[String],
+        errors: &mut Errors,
+    ) -> IndexMap<String, ResourceDefinition> {
         let mut resources: IndexMap<String, ResourceDefinition> = IndexMap::new();
-        let mut graph = Dependencies::new(enabled.clone());
-        for name in &enabled {
-            let r = &t.resources[name];
-            let rpath = Path::keys(["resources", name.as_str()]);
-            let resolved = match &self.inner.types[name] {
-                Ok(rt) => rt.clone(),
-                Err(msg) => {
-                    errors.push(Error::validation(msg.clone(), rpath.key("type")));
-                    continue;
+        for name in enabled {
+            if let Some(def) = self.resource_definition(scope, name, errors) {
+                resources.insert(name.clone(), def);
+            }
+        }
+        resources
+    }
+
+    /// One enabled resource's definition, or `None` after its first error
+    /// (an `external_id` that fails to evaluate is an error but no reason
+    /// to stop).
+    fn resource_definition(
+        &self,
+        scope: &Scope,
+        name: &str,
+        errors: &mut Errors,
+    ) -> Option<ResourceDefinition> {
+        let r = &self.inner.template.resources[name];
+        let (resolved, nested) = self.resource_type(name, errors)?;
+        let deletion_policy = self.deletion_policy(scope, name, r, errors)?;
+        let external_id = match &r.external_id {
+            None => None,
+            Some(e) => match scope.eval_value(e) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(e);
+                    None
                 }
-            };
-            let nested = match &resolved {
-                ResolvedType::Template(tn) => match self.inner.nested.get(tn) {
-                    Some(Ok(st)) => Some(st.clone()),
-                    Some(Err(es)) => {
-                        for e in es.iter() {
-                            let mut e = e.clone();
-                            if e.document.is_none() {
-                                e.path = rpath.key("type");
-                                e.message = format!("resources.{name}: {}", e.message);
-                            }
-                            errors.push(e);
+            },
+        };
+        let depends_on: Vec<String> = r
+            .depends_on
+            .iter()
+            .filter(|d| (scope.resources)(d))
+            .cloned()
+            .collect();
+        Some(ResourceDefinition {
+            name: name.to_string(),
+            type_name: r.type_name.clone(),
+            resolved_type: resolved,
+            nested,
+            depends_on,
+            requires: Vec::new(),
+            deletion_policy,
+            description: r.description.clone(),
+            condition: r.condition.as_ref().map(Expr::to_value),
+            external_id,
+        })
+    }
+
+    /// A resource's type after the registry, with its nested template for
+    /// a nested-template type; `None` after pushing the type's errors (or
+    /// the nested template's, named after the resource).
+    fn resource_type(
+        &self,
+        name: &str,
+        errors: &mut Errors,
+    ) -> Option<(ResolvedType, Option<StackTemplate>)> {
+        let type_path = Path::keys(["resources", name, "type"]);
+        let resolved = match &self.inner.types[name] {
+            Ok(rt) => rt.clone(),
+            Err(msg) => {
+                errors.push(Error::validation(msg.clone(), type_path));
+                return None;
+            }
+        };
+        let nested = match &resolved {
+            ResolvedType::Template(tn) => match self.inner.nested.get(tn) {
+                Some(Ok(st)) => Some(st.clone()),
+                Some(Err(es)) => {
+                    for e in es.iter() {
+                        let mut e = e.clone();
+                        if e.document.is_none() {
+                            e.path = type_path.clone();
+                            e.message = format!("resources.{name}: {}", e.message);
                         }
-                        continue;
-                    }
-                    None => None,
-                },
-                ResolvedType::Builtin(_) => None,
-            };
-            let deletion_policy = match &r.deletion_policy {
-                None => DeletionPolicy::Delete,
-                Some(e) => match scope.eval_value(e) {
-                    Ok(Some(Value::String(p))) => match p.as_str() {
-                        "Delete" => DeletionPolicy::Delete,
-                        "Retain" => DeletionPolicy::Retain,
-                        "Snapshot" => DeletionPolicy::Snapshot,
-                        "delete" | "retain" | "snapshot"
-                            if t.version.has_lowercase_deletion_policies() =>
-                        {
-                            match p.as_str() {
-                                "delete" => DeletionPolicy::Delete,
-                                "retain" => DeletionPolicy::Retain,
-                                _ => DeletionPolicy::Snapshot,
-                            }
-                        }
-                        _ => {
-                            errors.push(Error::validation(
-                                format!("Invalid deletion policy \"{p}\""),
-                                rpath.key("deletion_policy"),
-                            ));
-                            continue;
-                        }
-                    },
-                    Ok(Some(other)) => {
-                        errors.push(Error::validation(
-                            format!(
-                                "Resource {name} deletion_policy type must be string ({})",
-                                py_str(&other)
-                            ),
-                            rpath.key("deletion_policy"),
-                        ));
-                        continue;
-                    }
-                    Ok(None) => DeletionPolicy::Delete,
-                    Err(e) => {
                         errors.push(e);
-                        continue;
                     }
-                },
-            };
-            let external_id = match &r.external_id {
+                    return None;
+                }
                 None => None,
-                Some(e) => match scope.eval_value(e) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.push(e);
+            },
+            ResolvedType::Builtin(_) => None,
+        };
+        Some((resolved, nested))
+    }
+
+    /// A resource's `deletion_policy`, evaluated (`Delete` when absent or
+    /// null); `None` after pushing Heat's error.
+    fn deletion_policy(
+        &self,
+        scope: &Scope,
+        name: &str,
+        r: &ResourceTemplate,
+        errors: &mut Errors,
+    ) -> Option<DeletionPolicy> {
+        let Some(e) = &r.deletion_policy else {
+            return Some(DeletionPolicy::Delete);
+        };
+        let path = Path::keys(["resources", name, "deletion_policy"]);
+        match scope.eval_value(e) {
+            Ok(Some(Value::String(p))) => {
+                let lowercase = self
+                    .inner
+                    .template
+                    .version
+                    .has_lowercase_deletion_policies();
+                match p.as_str() {
+                    "Delete" => Some(DeletionPolicy::Delete),
+                    "Retain" => Some(DeletionPolicy::Retain),
+                    "Snapshot" => Some(DeletionPolicy::Snapshot),
+                    "delete" if lowercase => Some(DeletionPolicy::Delete),
+                    "retain" if lowercase => Some(DeletionPolicy::Retain),
+                    "snapshot" if lowercase => Some(DeletionPolicy::Snapshot),
+                    _ => {
+                        errors.push(Error::validation(
+                            format!("Invalid deletion policy \"{p}\""),
+                            path,
+                        ));
                         None
                     }
-                },
-            };
-            let depends_on: Vec<String> = r
-                .depends_on
-                .iter()
-                .filter(|d| is_enabled(d))
-                .cloned()
-                .collect();
-            resources.insert(
-                name.clone(),
-                ResourceDefinition {
-                    name: name.clone(),
-                    type_name: r.type_name.clone(),
-                    resolved_type: resolved,
-                    nested,
-                    depends_on,
-                    requires: Vec::new(),
-                    deletion_policy,
-                    description: r.description.clone(),
-                    condition: r.condition.as_ref().map(Expr::to_value),
-                    external_id,
-                },
-            );
+                }
+            }
+            Ok(Some(other)) => {
+                errors.push(Error::validation(
+                    format!(
+                        "Resource {name} deletion_policy type must be string ({})",
+                        py_str(&other)
+                    ),
+                    path,
+                ));
+                None
+            }
+            Ok(None) => Some(DeletionPolicy::Delete),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
         }
-        if !errors.is_empty() {
-            return None;
-        }
+    }
 
-        // Dependencies: explicit depends_on, and get_resource/get_attr in
-        // properties and metadata (only `if` branches that are taken).
-        for name in &enabled {
-            let r = &t.resources[name];
-            let mut requires: Vec<String> = Vec::new();
-            for d in &r.depends_on {
-                if is_enabled(d) {
-                    requires.push(d.clone());
-                } else if !all_names.contains(d) {
-                    errors.push(Error::new(
-                        ErrorKind::InvalidTemplateReference,
-                        format!("The specified reference \"{d}\" (in {name}) is incorrect."),
-                        Path::keys(["resources", name.as_str(), "depends_on"]),
-                    ));
-                }
-            }
-            for (section, e) in [("Properties", &r.properties), ("Metadata", &r.metadata)] {
-                let Some(e) = e else { continue };
-                let mut refs = Vec::new();
-                collect_refs(&scope, e, &mut refs, errors);
-                for (target, call) in refs {
-                    if is_enabled(&target) {
-                        requires.push(target);
-                    } else {
-                        let rel = call
-                            .path
-                            .0
-                            .iter()
-                            .skip(3)
-                            .map(|s| match s {
-                                crate::error::Segment::Key(k) => format!(".{k}"),
-                                crate::error::Segment::Index(i) => format!("[{i}]"),
-                            })
-                            .collect::<String>();
-                        let rel = rel
-                            .trim_end_matches(&format!(".{}", call.func.name()))
-                            .to_string();
-                        errors.push(Error::new(
-                            ErrorKind::InvalidTemplateReference,
-                            format!(
-                                "The specified reference \"{target}\" (in {name}.{section}{rel}) is incorrect."
-                            ),
-                            call.path.clone(),
-                        ));
-                    }
-                }
-            }
-            requires.sort();
-            requires.dedup();
+    /// Dependencies: explicit `depends_on`, and `get_resource`/`get_attr`
+    /// in properties and metadata (only `if` branches that are taken);
+    /// each definition's `requires` is filled. `None` after a reference
+    /// error or a cycle.
+    fn dependencies(
+        &self,
+        scope: &Scope,
+        enabled: &[String],
+        resources: &mut IndexMap<String, ResourceDefinition>,
+        errors: &mut Errors,
+    ) -> Option<Dependencies> {
+        let mut graph = Dependencies::new(enabled.to_vec());
+        for name in enabled {
+            let requires = self.requirements(scope, name, errors);
             for req in &requires {
                 graph.add(name, req);
             }
@@ -861,9 +874,57 @@ impl StackTemplate {
             ));
             return None;
         }
+        Some(graph)
+    }
 
-        // Per resource, in creation order: removed functions, attribute
-        // names, property names; with values, the properties must evaluate.
+    /// The enabled resources one resource requires, sorted; a reference to
+    /// a resource that is not enabled is an error (a `depends_on` on a
+    /// disabled one is not).
+    fn requirements(&self, scope: &Scope, name: &str, errors: &mut Errors) -> Vec<String> {
+        let t = &self.inner.template;
+        let r = &t.resources[name];
+        let is_enabled = scope.resources;
+        let mut requires: Vec<String> = Vec::new();
+        for d in &r.depends_on {
+            if is_enabled(d) {
+                requires.push(d.clone());
+            } else if !t.resources.contains_key(d) {
+                errors.push(Error::new(
+                    ErrorKind::InvalidTemplateReference,
+                    format!("The specified reference \"{d}\" (in {name}) is incorrect."),
+                    Path::keys(["resources", name, "depends_on"]),
+                ));
+            }
+        }
+        for (section, e) in [("Properties", &r.properties), ("Metadata", &r.metadata)] {
+            let Some(e) = e else { continue };
+            let mut refs = Vec::new();
+            collect_refs(scope, e, &mut refs, errors);
+            for (target, call) in refs {
+                if is_enabled(&target) {
+                    requires.push(target);
+                } else {
+                    errors.push(reference_error(&target, name, section, call));
+                }
+            }
+        }
+        requires.sort();
+        requires.dedup();
+        requires
+    }
+
+    /// Per resource, in creation order: removed functions, attribute
+    /// names, property names; with `check_values`, the properties must
+    /// evaluate and their values fit the type.
+    fn check_resources(
+        &self,
+        scope: &Scope,
+        graph: &Dependencies,
+        resources: &IndexMap<String, ResourceDefinition>,
+        check_values: bool,
+        errors: &mut Errors,
+    ) {
+        let t = &self.inner.template;
         let order: Vec<String> = graph
             .create_order()
             .unwrap_or_default()
@@ -885,8 +946,9 @@ impl StackTemplate {
             .flatten()
             {
                 check_removed(e, errors);
-                self.check_attributes(&scope, e, &resources, errors);
+                self.check_attributes(scope, e, resources, errors);
             }
+            self.check_snapshot_policy(name, def, check_values, errors);
             let keys: Vec<String> = match &r.properties {
                 Some(Expr::Lit(Value::Object(props))) => props.keys().cloned().collect(),
                 Some(Expr::Map(entries)) => entries.iter().map(|(k, _)| k.clone()).collect(),
@@ -894,66 +956,102 @@ impl StackTemplate {
             };
             self.check_property_names(name, def, &keys, types, errors);
             if check_values {
-                if let (ResolvedType::Builtin(ty), Some(props)) =
-                    (&def.resolved_type, &r.properties)
-                {
-                    match scope.eval(props) {
-                        Ok(Out::Val(Value::Object(values))) => {
-                            check_property_values(name, ty, &values, types, errors);
-                            self.check_group_member(name, ty, &values, errors);
-                        }
-                        // Some values need the running stack: the member's
-                        // property names are known all the same.
-                        Ok(Out::Res(Value::Object(values))) => {
-                            self.check_group_member(name, ty, &values, errors)
-                        }
-                        _ => {}
-                    }
-                } else if let (ResolvedType::Builtin(ty), None) =
-                    (&def.resolved_type, &r.properties)
-                {
-                    check_property_values(name, ty, &Map::new(), types, errors);
+                self.check_resource_values(scope, name, r, def, errors);
+            }
+        }
+    }
+
+    /// `deletion_policy: Snapshot` on a type that cannot snapshot (Heat's
+    /// `validate_deletion_policy`). Heat skips the check for a resource
+    /// with an `external_id`, and at stack creation for `OS::Heat::None`
+    /// (whose own validation does nothing); strict validation does not.
+    fn check_snapshot_policy(
+        &self,
+        name: &str,
+        def: &ResourceDefinition,
+        check_values: bool,
+        errors: &mut Errors,
+    ) {
+        if def.deletion_policy != DeletionPolicy::Snapshot
+            || def.external_id.as_ref().is_some_and(|v| !v.is_null())
+        {
+            return;
+        }
+        let supported = match &def.resolved_type {
+            ResolvedType::Builtin(ty) => {
+                self.inner.options.types.can_snapshot(ty)
+                    || (check_values
+                        && ty == "OS::Heat::None"
+                        && self.inner.options.strictness == Strictness::Heat)
+            }
+            ResolvedType::Template(_) => false,
+        };
+        if !supported {
+            errors.push(Error::validation(
+                format!(
+                    "resources.{name}.deletion_policy: \"Snapshot\" deletion policy not supported"
+                ),
+                Path::keys(["resources", name, "deletion_policy"]),
+            ));
+        }
+    }
+
+    /// With values: a builtin resource's properties fit its type (a group
+    /// member's too), and properties and metadata evaluate.
+    fn check_resource_values(
+        &self,
+        scope: &Scope,
+        name: &str,
+        r: &ResourceTemplate,
+        def: &ResourceDefinition,
+        errors: &mut Errors,
+    ) {
+        let types = &self.inner.options.types;
+        if let (ResolvedType::Builtin(ty), Some(props)) = (&def.resolved_type, &r.properties) {
+            match scope.eval(props) {
+                Ok(Out::Val(Value::Object(values))) => {
+                    check_property_values(name, ty, &values, types, errors);
+                    self.check_group_member(name, ty, &values, errors);
                 }
-                for (section, e) in [("properties", &r.properties), ("metadata", &r.metadata)] {
-                    if let Some(e) = e {
-                        if let Err(mut err) = scope.eval(e) {
-                            if !err.message.starts_with("resources.")
-                                && !err.message.starts_with("The ")
-                            {
-                                err.message =
-                                    format!("resources.{name}.{section}: {}", err.message);
-                            }
-                            errors.push(err);
-                        }
+                // Some values need the running stack: the member's
+                // property names are known all the same.
+                Ok(Out::Res(Value::Object(values))) => {
+                    self.check_group_member(name, ty, &values, errors)
+                }
+                _ => {}
+            }
+        } else if let (ResolvedType::Builtin(ty), None) = (&def.resolved_type, &r.properties) {
+            check_property_values(name, ty, &Map::new(), types, errors);
+        }
+        for (section, e) in [("properties", &r.properties), ("metadata", &r.metadata)] {
+            if let Some(e) = e {
+                if let Err(mut err) = scope.eval(e) {
+                    if !err.message.starts_with("resources.") && !err.message.starts_with("The ") {
+                        err.message = format!("resources.{name}.{section}: {}", err.message);
                     }
+                    errors.push(err);
                 }
             }
         }
+    }
 
-        // Outputs.
+    /// Outputs: whether each one's condition holds, and for those that do,
+    /// removed functions, references and attribute names in the value.
+    fn enabled_outputs(
+        &self,
+        scope: &Scope,
+        resources: &IndexMap<String, ResourceDefinition>,
+        errors: &mut Errors,
+    ) -> IndexMap<String, bool> {
         let mut outputs: IndexMap<String, bool> = IndexMap::new();
-        for (name, o) in &t.outputs {
-            let on = match &o.condition {
-                None => Ok(true),
-                Some(c) => match scope.eval(c) {
-                    Ok(Out::Val(v)) => scope.is_enabled(Some(&v)).map_err(|mut e| {
-                        if e.path.is_root() {
-                            e.path = Path::keys(["outputs", name.as_str(), "condition"]);
-                            e.message = format!("outputs.{name}.condition: {}", e.message);
-                        }
-                        e
-                    }),
-                    Ok(_) => Ok(true),
-                    Err(e) => Err(e),
-                },
-            };
-            match on {
+        for (name, o) in &self.inner.template.outputs {
+            match condition_holds(scope, o.condition.as_ref(), "outputs", name) {
                 Ok(true) => {
                     check_removed(&o.value, errors);
                     let mut refs = Vec::new();
-                    collect_refs(&scope, &o.value, &mut refs, errors);
+                    collect_refs(scope, &o.value, &mut refs, errors);
                     for (target, call) in refs {
-                        if !is_enabled(&target) && call.func == Func::GetAttr {
+                        if !(scope.resources)(&target) && call.func == Func::GetAttr {
                             errors.push(Error::validation(
                                 format!(
                                     "{}: The specified reference \"{target}\" (in unknown) is incorrect.",
@@ -963,7 +1061,7 @@ impl StackTemplate {
                             ));
                         }
                     }
-                    self.check_attributes(&scope, &o.value, &resources, errors);
+                    self.check_attributes(scope, &o.value, resources, errors);
                     outputs.insert(name.clone(), true);
                 }
                 Ok(false) => {
@@ -972,21 +1070,7 @@ impl StackTemplate {
                 Err(e) => errors.push(e),
             }
         }
-        if !errors.is_empty() {
-            return None;
-        }
-
-        let conditions: HashMap<String, Option<bool>> = cond_set.cache.into_inner();
-        Some(StackDefinition {
-            template: self.clone(),
-            params: slots,
-            user_values: user,
-            identity: identity.clone(),
-            conditions,
-            resources,
-            outputs,
-            graph,
-        })
+        outputs
     }
 
     fn check_property_names(
@@ -1079,7 +1163,10 @@ impl StackTemplate {
         }
     }
 
-    /// `get_attr` on an attribute the (known) type lacks.
+    /// `get_attr` on an attribute the (known) type lacks, or on one that
+    /// Heat cannot list yet: Heat's validation knows a resource's
+    /// attributes only from the `get_attr`s whose path it can compute (see
+    /// [`StackTemplate::attribute_known`]).
     fn check_attributes(
         &self,
         scope: &Scope<'_>,
@@ -1113,6 +1200,9 @@ impl StackTemplate {
                 ResolvedType::Builtin(ty) => attr == "show" || types.has_attribute(ty, &attr),
                 ResolvedType::Template(_) => true,
             };
+            let ok = ok
+                && (path_computable(scope, &c.args)
+                    || self.attribute_known(scope, def, &attr, resources));
             if !ok {
                 errors.push(Error::new(
                     ErrorKind::InvalidTemplateAttribute,
@@ -1124,6 +1214,73 @@ impl StackTemplate {
                 ));
             }
         }
+    }
+
+    /// Whether Heat's validation lists `attr` among the attributes of
+    /// resource `def`: some `get_attr` in an enabled resource's properties
+    /// or metadata, or in an enabled output, names it with a path that can
+    /// be computed now (a path with the value of a parameter that has none
+    /// cannot), or asks for all of the resource's attributes and the type's
+    /// schema has it. Heat builds the attribute list of a resource from
+    /// these references before it checks them.
+    fn attribute_known(
+        &self,
+        scope: &Scope<'_>,
+        def: &ResourceDefinition,
+        attr: &str,
+        resources: &IndexMap<String, ResourceDefinition>,
+    ) -> bool {
+        let t = &self.inner.template;
+        let in_schema = match &def.resolved_type {
+            ResolvedType::Builtin(ty) => self
+                .inner
+                .options
+                .types
+                .schema(ty)
+                .and_then(|s| s.attributes.as_ref())
+                .is_some_and(|a| a.contains(attr)),
+            ResolvedType::Template(_) => true,
+        };
+        let mut sources: Vec<&Expr> = Vec::new();
+        for name in resources.keys() {
+            let r = &t.resources[name];
+            sources.extend(r.properties.iter().chain(r.metadata.iter()));
+        }
+        for o in t.outputs.values() {
+            if condition_holds(scope, o.condition.as_ref(), "outputs", &o.name).unwrap_or(false) {
+                sources.push(&o.value);
+            }
+        }
+        let mut known = false;
+        for e in sources {
+            e.for_each_call(&mut |c| {
+                if known || c.func != Func::GetAttr {
+                    return;
+                }
+                let items: Vec<Expr> = match c.args.as_list() {
+                    Some(items) => items,
+                    None => return,
+                };
+                let named = |i: usize| {
+                    items.get(i).is_some_and(|e| match scope.eval_value(e) {
+                        Ok(Some(v)) => py_str(&v) == if i == 0 { def.name.as_str() } else { attr },
+                        _ => false,
+                    })
+                };
+                if !named(0) {
+                    return;
+                }
+                known = if items.len() == 1 {
+                    in_schema
+                } else {
+                    named(1) && path_computable(scope, &c.args)
+                };
+            });
+            if known {
+                return true;
+            }
+        }
+        false
     }
 
     /// Strict: parameters and resources referenced but defined nowhere
@@ -1215,6 +1372,162 @@ fn check_property_values(
             errors.push(Error::validation(format!("{prefix}.{key}: {p}"), path));
         }
     }
+}
+
+/// Whether the path of a `get_attr` (its arguments after the resource and
+/// attribute names) can be computed now: Heat cannot when a part of it
+/// fails to evaluate, such as a parameter without a value at validation.
+fn path_computable(scope: &Scope<'_>, args: &Expr) -> bool {
+    match args {
+        Expr::List(items) => items
+            .iter()
+            .skip(2)
+            .all(|e| scope.eval_value(e).is_ok() && !uses_missing_hidden(scope, e)),
+        _ => true,
+    }
+}
+
+/// Whether `e` asks for a hidden parameter that has no value (evaluation
+/// keeps such a `get_param` as a call, but Heat cannot resolve it).
+fn uses_missing_hidden(scope: &Scope<'_>, e: &Expr) -> bool {
+    let mut missing = false;
+    e.for_each_call(&mut |c| {
+        if c.func != Func::GetParam {
+            return;
+        }
+        let name = match &c.args {
+            Expr::Lit(Value::String(n)) => Some(n.as_str()),
+            Expr::Lit(Value::Array(a)) => a.first().and_then(Value::as_str),
+            _ => None,
+        };
+        if let Some(slot) = name.and_then(|n| scope.params.get(n)) {
+            missing |= slot.hidden && slot.value.is_err();
+        }
+    });
+    missing
+}
+
+/// A [`StackDefinition`] in the making: each phase of
+/// `StackTemplate::instantiate_inner` fills its part.
+#[derive(Default)]
+struct Draft {
+    /// The user's parameter values (the environment's, then the request's).
+    user: IndexMap<String, Value>,
+    /// Every parameter's value or error, pseudo parameters included.
+    slots: HashMap<String, ParamSlot>,
+    /// The enabled resources, in template order.
+    enabled: Vec<String>,
+    /// Their definitions.
+    resources: IndexMap<String, ResourceDefinition>,
+    /// Their dependencies.
+    graph: Dependencies,
+    /// Each output, and whether its condition holds.
+    outputs: IndexMap<String, bool>,
+}
+
+/// One parameter's value: the given one (or the default) coerced to its
+/// type, checked against its constraints with `check_values`; a hidden
+/// value never appears in the error.
+fn parameter_value(
+    name: &str,
+    s: &ParameterSchema,
+    raw: Option<&Value>,
+    ppath: &Path,
+    check_values: bool,
+) -> Result<Value, Error> {
+    let Some(raw) = raw else {
+        return Err(Error::new(
+            ErrorKind::UserParameterMissing,
+            format!("The Parameter ({name}) was not provided."),
+            ppath.clone(),
+        ));
+    };
+    let coerced = if check_values {
+        s.coerce(raw)
+    } else {
+        s.coerce_unchecked(raw)
+    };
+    coerced.map_err(|m| {
+        // Heat would echo the value; a hidden one never is.
+        let m = if s.hidden {
+            let shown = py_str(raw);
+            if shown.is_empty() {
+                m
+            } else {
+                m.replace(&shown, "******")
+            }
+        } else {
+            m
+        };
+        Error::validation(format!("Parameter '{name}' is invalid: {m}"), ppath.clone())
+    })
+}
+
+/// Conditions: each must be a boolean or a function (and use no removed
+/// function).
+fn check_condition_definitions(t: &Template, errors: &mut Errors) {
+    for (name, c) in &t.conditions {
+        match c {
+            Expr::Lit(Value::Bool(_)) | Expr::Call(_) => {}
+            Expr::Removed(r) => errors.push(crate::function::removed_error(r)),
+            other => errors.push(Error::validation(
+                format!(
+                    "Condition validation error: The definition of condition \"{name}\" is invalid: {}",
+                    py_str(&other.to_value())
+                ),
+                Path::keys(["conditions", name.as_str()]),
+            )),
+        }
+        check_removed(c, errors);
+    }
+}
+
+/// Whether a resource's or an output's `condition` holds (true when there
+/// is none or it cannot be known yet); a value that is no condition is
+/// Heat's error, named `{section}.{name}.condition`.
+fn condition_holds(
+    scope: &Scope,
+    condition: Option<&Expr>,
+    section: &str,
+    name: &str,
+) -> Result<bool, Error> {
+    let Some(c) = condition else {
+        return Ok(true);
+    };
+    match scope.eval(c)? {
+        Out::Val(v) => scope.is_enabled(Some(&v)).map_err(|mut e| {
+            if e.path.is_root() {
+                e.path = Path::keys([section, name, "condition"]);
+                e.message = format!("{section}.{name}.condition: {}", e.message);
+            }
+            e
+        }),
+        _ => Ok(true),
+    }
+}
+
+/// Heat's error for a `get_resource`/`get_attr` in a resource's
+/// `section` (`Properties` or `Metadata`) naming a resource that is not
+/// enabled: the place is the call's path below the section.
+fn reference_error(target: &str, name: &str, section: &str, call: &Call) -> Error {
+    let rel = call
+        .path
+        .0
+        .iter()
+        .skip(3)
+        .map(|s| match s {
+            crate::error::Segment::Key(k) => format!(".{k}"),
+            crate::error::Segment::Index(i) => format!("[{i}]"),
+        })
+        .collect::<String>();
+    let rel = rel
+        .trim_end_matches(&format!(".{}", call.func.name()))
+        .to_string();
+    Error::new(
+        ErrorKind::InvalidTemplateReference,
+        format!("The specified reference \"{target}\" (in {name}.{section}{rel}) is incorrect."),
+        call.path.clone(),
+    )
 }
 
 /// Heat's complaint about a property value of property type `ty`
@@ -1633,80 +1946,18 @@ impl StackDefinition {
         }
         let mut hidden = ParameterValues::new();
         if !t.parameters.is_empty() {
-            let raw_params = Some(&t.parameters_document);
-            let mut params = Map::new();
-            for (name, s) in &t.parameters {
-                let mut decl = raw_params
-                    .and_then(|m| m.get(name))
-                    .cloned()
-                    .unwrap_or(Value::Object(Map::new()));
-                let raw = self
-                    .user_values
-                    .get(name)
-                    .or_else(|| self.template.environment().parameter_defaults.get(name))
-                    .cloned();
-                if let (Some(raw), Value::Object(m)) = (raw, &mut decl) {
-                    if s.hidden {
-                        if self.user_values.contains_key(name) {
-                            hidden.insert(name.clone(), raw);
-                        }
-                    } else {
-                        m.insert("default".into(), raw);
-                    }
-                }
-                params.insert(name.clone(), decl);
-            }
+            let params = self.render_parameters(&mut hidden);
             doc.insert("parameters".into(), Value::Object(params));
         }
         let mut res_doc = Map::new();
         let mut files = Files::new();
         for r in self.resources.values() {
-            let rt = &t.resources[&r.name];
-            let mut m = Map::new();
-            let ty = if options.apply_registry {
-                r.resolved_type.name().to_string()
-            } else {
-                r.type_name.clone()
-            };
             if let ResolvedType::Template(tn) = &r.resolved_type {
                 if let Some(text) = self.template.files().get(tn) {
                     files.insert(tn.clone(), text.clone());
                 }
             }
-            m.insert("type".into(), Value::String(ty));
-            if let Some(e) = &rt.properties {
-                if let Some(v) = eval(e) {
-                    m.insert("properties".into(), v);
-                }
-            }
-            if let Some(e) = &rt.metadata {
-                if let Some(v) = eval(e) {
-                    m.insert("metadata".into(), v);
-                }
-            }
-            if !r.depends_on.is_empty() {
-                m.insert(
-                    "depends_on".into(),
-                    Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
-                );
-            }
-            if rt.deletion_policy.is_some() {
-                m.insert(
-                    "deletion_policy".into(),
-                    Value::String(r.deletion_policy.name().into()),
-                );
-            }
-            if let Some(e) = &rt.update_policy {
-                if let Some(v) = eval(e) {
-                    m.insert("update_policy".into(), v);
-                }
-            }
-            if let Some(d) = &r.description {
-                m.insert("description".into(), Value::String(d.clone()));
-            }
-            if let Some(x) = &r.external_id {
-                m.insert("external_id".into(), x.clone());
-            }
+            let m = render_resource(r, &t.resources[&r.name], options, &mut eval);
             res_doc.insert(r.name.clone(), Value::Object(m));
         }
         doc.insert("resources".into(), Value::Object(res_doc));
@@ -1732,6 +1983,89 @@ impl StackDefinition {
             files,
         })
     }
+
+    /// The rendered `parameters` section: each declaration as written,
+    /// with the value given (or the environment's default) as its default;
+    /// a hidden parameter's given value goes to `hidden` instead.
+    fn render_parameters(&self, hidden: &mut ParameterValues) -> Map<String, Value> {
+        let t = self.template.template();
+        let mut params = Map::new();
+        for (name, s) in &t.parameters {
+            let mut decl = t
+                .parameters_document
+                .get(name)
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()));
+            let raw = self
+                .user_values
+                .get(name)
+                .or_else(|| self.template.environment().parameter_defaults.get(name))
+                .cloned();
+            if let (Some(raw), Value::Object(m)) = (raw, &mut decl) {
+                if s.hidden {
+                    if self.user_values.contains_key(name) {
+                        hidden.insert(name.clone(), raw);
+                    }
+                } else {
+                    m.insert("default".into(), raw);
+                }
+            }
+            params.insert(name.clone(), decl);
+        }
+        params
+    }
+}
+
+/// One rendered resource: its type (after the registry with
+/// `apply_registry`), properties, metadata and update policy evaluated
+/// by `eval` (in that order), and the rest of its definition.
+fn render_resource(
+    r: &ResourceDefinition,
+    rt: &ResourceTemplate,
+    options: &RenderOptions,
+    eval: &mut dyn FnMut(&Expr) -> Option<Value>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    let ty = if options.apply_registry {
+        r.resolved_type.name().to_string()
+    } else {
+        r.type_name.clone()
+    };
+    m.insert("type".into(), Value::String(ty));
+    if let Some(e) = &rt.properties {
+        if let Some(v) = eval(e) {
+            m.insert("properties".into(), v);
+        }
+    }
+    if let Some(e) = &rt.metadata {
+        if let Some(v) = eval(e) {
+            m.insert("metadata".into(), v);
+        }
+    }
+    if !r.depends_on.is_empty() {
+        m.insert(
+            "depends_on".into(),
+            Value::Array(r.depends_on.iter().cloned().map(Value::String).collect()),
+        );
+    }
+    if rt.deletion_policy.is_some() {
+        m.insert(
+            "deletion_policy".into(),
+            Value::String(r.deletion_policy.name().into()),
+        );
+    }
+    if let Some(e) = &rt.update_policy {
+        if let Some(v) = eval(e) {
+            m.insert("update_policy".into(), v);
+        }
+    }
+    if let Some(d) = &r.description {
+        m.insert("description".into(), Value::String(d.clone()));
+    }
+    if let Some(x) = &r.external_id {
+        m.insert("external_id".into(), x.clone());
+    }
+    m
 }
 
 #[cfg(test)]

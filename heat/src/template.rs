@@ -166,6 +166,10 @@ impl Template {
         &self.source
     }
 
+    /// Parses the document section by section: the version first (its
+    /// errors stop everything), then the section names, the resources'
+    /// keywords and types, the parameters, the conditions, the resource
+    /// definitions and the outputs, and last the checks across sections.
     fn from_document(doc: Value, source: Arc<Source>, limits: &Limits) -> Result<Template, Errors> {
         let fail = |mut e: Error| -> Errors {
             source.locate(&mut e);
@@ -176,200 +180,15 @@ impl Template {
                 "The template is not a JSON object or YAML mapping.",
             )));
         };
-        let version_keys = [
-            "heat_template_version",
-            "HeatTemplateFormatVersion",
-            "AWSTemplateFormatVersion",
-        ];
-        if !version_keys.iter().any(|k| top.contains_key(*k)) {
-            return Err(fail(bad_request(
-                "Template not in valid format: Template format version not found.",
-            )));
-        }
-        let present: Vec<&str> = version_keys
-            .iter()
-            .copied()
-            .filter(|k| top.get(*k).is_some_and(Value::is_string))
-            .collect();
-        if present.len() > 1 {
-            return Err(fail(Error::new(
-                ErrorKind::InvalidTemplateVersion,
-                format!(
-                    "The template version is invalid: Ambiguous versions ({})",
-                    present.join(", ")
-                ),
-                Path::root(),
-            )));
-        }
-        let Some(key) = present.first() else {
-            return Err(fail(Error::new(
-                ErrorKind::InvalidTemplateVersion,
-                "The template version is invalid: Template version was not provided",
-                Path::root(),
-            )));
-        };
-        if *key != "heat_template_version" {
-            return Err(fail(Error::new(
-                ErrorKind::InvalidTemplateVersion,
-                format!(
-                    "The template version is invalid: {key} (CloudFormation-style) templates are not supported; occi-so reads HOT templates (heat_template_version)"
-                ),
-                Path::keys([*key]),
-            )));
-        }
-        let version_name = top
-            .get("heat_template_version")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let Some(version) = Version::parse(&version_name) else {
-            return Err(fail(Error::new(
-                ErrorKind::InvalidTemplateVersion,
-                format!(
-                    "The template version is invalid: \"heat_template_version: {version_name}\". \"heat_template_version\" should be one of: {}",
-                    Version::accepted_names().join(", ")
-                ),
-                Path::keys(["heat_template_version"]),
-            )));
-        };
+        let (version_name, version) = template_version(&top).map_err(fail)?;
 
         let mut errors = Vec::new();
         let mut strict = Vec::new();
-
-        // Top-level sections (Heat: InvalidTemplateSection).
-        let mut sections = vec![
-            "heat_template_version",
-            "description",
-            "parameter_groups",
-            "parameters",
-            "resources",
-            "outputs",
-            "__undefined__",
-        ];
-        if version.has_conditions() {
-            sections.push("conditions");
-        }
-        for k in top.keys() {
-            if !sections.contains(&k.as_str()) {
-                errors.push(Error::new(
-                    ErrorKind::InvalidTemplateSection,
-                    format!("The template section is invalid: {k}"),
-                    Path::keys([k.as_str()]),
-                ));
-            }
-        }
-
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        let empty = EMPTY.get_or_init(Map::new);
-        let section_map = |name: &str, errors: &mut Vec<Error>| -> &Map<String, Value> {
-            match top.get(name) {
-                Some(Value::Object(m)) => m,
-                None | Some(Value::Null) => empty,
-                Some(Value::String(s)) if s.is_empty() => empty,
-                Some(other) => {
-                    errors.push(Error::validation(
-                        format!(
-                            "\"{name}\" must contain a map of {} maps. Found a [{}] instead",
-                            &name[..name.len() - 1],
-                            python_class(other)
-                        ),
-                        Path::keys([name]),
-                    ));
-                    empty
-                }
-            }
-        };
-
-        // Resources: keywords, type (sorted by name, as Heat checks them).
-        let resources_raw = section_map("resources", &mut errors);
-        if resources_raw.len() > limits.max_resources {
-            errors.push(Error::new(
-                ErrorKind::RequestLimitExceeded,
-                "Request limit exceeded: Maximum resources per stack exceeded.",
-                Path::keys(["resources"]),
-            ));
-        }
-        let mut res_keys = vec![
-            "type",
-            "properties",
-            "metadata",
-            "depends_on",
-            "deletion_policy",
-            "update_policy",
-            "description",
-        ];
-        if version.has_conditions() {
-            res_keys.extend(["external_id", "condition"]);
-        }
-        let mut sorted: Vec<&String> = resources_raw.keys().collect();
-        sorted.sort();
-        for name in sorted {
-            let path = Path::keys(["resources", name.as_str()]);
-            let r = &resources_raw[name];
-            match r {
-                Value::Object(m) if !m.is_empty() => {
-                    for k in m.keys() {
-                        if !res_keys.contains(&k.as_str()) {
-                            errors.push(Error::validation(
-                                format!(
-                                    "\"{k}\" is not a valid keyword inside a resource definition"
-                                ),
-                                path.key(k.as_str()),
-                            ));
-                        }
-                    }
-                    match m.get("type") {
-                        None => errors.push(Error::validation(
-                            "Each resource must contain a type key.",
-                            path.clone(),
-                        )),
-                        Some(Value::String(s)) if s.is_empty() => errors.push(Error::validation(
-                            format!("Resource \"{name}\" has no type"),
-                            path.key("type"),
-                        )),
-                        Some(Value::String(_)) => {}
-                        Some(Value::Null) => errors.push(Error::validation(
-                            "Each Resource must contain a Type key.",
-                            path.key("type"),
-                        )),
-                        Some(_) => errors.push(Error::validation(
-                            format!("Resource {name} type type must be string"),
-                            path.key("type"),
-                        )),
-                    }
-                }
-                Value::Object(_) | Value::Null => errors.push(Error::validation(
-                    "Each resource must contain a type key.",
-                    path.clone(),
-                )),
-                other => errors.push(Error::validation(
-                    format!(
-                        "\"resources\" must contain a map of resource maps. Found a [{}] instead",
-                        python_class(other)
-                    ),
-                    path.clone(),
-                )),
-            }
-            if name.contains('/') {
-                errors.push(Error::validation(
-                    "Resource name may not contain \"/\"",
-                    path.clone(),
-                ));
-            }
-        }
-
-        // Parameters.
-        let params_raw = section_map("parameters", &mut errors);
-        let mut parameters = IndexMap::new();
-        for (name, v) in params_raw {
-            let path = Path::keys(["parameters", name.as_str()]);
-            match ParameterSchema::parse(name, v, version, &path) {
-                Ok(s) => {
-                    parameters.insert(name.clone(), s);
-                }
-                Err(e) => errors.push(e),
-            }
-        }
+        check_sections(&top, version, &mut errors);
+        let resources_raw = section_map(&top, "resources", &mut errors);
+        check_resource_shapes(resources_raw, version, limits, &mut errors);
+        let params_raw = section_map(&top, "parameters", &mut errors);
+        let parameters = parse_parameters(params_raw, version, &mut errors);
 
         let parameters_document = params_raw.clone();
         let description = top.get("description").map(py_str);
@@ -384,209 +203,10 @@ impl Template {
             errors: &mut errors,
             strict: &mut strict,
         };
-
-        // Conditions.
-        let mut conditions = IndexMap::new();
-        if version.has_conditions() {
-            match conditions_v {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(m)) => {
-                    for (name, c) in m {
-                        let path = Path::keys(["conditions", name.as_str()]);
-                        let e = parser.parse_owned(c, &path, Context::Condition);
-                        conditions.insert(name, e);
-                    }
-                }
-                Some(other) => parser.errors.push(Error::new(
-                    ErrorKind::StackValidationFailed,
-                    format!(
-                        "Conditions validation error: Condition definitions must be a map. Found a {} instead",
-                        python_class(&other)
-                    ),
-                    Path::keys(["conditions"]),
-                )),
-            }
-        }
-
-        // Resource definitions.
-        let mut resources = IndexMap::new();
-        let resources_owned = match resources_v {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        for (name, r) in resources_owned {
-            let Value::Object(mut m) = r else { continue };
-            let path = Path::keys(["resources", name.as_str()]);
-            let mut field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
-                m.remove(key)
-                    .map(|v| parser.parse_owned(v, &path.key(key), ctx))
-            };
-            let properties = field(&mut parser, "properties", Context::Normal);
-            let metadata = field(&mut parser, "metadata", Context::Normal);
-            let deletion_policy = field(&mut parser, "deletion_policy", Context::Normal);
-            let update_policy = field(&mut parser, "update_policy", Context::Normal);
-            let external_id = field(&mut parser, "external_id", Context::Normal);
-            let condition = field(&mut parser, "condition", Context::Condition);
-            for (key, e) in [
-                ("properties", &properties),
-                ("metadata", &metadata),
-                ("update_policy", &update_policy),
-            ] {
-                if let Some(Expr::Lit(v)) = e {
-                    if !(v.is_object() || v.is_null()) {
-                        parser.errors.push(Error::validation(
-                            format!("Resource {name} {key} type must be object"),
-                            path.key(key),
-                        ));
-                    }
-                }
-            }
-            let depends_on = match m.get("depends_on") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(a)) => {
-                    let mut out = Vec::new();
-                    for d in a {
-                        match d {
-                            Value::String(s) => out.push(s.clone()),
-                            _ => {
-                                parser.errors.push(Error::validation(
-                                    format!("Resource {name} depends_on must be a list of strings"),
-                                    path.key("depends_on"),
-                                ));
-                                break;
-                            }
-                        }
-                    }
-                    out
-                }
-                Some(_) => {
-                    parser.errors.push(Error::validation(
-                        format!("Resource {name} depends_on type must be list or string"),
-                        path.key("depends_on"),
-                    ));
-                    Vec::new()
-                }
-            };
-            let description = match m.get("description") {
-                None => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => {
-                    parser.errors.push(Error::validation(
-                        format!("Resource {name} description type must be string"),
-                        path.key("description"),
-                    ));
-                    None
-                }
-            };
-            if let Some(Expr::Lit(v)) = &condition {
-                if !(v.is_string() || v.is_boolean()) {
-                    parser.errors.push(Error::validation(
-                        format!("Resource {name} condition type must be string_or_boolean"),
-                        path.key("condition"),
-                    ));
-                }
-            }
-            resources.insert(
-                name.clone(),
-                ResourceTemplate {
-                    name,
-                    type_name: m
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    properties,
-                    metadata,
-                    depends_on,
-                    deletion_policy,
-                    update_policy,
-                    description,
-                    condition,
-                    external_id,
-                },
-            );
-        }
-
-        // Outputs.
-        let mut outputs = IndexMap::new();
-        let mut out_keys = vec!["description", "value"];
-        if version.has_conditions() {
-            out_keys.push("condition");
-        }
-        match outputs_v {
-            None | Some(Value::Null) => {}
-            Some(Value::Object(m)) => {
-                for (name, o) in m {
-                    let path = Path::keys(["outputs", name.as_str()]);
-                    let Value::Object(mut om) = o else {
-                        parser.errors.push(Error::validation(
-                            format!(
-                                "Output validation error: outputs.{name}: Output definitions must be a map. Found a {} instead",
-                                python_class(&o)
-                            ),
-                            path.clone(),
-                        ));
-                        continue;
-                    };
-                    // Heat never checks output keywords when validating
-                    // or creating: a misspelt one is a strict finding.
-                    for k in om.keys() {
-                        if !out_keys.contains(&k.as_str()) {
-                            parser.strict.push(Error::validation(
-                                format!("\"{k}\" is not a valid keyword inside an output definition (Heat ignores it)"),
-                                path.key(k.as_str()),
-                            ));
-                        }
-                    }
-                    let Some(v) = om.remove("value") else {
-                        parser.errors.push(Error::validation(
-                            format!("Output validation error: outputs.{name}: Each output definition must contain a value key."),
-                            path.clone(),
-                        ));
-                        continue;
-                    };
-                    let condition = om
-                        .remove("condition")
-                        .filter(|c| !c.is_null() && version.has_conditions())
-                        .map(|c| parser.parse_owned(c, &path.key("condition"), Context::Condition));
-                    let value = parser.parse_owned(v, &path.key("value"), Context::Normal);
-                    outputs.insert(
-                        name.clone(),
-                        OutputTemplate {
-                            name,
-                            value,
-                            description: om.get("description").map(py_str),
-                            condition,
-                        },
-                    );
-                }
-            }
-            Some(other) => parser.errors.push(Error::validation(
-                format!(
-                    "\"outputs\" must contain a map of output maps. Found a [{}] instead",
-                    python_class(&other)
-                ),
-                Path::keys(["outputs"]),
-            )),
-        }
-
-        // Names shared by a parameter and a resource.
-        let dups: Vec<&String> = parameters
-            .keys()
-            .filter(|p| resources.contains_key(*p))
-            .collect();
-        if !dups.is_empty() {
-            let names = dups
-                .iter()
-                .map(|d| format!("'{d}'"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            errors.push(Error::validation(
-                format!("Duplicate names {{{names}}}"),
-                Path::keys(["resources", dups[0].as_str()]),
-            ));
-        }
+        let conditions = parse_conditions(&mut parser, conditions_v);
+        let resources = parse_resources(&mut parser, resources_v);
+        let outputs = parse_outputs(&mut parser, outputs_v);
+        check_duplicate_names(&parameters, &resources, &mut errors);
 
         let mut tmpl = Template {
             version,
@@ -785,6 +405,482 @@ impl Template {
             }
         }
         out
+    }
+}
+
+/// The document's version: exactly one version key, `heat_template_version`
+/// (CloudFormation-style templates are refused), naming a known version.
+/// Gives the version as written and as parsed.
+fn template_version(top: &Map<String, Value>) -> Result<(String, Version), Error> {
+    let version_keys = [
+        "heat_template_version",
+        "HeatTemplateFormatVersion",
+        "AWSTemplateFormatVersion",
+    ];
+    if !version_keys.iter().any(|k| top.contains_key(*k)) {
+        return Err(bad_request(
+            "Template not in valid format: Template format version not found.",
+        ));
+    }
+    let present: Vec<&str> = version_keys
+        .iter()
+        .copied()
+        .filter(|k| top.get(*k).is_some_and(Value::is_string))
+        .collect();
+    if present.len() > 1 {
+        return Err(Error::new(
+            ErrorKind::InvalidTemplateVersion,
+            format!(
+                "The template version is invalid: Ambiguous versions ({})",
+                present.join(", ")
+            ),
+            Path::root(),
+        ));
+    }
+    let Some(key) = present.first() else {
+        return Err(Error::new(
+            ErrorKind::InvalidTemplateVersion,
+            "The template version is invalid: Template version was not provided",
+            Path::root(),
+        ));
+    };
+    if *key != "heat_template_version" {
+        return Err(Error::new(
+            ErrorKind::InvalidTemplateVersion,
+            format!(
+                "The template version is invalid: {key} (CloudFormation-style) templates are not supported; occi-so reads HOT templates (heat_template_version)"
+            ),
+            Path::keys([*key]),
+        ));
+    }
+    let version_name = top
+        .get("heat_template_version")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let Some(version) = Version::parse(&version_name) else {
+        return Err(Error::new(
+            ErrorKind::InvalidTemplateVersion,
+            format!(
+                "The template version is invalid: \"heat_template_version: {version_name}\". \"heat_template_version\" should be one of: {}",
+                Version::accepted_names().join(", ")
+            ),
+            Path::keys(["heat_template_version"]),
+        ));
+    };
+    Ok((version_name, version))
+}
+
+/// Top-level sections (Heat: InvalidTemplateSection).
+fn check_sections(top: &Map<String, Value>, version: Version, errors: &mut Vec<Error>) {
+    let mut sections = vec![
+        "heat_template_version",
+        "description",
+        "parameter_groups",
+        "parameters",
+        "resources",
+        "outputs",
+        "__undefined__",
+    ];
+    if version.has_conditions() {
+        sections.push("conditions");
+    }
+    for k in top.keys() {
+        if !sections.contains(&k.as_str()) {
+            errors.push(Error::new(
+                ErrorKind::InvalidTemplateSection,
+                format!("The template section is invalid: {k}"),
+                Path::keys([k.as_str()]),
+            ));
+        }
+    }
+}
+
+/// A section that must be a map of maps (`resources`, `parameters`):
+/// absent, null or `""` is an empty one; anything else that is not a map
+/// is Heat's error (and an empty map).
+fn section_map<'a>(
+    top: &'a Map<String, Value>,
+    name: &str,
+    errors: &mut Vec<Error>,
+) -> &'a Map<String, Value> {
+    static EMPTY: OnceLock<Map<String, Value>> = OnceLock::new();
+    let empty = EMPTY.get_or_init(Map::new);
+    match top.get(name) {
+        Some(Value::Object(m)) => m,
+        None | Some(Value::Null) => empty,
+        Some(Value::String(s)) if s.is_empty() => empty,
+        Some(other) => {
+            errors.push(Error::validation(
+                format!(
+                    "\"{name}\" must contain a map of {} maps. Found a [{}] instead",
+                    &name[..name.len() - 1],
+                    python_class(other)
+                ),
+                Path::keys([name]),
+            ));
+            empty
+        }
+    }
+}
+
+/// Resources as Heat first checks them: how many, then each one's
+/// keywords and type, sorted by name.
+fn check_resource_shapes(
+    resources_raw: &Map<String, Value>,
+    version: Version,
+    limits: &Limits,
+    errors: &mut Vec<Error>,
+) {
+    if resources_raw.len() > limits.max_resources {
+        errors.push(Error::new(
+            ErrorKind::RequestLimitExceeded,
+            "Request limit exceeded: Maximum resources per stack exceeded.",
+            Path::keys(["resources"]),
+        ));
+    }
+    let mut res_keys = vec![
+        "type",
+        "properties",
+        "metadata",
+        "depends_on",
+        "deletion_policy",
+        "update_policy",
+        "description",
+    ];
+    if version.has_conditions() {
+        res_keys.extend(["external_id", "condition"]);
+    }
+    let mut sorted: Vec<&String> = resources_raw.keys().collect();
+    sorted.sort();
+    for name in sorted {
+        let path = Path::keys(["resources", name.as_str()]);
+        match &resources_raw[name] {
+            Value::Object(m) if !m.is_empty() => {
+                for k in m.keys() {
+                    if !res_keys.contains(&k.as_str()) {
+                        errors.push(Error::validation(
+                            format!("\"{k}\" is not a valid keyword inside a resource definition"),
+                            path.key(k.as_str()),
+                        ));
+                    }
+                }
+                check_resource_type(name, m.get("type"), &path, errors);
+            }
+            Value::Object(_) | Value::Null => errors.push(Error::validation(
+                "Each resource must contain a type key.",
+                path.clone(),
+            )),
+            other => errors.push(Error::validation(
+                format!(
+                    "\"resources\" must contain a map of resource maps. Found a [{}] instead",
+                    python_class(other)
+                ),
+                path.clone(),
+            )),
+        }
+        if name.contains('/') {
+            errors.push(Error::validation(
+                "Resource name may not contain \"/\"",
+                path.clone(),
+            ));
+        }
+    }
+}
+
+/// A resource's `type`: present, a non-empty string.
+fn check_resource_type(name: &str, ty: Option<&Value>, path: &Path, errors: &mut Vec<Error>) {
+    match ty {
+        None => errors.push(Error::validation(
+            "Each resource must contain a type key.",
+            path.clone(),
+        )),
+        Some(Value::String(s)) if s.is_empty() => errors.push(Error::validation(
+            format!("Resource \"{name}\" has no type"),
+            path.key("type"),
+        )),
+        Some(Value::String(_)) => {}
+        Some(Value::Null) => errors.push(Error::validation(
+            "Each Resource must contain a Type key.",
+            path.key("type"),
+        )),
+        Some(_) => errors.push(Error::validation(
+            format!("Resource {name} type type must be string"),
+            path.key("type"),
+        )),
+    }
+}
+
+/// Parameters: each one's schema.
+fn parse_parameters(
+    params_raw: &Map<String, Value>,
+    version: Version,
+    errors: &mut Vec<Error>,
+) -> IndexMap<String, ParameterSchema> {
+    let mut parameters = IndexMap::new();
+    for (name, v) in params_raw {
+        let path = Path::keys(["parameters", name.as_str()]);
+        match ParameterSchema::parse(name, v, version, &path) {
+            Ok(s) => {
+                parameters.insert(name.clone(), s);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    parameters
+}
+
+/// Conditions (only in versions that have them): a map of condition
+/// expressions.
+fn parse_conditions(parser: &mut ExprParser<'_>, section: Option<Value>) -> IndexMap<String, Expr> {
+    let mut conditions = IndexMap::new();
+    if !parser.version.has_conditions() {
+        return conditions;
+    }
+    match section {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (name, c) in m {
+                let path = Path::keys(["conditions", name.as_str()]);
+                let e = parser.parse_owned(c, &path, Context::Condition);
+                conditions.insert(name, e);
+            }
+        }
+        Some(other) => parser.errors.push(Error::new(
+            ErrorKind::StackValidationFailed,
+            format!(
+                "Conditions validation error: Condition definitions must be a map. Found a {} instead",
+                python_class(&other)
+            ),
+            Path::keys(["conditions"]),
+        )),
+    }
+    conditions
+}
+
+/// Resource definitions (those that are maps; the others were reported
+/// by [`check_resource_shapes`]).
+fn parse_resources(
+    parser: &mut ExprParser<'_>,
+    section: Option<Value>,
+) -> IndexMap<String, ResourceTemplate> {
+    let mut resources = IndexMap::new();
+    let Some(Value::Object(section)) = section else {
+        return resources;
+    };
+    for (name, r) in section {
+        let Value::Object(m) = r else { continue };
+        let r = parse_resource(parser, &name, m);
+        resources.insert(name, r);
+    }
+    resources
+}
+
+/// One resource definition: its expressions parsed, the types of its
+/// other fields checked.
+fn parse_resource(
+    parser: &mut ExprParser<'_>,
+    name: &str,
+    mut m: Map<String, Value>,
+) -> ResourceTemplate {
+    let path = Path::keys(["resources", name]);
+    let mut field = |parser: &mut ExprParser<'_>, key: &str, ctx: Context| {
+        m.remove(key)
+            .map(|v| parser.parse_owned(v, &path.key(key), ctx))
+    };
+    let properties = field(parser, "properties", Context::Normal);
+    let metadata = field(parser, "metadata", Context::Normal);
+    let deletion_policy = field(parser, "deletion_policy", Context::Normal);
+    let update_policy = field(parser, "update_policy", Context::Normal);
+    let external_id = field(parser, "external_id", Context::Normal);
+    let condition = field(parser, "condition", Context::Condition);
+    for (key, e) in [
+        ("properties", &properties),
+        ("metadata", &metadata),
+        ("update_policy", &update_policy),
+    ] {
+        if let Some(Expr::Lit(v)) = e {
+            if !(v.is_object() || v.is_null()) {
+                parser.errors.push(Error::validation(
+                    format!("Resource {name} {key} type must be object"),
+                    path.key(key),
+                ));
+            }
+        }
+    }
+    let depends_on = resource_depends_on(parser, name, m.get("depends_on"), &path);
+    let description = match m.get("description") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            parser.errors.push(Error::validation(
+                format!("Resource {name} description type must be string"),
+                path.key("description"),
+            ));
+            None
+        }
+    };
+    if let Some(Expr::Lit(v)) = &condition {
+        if !(v.is_string() || v.is_boolean()) {
+            parser.errors.push(Error::validation(
+                format!("Resource {name} condition type must be string_or_boolean"),
+                path.key("condition"),
+            ));
+        }
+    }
+    ResourceTemplate {
+        name: name.to_string(),
+        type_name: m
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        properties,
+        metadata,
+        depends_on,
+        deletion_policy,
+        update_policy,
+        description,
+        condition,
+        external_id,
+    }
+}
+
+/// A resource's `depends_on`: a string or a list of strings (the list is
+/// cut at its first non-string).
+fn resource_depends_on(
+    parser: &mut ExprParser<'_>,
+    name: &str,
+    depends_on: Option<&Value>,
+    path: &Path,
+) -> Vec<String> {
+    match depends_on {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => {
+            let mut out = Vec::new();
+            for d in a {
+                match d {
+                    Value::String(s) => out.push(s.clone()),
+                    _ => {
+                        parser.errors.push(Error::validation(
+                            format!("Resource {name} depends_on must be a list of strings"),
+                            path.key("depends_on"),
+                        ));
+                        break;
+                    }
+                }
+            }
+            out
+        }
+        Some(_) => {
+            parser.errors.push(Error::validation(
+                format!("Resource {name} depends_on type must be list or string"),
+                path.key("depends_on"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Outputs: each a map with a `value` (and a `condition` in versions
+/// that have them); other keywords are strict findings only.
+fn parse_outputs(
+    parser: &mut ExprParser<'_>,
+    section: Option<Value>,
+) -> IndexMap<String, OutputTemplate> {
+    let mut outputs = IndexMap::new();
+    match section {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (name, o) in m {
+                if let Some(out) = parse_output(parser, &name, o) {
+                    outputs.insert(name, out);
+                }
+            }
+        }
+        Some(other) => parser.errors.push(Error::validation(
+            format!(
+                "\"outputs\" must contain a map of output maps. Found a [{}] instead",
+                python_class(&other)
+            ),
+            Path::keys(["outputs"]),
+        )),
+    }
+    outputs
+}
+
+/// One output definition, or `None` after Heat's error (not a map, no
+/// `value`).
+fn parse_output(parser: &mut ExprParser<'_>, name: &str, o: Value) -> Option<OutputTemplate> {
+    let version = parser.version;
+    let mut out_keys = vec!["description", "value"];
+    if version.has_conditions() {
+        out_keys.push("condition");
+    }
+    let path = Path::keys(["outputs", name]);
+    let Value::Object(mut om) = o else {
+        parser.errors.push(Error::validation(
+            format!(
+                "Output validation error: outputs.{name}: Output definitions must be a map. Found a {} instead",
+                python_class(&o)
+            ),
+            path.clone(),
+        ));
+        return None;
+    };
+    // Heat never checks output keywords when validating
+    // or creating: a misspelt one is a strict finding.
+    for k in om.keys() {
+        if !out_keys.contains(&k.as_str()) {
+            parser.strict.push(Error::validation(
+                format!(
+                    "\"{k}\" is not a valid keyword inside an output definition (Heat ignores it)"
+                ),
+                path.key(k.as_str()),
+            ));
+        }
+    }
+    let Some(v) = om.remove("value") else {
+        parser.errors.push(Error::validation(
+            format!("Output validation error: outputs.{name}: Each output definition must contain a value key."),
+            path.clone(),
+        ));
+        return None;
+    };
+    let condition = om
+        .remove("condition")
+        .filter(|c| !c.is_null() && version.has_conditions())
+        .map(|c| parser.parse_owned(c, &path.key("condition"), Context::Condition));
+    let value = parser.parse_owned(v, &path.key("value"), Context::Normal);
+    Some(OutputTemplate {
+        name: name.to_string(),
+        value,
+        description: om.get("description").map(py_str),
+        condition,
+    })
+}
+
+/// Names shared by a parameter and a resource.
+fn check_duplicate_names(
+    parameters: &IndexMap<String, ParameterSchema>,
+    resources: &IndexMap<String, ResourceTemplate>,
+    errors: &mut Vec<Error>,
+) {
+    let dups: Vec<&String> = parameters
+        .keys()
+        .filter(|p| resources.contains_key(*p))
+        .collect();
+    if let Some(first) = dups.first() {
+        let names = dups
+            .iter()
+            .map(|d| format!("'{d}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        errors.push(Error::validation(
+            format!("Duplicate names {{{names}}}"),
+            Path::keys(["resources", first.as_str()]),
+        ));
     }
 }
 

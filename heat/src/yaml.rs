@@ -390,6 +390,163 @@ impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
     }
 }
 
+/// An open collection while [`PositionIndex::build`] walks the events: for
+/// a mapping, whether the next scalar is a key and the current key; for a
+/// sequence, the next index.
+enum Frame {
+    Map {
+        expect_key: bool,
+        key: Option<String>,
+    },
+    Seq {
+        next: usize,
+    },
+}
+
+/// The state of [`PositionIndex::build`]'s walk over the YAML events.
+#[derive(Default)]
+struct IndexWalk {
+    map: HashMap<String, Position>,
+    /// The open collections, each with its path.
+    stack: Vec<(Frame, String)>,
+    /// Inside a mapping key that is a collection (Heat templates never use
+    /// them): skipped by depth.
+    skip_depth: usize,
+}
+
+impl IndexWalk {
+    /// Takes one event; false at the end of the document.
+    fn event(&mut self, ev: saphyr_parser::Event<'_>, pos: Position) -> bool {
+        use saphyr_parser::Event;
+        if self.skip_depth > 0 {
+            match ev {
+                Event::MappingStart(..) | Event::SequenceStart(..) => self.skip_depth += 1,
+                Event::MappingEnd | Event::SequenceEnd => self.skip_depth -= 1,
+                _ => {}
+            }
+            return true;
+        }
+        // Is this event a key (in a mapping awaiting a key)?
+        let is_key = matches!(
+            self.stack.last(),
+            Some((
+                Frame::Map {
+                    expect_key: true,
+                    ..
+                },
+                _
+            ))
+        );
+        if is_key {
+            self.key(ev, pos);
+            true
+        } else {
+            self.value(ev, pos)
+        }
+    }
+
+    /// An event where a mapping awaits a key.
+    fn key(&mut self, ev: saphyr_parser::Event<'_>, pos: Position) {
+        use saphyr_parser::Event;
+        match ev {
+            Event::Scalar(s, ..) => {
+                if let Some((Frame::Map { expect_key, key }, path)) = self.stack.last_mut() {
+                    let p = child_path(path, &Segment::Key(s.to_string()));
+                    self.map.entry(p).or_insert(pos);
+                    *key = Some(s.to_string());
+                    *expect_key = false;
+                }
+            }
+            Event::MappingEnd => {
+                self.stack.pop();
+                self.advance();
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                self.skip_depth = 1;
+                if let Some((Frame::Map { expect_key, key }, _)) = self.stack.last_mut() {
+                    *expect_key = false;
+                    *key = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A value: its path is the parent's path plus key or index. False at
+    /// the end of the document.
+    fn value(&mut self, ev: saphyr_parser::Event<'_>, pos: Position) -> bool {
+        use saphyr_parser::Event;
+        let value_path = match self.stack.last() {
+            None => String::new(),
+            Some((Frame::Map { key, .. }, path)) => match key {
+                Some(k) => child_path(path, &Segment::Key(k.clone())),
+                None => String::from("\u{0}"),
+            },
+            Some((Frame::Seq { next }, path)) => child_path(path, &Segment::Index(*next)),
+        };
+        match ev {
+            Event::Scalar(..) | Event::Alias(..) => {
+                if let Some((Frame::Seq { .. }, _)) = self.stack.last() {
+                    self.map.entry(value_path).or_insert(pos);
+                }
+                self.advance();
+            }
+            Event::MappingStart(..) => {
+                if let Some((Frame::Seq { .. }, _)) | None = self.stack.last() {
+                    self.map.entry(value_path.clone()).or_insert(pos);
+                }
+                self.stack.push((
+                    Frame::Map {
+                        expect_key: true,
+                        key: None,
+                    },
+                    value_path,
+                ));
+            }
+            Event::SequenceStart(..) => {
+                if let Some((Frame::Seq { .. }, _)) | None = self.stack.last() {
+                    self.map.entry(value_path.clone()).or_insert(pos);
+                }
+                self.stack.push((Frame::Seq { next: 0 }, value_path));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                self.stack.pop();
+                self.advance();
+            }
+            Event::DocumentEnd => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// After a value: the mapping awaits its next key, the sequence its
+    /// next index.
+    fn advance(&mut self) {
+        match self.stack.last_mut() {
+            Some((Frame::Map { expect_key, key }, _)) => {
+                *expect_key = true;
+                *key = None;
+            }
+            Some((Frame::Seq { next }, _)) => *next += 1,
+            None => {}
+        }
+    }
+}
+
+/// A child's dotted path (`a.b`, `a[0]`).
+fn child_path(parent: &str, seg: &Segment) -> String {
+    match seg {
+        Segment::Key(k) => {
+            if parent.is_empty() {
+                k.clone()
+            } else {
+                format!("{parent}.{k}")
+            }
+        }
+        Segment::Index(i) => format!("{parent}[{i}]"),
+    }
+}
+
 /// Where every path of one document starts, built on demand from the text.
 #[derive(Debug, Default)]
 pub struct PositionIndex {
@@ -401,143 +558,20 @@ impl PositionIndex {
     /// its dotted path. A text the event parser cannot read gives an empty
     /// index (errors then carry paths only).
     pub fn build(text: &str) -> Self {
-        use saphyr_parser::{Event, Parser};
+        use saphyr_parser::Parser;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut map = HashMap::new();
-        // A stack of open collections: for a mapping, whether the next
-        // scalar is a key and the current key; for a sequence, the index.
-        enum Frame {
-            Map {
-                expect_key: bool,
-                key: Option<String>,
-            },
-            Seq {
-                next: usize,
-            },
-        }
-        let mut stack: Vec<(Frame, String)> = Vec::new();
-        // Key events: a mapping key that is a collection is not supported
-        // (Heat templates never use them); it is skipped by depth.
-        let mut skip_depth = 0usize;
-
-        fn child_path(parent: &str, seg: &Segment) -> String {
-            match seg {
-                Segment::Key(k) => {
-                    if parent.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{parent}.{k}")
-                    }
-                }
-                Segment::Index(i) => format!("{parent}[{i}]"),
-            }
-        }
-
+        let mut walk = IndexWalk::default();
         let mut parser = Parser::new_from_str(text);
         while let Some(Ok((ev, span))) = parser.next_event() {
             let pos = Position {
                 line: span.start.line(),
                 column: span.start.col() + 1,
             };
-            if skip_depth > 0 {
-                match ev {
-                    Event::MappingStart(..) | Event::SequenceStart(..) => skip_depth += 1,
-                    Event::MappingEnd | Event::SequenceEnd => skip_depth -= 1,
-                    _ => {}
-                }
-                continue;
-            }
-            // Is this event a key (in a mapping awaiting a key)?
-            let is_key = matches!(
-                stack.last(),
-                Some((
-                    Frame::Map {
-                        expect_key: true,
-                        ..
-                    },
-                    _
-                ))
-            );
-            if is_key {
-                match ev {
-                    Event::Scalar(s, ..) => {
-                        if let Some((Frame::Map { expect_key, key }, path)) = stack.last_mut() {
-                            let p = child_path(path, &Segment::Key(s.to_string()));
-                            map.entry(p).or_insert(pos);
-                            *key = Some(s.to_string());
-                            *expect_key = false;
-                        }
-                    }
-                    Event::MappingEnd => {
-                        stack.pop();
-                        advance(&mut stack);
-                    }
-                    Event::MappingStart(..) | Event::SequenceStart(..) => {
-                        skip_depth = 1;
-                        if let Some((Frame::Map { expect_key, key }, _)) = stack.last_mut() {
-                            *expect_key = false;
-                            *key = None;
-                        }
-                    }
-                    _ => {}
-                }
-                continue;
-            }
-            // A value: its path is the parent's path plus key/index.
-            let value_path = match stack.last() {
-                None => String::new(),
-                Some((Frame::Map { key, .. }, path)) => match key {
-                    Some(k) => child_path(path, &Segment::Key(k.clone())),
-                    None => String::from("\u{0}"),
-                },
-                Some((Frame::Seq { next }, path)) => child_path(path, &Segment::Index(*next)),
-            };
-            match ev {
-                Event::Scalar(..) | Event::Alias(..) => {
-                    if let Some((Frame::Seq { .. }, _)) = stack.last() {
-                        map.entry(value_path).or_insert(pos);
-                    }
-                    advance(&mut stack);
-                }
-                Event::MappingStart(..) => {
-                    if let Some((Frame::Seq { .. }, _)) | None = stack.last() {
-                        map.entry(value_path.clone()).or_insert(pos);
-                    }
-                    stack.push((
-                        Frame::Map {
-                            expect_key: true,
-                            key: None,
-                        },
-                        value_path,
-                    ));
-                }
-                Event::SequenceStart(..) => {
-                    if let Some((Frame::Seq { .. }, _)) | None = stack.last() {
-                        map.entry(value_path.clone()).or_insert(pos);
-                    }
-                    stack.push((Frame::Seq { next: 0 }, value_path));
-                }
-                Event::SequenceEnd | Event::MappingEnd => {
-                    stack.pop();
-                    advance(&mut stack);
-                }
-                Event::DocumentEnd => break,
-                _ => {}
+            if !walk.event(ev, pos) {
+                break;
             }
         }
-
-        fn advance(stack: &mut [(Frame, String)]) {
-            match stack.last_mut() {
-                Some((Frame::Map { expect_key, key }, _)) => {
-                    *expect_key = true;
-                    *key = None;
-                }
-                Some((Frame::Seq { next }, _)) => *next += 1,
-                None => {}
-            }
-        }
-
-        PositionIndex { map }
+        PositionIndex { map: walk.map }
     }
 
     /// The position of `path`, or of its longest prefix that has one

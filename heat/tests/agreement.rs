@@ -287,6 +287,10 @@ fn synthetic_cases() -> Vec<Case> {
     v.push(case("get_resource in untaken if branch", "heat_template_version: 2016-10-14\nconditions: {c: false}\nresources:\n  b: {type: OS::Heat::Value, properties: {value: {if: [c, {get_resource: nope}, x]}}}\n"));
     v.push(case("deletion policy invalid", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::None, deletion_policy: Keep}\n"));
     v.push(case("deletion policy lowercase before newton", "heat_template_version: 2015-04-30\nresources:\n  r: {type: OS::Heat::None, deletion_policy: retain}\n"));
+    v.push(case("get_attr path with a param without value", "heat_template_version: 2016-10-14\nparameters:\n  net: {type: string}\nresources:\n  server: {type: OS::Heat::None}\noutputs:\n  ip: {value: {get_attr: [server, networks, {get_param: net}, 0]}}\n"));
+    v.push(case("get_attr path with a param with default", "heat_template_version: 2016-10-14\nparameters:\n  net: {type: string, default: private}\nresources:\n  server: {type: OS::Heat::None}\noutputs:\n  ip: {value: {get_attr: [server, networks, {get_param: net}, 0]}}\n"));
+    v.push(case("deletion policy Snapshot on a type that cannot snapshot", "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Heat::None, deletion_policy: Snapshot}\n"));
+    v.push(case("deletion policy lowercase snapshot on OS::Heat::RandomString", "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Heat::RandomString, deletion_policy: snapshot}\n"));
     v.push(case("deletion policy lowercase newton", "heat_template_version: 2016-10-14\nresources:\n  r: {type: OS::Heat::None, deletion_policy: retain}\n"));
     v.push(case(
         "output without value",
