@@ -62,12 +62,13 @@ impl Clouds {
         default: &BackendSettings,
         named: &BTreeMap<String, BackendSettings>,
         state_dir: &Path,
+        sealer: Option<&occi_so_sdk::seal::Sealer>,
     ) -> Result<Clouds, BackendSetupError> {
-        let default = connect(default, &state_dir.join("stacks"), "")?;
+        let default = connect(default, &state_dir.join("stacks"), "", sealer)?;
         let mut clouds = BTreeMap::new();
         for (name, settings) in named {
             let dir = state_dir.join("clouds").join(name);
-            let connected = connect(settings, &dir, &format!(" of cloud '{name}'"))?;
+            let connected = connect(settings, &dir, &format!(" of cloud '{name}'"), sealer)?;
             clouds.insert(name.clone(), connected);
         }
         Ok(Clouds {
@@ -90,6 +91,7 @@ fn connect(
     settings: &BackendSettings,
     default_dir: &Path,
     cloud: &str,
+    sealer: Option<&occi_so_sdk::seal::Sealer>,
 ) -> Result<Connected, BackendSetupError> {
     let error = |e: &dyn std::fmt::Display| BackendSetupError {
         cloud: cloud.to_string(),
@@ -101,7 +103,8 @@ fn connect(
             if config.state_dir.is_none() {
                 config.state_dir = Some(default_dir.to_path_buf());
             }
-            let b = Arc::new(EmbeddedBackend::new(config).map_err(|e| error(&e))?);
+            let b =
+                Arc::new(EmbeddedBackend::sealed(config, sealer.cloned()).map_err(|e| error(&e))?);
             Ok(Connected {
                 backend: b.clone(),
                 closer: Closer::Embedded(b),

@@ -98,6 +98,9 @@ pub struct ServeArgs {
     /// Journal directory [default: a fresh temporary directory, said in the log].
     #[arg(long, env = "OCCI_SO_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Seal the journal and the embedded engine's stack files with the key in this file (32 bytes, base64; mode 600); OCCI_SO_SECRET_KEY may hold the key itself [default: plain files, mode 600].
+    #[arg(long, env = "OCCI_SO_SECRET_KEY_FILE", value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// fsync the journal after every batch of changes [default: true].
     #[arg(long, env = "OCCI_SO_JOURNAL_FSYNC", value_name = "BOOL")]
     pub journal_fsync: Option<bool>,
@@ -119,6 +122,9 @@ pub struct ServeArgs {
     /// Open connections served in full; beyond, /healthz or 503 [default: 10000 or the open-files limit - 256].
     #[arg(long, env = "OCCI_SO_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Log every answered request at INFO (an access log); off, only 5xx answers are [default: false].
+    #[arg(long, env = "OCCI_SO_ACCESS_LOG", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: Option<bool>,
     /// How long DELETE waits for dispose before answering 202 [default: 30s].
     #[arg(long, env = "OCCI_SO_DISPOSE_WAIT", value_name = "DURATION")]
     pub dispose_wait: Option<String>,
@@ -178,6 +184,7 @@ struct FileConfig {
     plugins: Vec<PathBuf>,
     admin_token_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    secret_key_file: Option<PathBuf>,
     journal_fsync: Option<bool>,
     default_service: Option<String>,
     max_body: Option<serde_yaml::Value>,
@@ -185,6 +192,7 @@ struct FileConfig {
     idle_timeout: Option<String>,
     header_timeout: Option<String>,
     max_connections: Option<usize>,
+    access_log: Option<bool>,
     dispose_wait: Option<String>,
     stack_timeout: Option<String>,
     shutdown_grace: Option<String>,
@@ -224,6 +232,19 @@ pub enum BackendSettings {
     OpenStack(Box<OpenStackConfig>),
 }
 
+/// Where the key sealing the state files comes from (read at start; the
+/// key itself is never kept in the settings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretKeySource {
+    /// `--secret-key-file` (or `secret_key_file:` in the config file).
+    File(PathBuf),
+    /// The `OCCI_SO_SECRET_KEY` environment variable.
+    Env,
+}
+
+/// The variable that may hold the sealing key itself.
+pub const SECRET_KEY_VAR: &str = "OCCI_SO_SECRET_KEY";
+
 /// Everything `serve` needs, resolved and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -246,6 +267,8 @@ pub struct Settings {
     pub admin_token_file: Option<PathBuf>,
     /// Journal directory; `None` means a fresh temporary one.
     pub state_dir: Option<PathBuf>,
+    /// Where the key that seals state files comes from (`None`: plain).
+    pub secret_key: Option<SecretKeySource>,
     /// fsync the journal.
     pub journal_fsync: bool,
     /// Plugin bound to `/orchestrator/`.
@@ -561,6 +584,7 @@ impl ServeArgs {
                 Some(0) => return Err(ConfigError("max-connections: must be at least 1".into())),
                 n => n,
             },
+            access_log: self.access_log.or(file.access_log).unwrap_or(false),
         };
         let dispose_wait = duration(
             "dispose-wait",
@@ -598,6 +622,21 @@ impl ServeArgs {
                 .clone()
                 .or(file.admin_token_file.clone()),
             state_dir: self.state_dir.clone().or(file.state_dir.clone()),
+            secret_key: match (
+                self.secret_key_file
+                    .clone()
+                    .or(file.secret_key_file.clone()),
+                std::env::var_os(SECRET_KEY_VAR).is_some(),
+            ) {
+                (Some(_), true) => {
+                    return Err(ConfigError(format!(
+                        "secret-key-file and {SECRET_KEY_VAR} are both set: give the key one way"
+                    )))
+                }
+                (Some(f), false) => Some(SecretKeySource::File(f)),
+                (None, true) => Some(SecretKeySource::Env),
+                (None, false) => None,
+            },
             journal_fsync: self.journal_fsync.or(file.journal_fsync).unwrap_or(true),
             default_service: self
                 .default_service

@@ -91,11 +91,28 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
             p
         }
     };
+    let sealer = match &settings.secret_key {
+        None => None,
+        Some(crate::config::SecretKeySource::File(path)) => {
+            Some(occi_so_sdk::seal::Sealer::from_file(path).map_err(|e| setup(&e))?)
+        }
+        Some(crate::config::SecretKeySource::Env) => {
+            let text = std::env::var(crate::config::SECRET_KEY_VAR).unwrap_or_default();
+            Some(
+                occi_so_sdk::seal::Sealer::from_key_text(&text, crate::config::SECRET_KEY_VAR)
+                    .map_err(|e| setup(&e))?,
+            )
+        }
+    };
+    if sealer.is_some() {
+        tracing::info!("state files are sealed (XChaCha20-Poly1305)");
+    }
     let started = Instant::now();
     let (store, replayed) = Store::open(
         &state_dir,
         JournalOptions {
             fsync: settings.journal_fsync,
+            sealer: sealer.clone(),
             ..JournalOptions::default()
         },
     )
@@ -147,8 +164,13 @@ pub async fn run(settings: Settings) -> Result<(), StartError> {
 
     // Backend, lifecycle, metrics.
     let metrics = Arc::new(Metrics::new());
-    let clouds = crate::backend::Clouds::connect(&settings.backend, &settings.clouds, &state_dir)
-        .map_err(|e| setup(&e))?;
+    let clouds = crate::backend::Clouds::connect(
+        &settings.backend,
+        &settings.clouds,
+        &state_dir,
+        sealer.as_ref(),
+    )
+    .map_err(|e| setup(&e))?;
     let backend_kind = clouds.default.backend.kind();
     let backend = Arc::new(MeteredBackend::new(
         clouds.default.backend.clone(),

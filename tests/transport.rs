@@ -339,3 +339,37 @@ async fn beyond_the_connection_cap_503_and_healthz_still_answers() {
     .await;
     assert_eq!(ok.status, 200, "the cap frees with the connections");
 }
+
+/// The per-request line is INFO only with `--access-log`; without it a
+/// 2xx/4xx answer is logged at DEBUG (off at the default INFO level), and
+/// a 5xx answer is always a WARN.
+#[tokio::test]
+async fn the_access_log_is_switched_on_not_paid_for_by_default() {
+    let c = client();
+    for (args, level) in [(vec![], "DEBUG"), (vec!["--access-log"], "INFO")] {
+        let s = start(&args);
+        let a = call(&c, Method::GET, &s.url("/-/"), &mcn("t1"), "").await;
+        assert_eq!(a.status, 200);
+        let id = a.header("x-request-id");
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let line = loop {
+            let log = s.log();
+            if let Some(l) = log
+                .lines()
+                .find(|l| l.contains(&id) && l.contains("answered"))
+            {
+                break l.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "no answered line for {id}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(line.contains(&format!(" {level} ")), "{args:?}: {line}");
+        assert!(
+            line.contains("status=200") && line.contains("tenant=\"t1\""),
+            "{line}"
+        );
+    }
+}

@@ -231,6 +231,7 @@ mod tests {
         JournalOptions {
             fsync: false,
             compact_after: 1000,
+            sealer: None,
         }
     }
 

@@ -42,6 +42,9 @@ pub struct Limits {
     /// Open connections served in full (`None`: 10 000, or the open-files
     /// limit less 256); beyond it a connection gets `/healthz` or a 503.
     pub max_connections: Option<usize>,
+    /// Log every answered request at INFO (`--access-log`); otherwise only
+    /// 5xx answers are logged per request (WARN), the rest at DEBUG.
+    pub access_log: bool,
 }
 
 /// TLS files.

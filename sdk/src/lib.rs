@@ -19,6 +19,7 @@ mod credentials;
 pub mod files;
 mod mixins;
 mod plugin;
+pub mod seal;
 mod stack;
 mod stacks;
 

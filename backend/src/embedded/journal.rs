@@ -56,6 +56,9 @@ enum StackFileError {
     /// A version this build does not know.
     #[error("unknown version {0}")]
     Version(u32),
+    /// A sealed file without the key, or with another key.
+    #[error("{0}")]
+    Sealed(#[from] occi_so_sdk::seal::SealError),
     /// The template the stack names cannot be used.
     #[error("template {0} is missing or unreadable")]
     Template(String),
@@ -150,6 +153,7 @@ pub(crate) struct Journal {
     dir: PathBuf,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    sealer: Option<occi_so_sdk::seal::Sealer>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
@@ -187,7 +191,10 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 impl Journal {
     /// Opens (making it if needed) `<state_dir>/embedded/` and starts the
     /// writer thread.
-    pub(super) fn open(state_dir: &Path) -> Result<Journal, JournalError> {
+    pub(super) fn open(
+        state_dir: &Path,
+        sealer: Option<occi_so_sdk::seal::Sealer>,
+    ) -> Result<Journal, JournalError> {
         let dir = state_dir.join("embedded");
         for sub in ["stacks", "templates"] {
             let p = dir.join(sub);
@@ -201,6 +208,7 @@ impl Journal {
             dir: dir.clone(),
             shared: shared.clone(),
             written_templates: HashSet::new(),
+            sealer: sealer.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("embedded-journal".into())
@@ -210,6 +218,7 @@ impl Journal {
             dir,
             shared,
             thread: Mutex::new(Some(thread)),
+            sealer,
         })
     }
 
@@ -289,6 +298,14 @@ impl Journal {
             }
             match self.read_stack(&path, cache, &mut templates) {
                 Ok(s) => out.push(s),
+                // Without the key (or with another) nothing is readable:
+                // refuse to start rather than forget every stack.
+                Err(StackFileError::Sealed(e)) => {
+                    return Err(JournalError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                }
                 Err(why) => {
                     tracing::warn!(file = %path.display(), %why, "skipped an unreadable embedded stack")
                 }
@@ -309,7 +326,11 @@ impl Journal {
         let path = self.dir.join("templates").join(format!("{digest}.json"));
         let parsed = fs::read(&path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<TemplateFile>(&b).ok())
+            .and_then(|b| {
+                occi_so_sdk::seal::open_with(self.sealer.as_ref(), &b)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<TemplateFile>(&b).ok())
+            })
             .and_then(|t| Prepared::parse(&t.template, t.environment.as_deref(), &t.files).ok())
             .map(|p| cache.adopt(p));
         templates.insert(digest.to_string(), parsed.clone());
@@ -323,6 +344,7 @@ impl Journal {
         templates: &mut HashMap<String, Option<Arc<Prepared>>>,
     ) -> Result<(String, Uuid, String, StackState), StackFileError> {
         let bytes = fs::read(path)?;
+        let bytes = occi_so_sdk::seal::open_with(self.sealer.as_ref(), &bytes)?;
         let f: StackFileIn = serde_json::from_slice(&bytes)?;
         if f.version != VERSION {
             return Err(StackFileError::Version(f.version));
@@ -390,6 +412,7 @@ struct Writer {
     dir: PathBuf,
     shared: Arc<Shared>,
     written_templates: HashSet<String>,
+    sealer: Option<occi_so_sdk::seal::Sealer>,
 }
 
 impl Writer {
@@ -470,7 +493,15 @@ impl Writer {
                 events_purged: st.events_purged,
                 outputs: st.outputs.as_deref(),
             };
-            (serde_json::to_vec(&out), templates)
+            let sealer = self.sealer.as_ref();
+            let bytes = serde_json::to_vec(&out)
+                .map_err(|e| e.to_string())
+                .and_then(|b| {
+                    occi_so_sdk::seal::seal_with(sealer, &b)
+                        .map(|c| c.into_owned())
+                        .map_err(|e| e.to_string())
+                });
+            (bytes, templates)
         };
         for t in templates {
             self.write_template(&t);
@@ -497,9 +528,14 @@ impl Writer {
                 environment: t.environment_text.clone(),
                 files: t.files().clone(),
             };
+            let sealer = self.sealer.as_ref();
             let written = serde_json::to_vec(&file)
                 .map_err(std::io::Error::other)
-                .and_then(|b| write_atomically(&path, &b));
+                .and_then(|b| {
+                    occi_so_sdk::seal::seal_with(sealer, &b)
+                        .map_err(std::io::Error::other)
+                        .and_then(|b| write_atomically(&path, &b))
+                });
             if let Err(e) = written {
                 tracing::warn!(file = %path.display(), error = %e, "cannot write an embedded template");
                 return;

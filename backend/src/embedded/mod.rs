@@ -115,6 +115,15 @@ impl EmbeddedBackend {
     /// Heat's `Engine went down during stack <ACTION>`); without, stacks
     /// live in memory only. Reads files, so call it at start-up.
     pub fn new(config: EmbeddedConfig) -> Result<Self, EmbeddedError> {
+        Self::sealed(config, None)
+    }
+
+    /// As [`EmbeddedBackend::new`], with the stack files under `state_dir`
+    /// sealed by `sealer` (secrets at rest; see [`occi_so_sdk::seal`]).
+    pub fn sealed(
+        config: EmbeddedConfig,
+        sealer: Option<occi_so_sdk::seal::Sealer>,
+    ) -> Result<Self, EmbeddedError> {
         let pool = |field: &'static str, n: &NetworkConfig| {
             Pool::new(n).map_err(|e| EmbeddedError::Config {
                 field,
@@ -126,7 +135,7 @@ impl EmbeddedBackend {
             floating: pool("floating_network", &config.floating_network)?,
         };
         let journal = match &config.state_dir {
-            Some(dir) => Some(journal::Journal::open(dir)?),
+            Some(dir) => Some(journal::Journal::open(dir, sealer)?),
             None => None,
         };
         let engine = Arc::new(Engine {

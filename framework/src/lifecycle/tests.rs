@@ -802,6 +802,7 @@ async fn a_restart_mid_operation_resumes_it_from_its_stacks() {
     let opts = JournalOptions {
         fsync: false,
         compact_after: 1000,
+        sealer: None,
     };
     let backend = Arc::new(Memory::default());
     let gate = Arc::new(Notify::new());

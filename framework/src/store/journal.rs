@@ -42,6 +42,8 @@ pub struct JournalOptions {
     pub fsync: bool,
     /// Compact into a new snapshot after this many logged changes.
     pub compact_after: usize,
+    /// Seal every line (secrets at rest); `None`: plain JSON lines.
+    pub sealer: Option<occi_so_sdk::seal::Sealer>,
 }
 
 impl Default for JournalOptions {
@@ -49,6 +51,7 @@ impl Default for JournalOptions {
         JournalOptions {
             fsync: true,
             compact_after: 50_000,
+            sealer: None,
         }
     }
 }
@@ -112,7 +115,7 @@ impl Journal {
     /// Open (creating if needed) the journal in `dir` and replay it.
     pub fn open(dir: &Path, options: JournalOptions) -> Result<(Self, Replayed), JournalError> {
         fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let replayed = replay(dir)?;
+        let replayed = replay(dir, options.sealer.as_ref())?;
         let log_path = dir.join(LOG);
         let log = open_append(&log_path)?;
         let (tx, rx) = mpsc::channel();
@@ -121,6 +124,7 @@ impl Journal {
             log: BufWriter::new(log),
             options,
             failed: false,
+            buf: Vec::new(),
             crash_after: crash_after(),
         };
         let thread = thread::Builder::new()
@@ -224,7 +228,10 @@ fn create_private(path: &Path) -> Result<File, JournalError> {
 }
 
 /// Read the snapshot and the log; later lines win.
-fn replay(dir: &Path) -> Result<Replayed, JournalError> {
+fn replay(
+    dir: &Path,
+    sealer: Option<&occi_so_sdk::seal::Sealer>,
+) -> Result<Replayed, JournalError> {
     let mut state: HashMap<InstanceKey, Instance> = HashMap::new();
     let mut documents = BTreeMap::new();
     let mut operations: BTreeMap<OpKey, OperationRecord> = BTreeMap::new();
@@ -249,7 +256,7 @@ fn replay(dir: &Path) -> Result<Replayed, JournalError> {
             operations.remove(&k);
         }
     };
-    for_each_line(&dir.join(SNAPSHOT), |line| {
+    for_each_line(&dir.join(SNAPSHOT), sealer, |line| {
         // Snapshots of earlier versions hold bare instances.
         match serde_json::from_str::<Entry>(line) {
             Ok(e) => apply(e),
@@ -257,7 +264,7 @@ fn replay(dir: &Path) -> Result<Replayed, JournalError> {
         }
         Ok(())
     })?;
-    for_each_line(&dir.join(LOG), |line| {
+    for_each_line(&dir.join(LOG), sealer, |line| {
         apply(serde_json::from_str::<Entry>(line)?);
         Ok(())
     })?;
@@ -272,6 +279,7 @@ fn replay(dir: &Path) -> Result<Replayed, JournalError> {
 
 fn for_each_line(
     path: &Path,
+    sealer: Option<&occi_so_sdk::seal::Sealer>,
     mut f: impl FnMut(&str) -> Result<(), serde_json::Error>,
 ) -> Result<(), JournalError> {
     let file = match File::open(path) {
@@ -279,18 +287,72 @@ fn for_each_line(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err(path, e)),
     };
+    // A sealed line that does not open is a torn write only when it is the
+    // last line; anywhere else (or without the key) it stops the replay:
+    // skipping it would lose what it holds.
+    let mut unopened: Option<(usize, occi_so_sdk::seal::SealError)> = None;
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| io_err(path, e))?;
         if line.trim().is_empty() {
             continue;
         }
-        if let Err(e) = f(&line) {
+        if let Some((at, e)) = unopened.take() {
+            return Err(sealed_err(path, at, &e));
+        }
+        let opened = match occi_so_sdk::seal::open_with(sealer, line.as_bytes()) {
+            Ok(b) => b,
+            Err(e @ occi_so_sdk::seal::SealError::KeyNeeded) => {
+                return Err(sealed_err(path, n + 1, &e))
+            }
+            Err(e) => {
+                unopened = Some((n + 1, e));
+                continue;
+            }
+        };
+        let Ok(line) = std::str::from_utf8(&opened) else {
+            tracing::warn!(file = %path.display(), line = n + 1, "skipping a journal line that is not UTF-8");
+            continue;
+        };
+        if let Err(e) = f(line) {
             // A torn write at the end after a crash, or a damaged line:
             // skip it rather than refuse to start, and say so.
             tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping unreadable journal line");
         }
     }
+    if let Some((at, e)) = unopened {
+        tracing::warn!(file = %path.display(), line = at, error = %e, "skipping a torn sealed last line");
+    }
     Ok(())
+}
+
+fn sealed_err(path: &Path, line: usize, e: &occi_so_sdk::seal::SealError) -> JournalError {
+    JournalError::Io {
+        path: path.display().to_string(),
+        message: format!("line {line}: {e}"),
+    }
+}
+
+/// Writes `value` as one journal line into `w`: JSON, sealed when a key
+/// is configured.
+fn write_line(
+    w: &mut impl Write,
+    path: &Path,
+    sealer: Option<&occi_so_sdk::seal::Sealer>,
+    buf: &mut Vec<u8>,
+    value: &impl Serialize,
+) -> Result<(), JournalError> {
+    let ser = |e: serde_json::Error| JournalError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    buf.clear();
+    serde_json::to_writer(&mut *buf, value).map_err(ser)?;
+    let line = occi_so_sdk::seal::seal_with(sealer, buf).map_err(|e| JournalError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    w.write_all(&line).map_err(|e| io_err(path, e))?;
+    w.write_all(b"\n").map_err(|e| io_err(path, e))
 }
 
 struct Writer {
@@ -299,6 +361,8 @@ struct Writer {
     options: JournalOptions,
     /// A batch failed: nothing more is written (fail-stop).
     failed: bool,
+    /// One serialization buffer, reused for every line.
+    buf: Vec<u8>,
     /// Fault injection for the crash tests: abort the process once this
     /// many more changes are written (`OCCI_SO_FAULT_CRASH_AFTER_WRITES`).
     crash_after: Option<usize>,
@@ -386,29 +450,27 @@ impl Writer {
 
     fn append(&mut self, change: &Change) -> Result<(), JournalError> {
         let path = self.log_path();
-        let written = match change {
-            Change::Put(inst) => serde_json::to_writer(&mut self.log, &SnapshotRef::Put(inst)),
-            Change::Remove(key) => {
-                serde_json::to_writer(&mut self.log, &Entry::Remove(key.clone()))
-            }
-            Change::Operation(o) => serde_json::to_writer(&mut self.log, &SnapshotRef::Op(o)),
+        let sealer = self.options.sealer.as_ref();
+        let (w, buf) = (&mut self.log, &mut self.buf);
+        match change {
+            Change::Put(inst) => write_line(w, &path, sealer, buf, &SnapshotRef::Put(inst)),
+            Change::Remove(key) => write_line(w, &path, sealer, buf, &Entry::Remove(key.clone())),
+            Change::Operation(o) => write_line(w, &path, sealer, buf, &SnapshotRef::Op(o)),
             Change::OperationRemoved(k) => {
-                serde_json::to_writer(&mut self.log, &Entry::OpRemoved(k.clone()))
+                write_line(w, &path, sealer, buf, &Entry::OpRemoved(k.clone()))
             }
-            Change::Document(key, value) => serde_json::to_writer(
-                &mut self.log,
+            Change::Document(key, value) => write_line(
+                w,
+                &path,
+                sealer,
+                buf,
                 &SnapshotRef::Doc(DocRef {
                     space: &key.space,
                     key: &key.key,
                     value: value.as_deref(),
                 }),
             ),
-        };
-        written.map_err(|e| JournalError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        self.log.write_all(b"\n").map_err(|e| io_err(&path, e))
+        }
     }
 
     fn flush(&mut self) -> Result<(), JournalError> {
@@ -439,12 +501,9 @@ impl Writer {
                     })
                 }))
                 .chain(snapshot.operations.iter().map(|o| SnapshotRef::Op(o)));
+            let sealer = self.options.sealer.as_ref();
             for line in lines {
-                serde_json::to_writer(&mut w, &line).map_err(|e| JournalError::Io {
-                    path: tmp.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                w.write_all(b"\n").map_err(|e| io_err(&tmp, e))?;
+                write_line(&mut w, &tmp, sealer, &mut self.buf, &line)?;
             }
             w.flush().map_err(|e| io_err(&tmp, e))?;
             w.get_ref().sync_all().map_err(|e| io_err(&tmp, e))?;

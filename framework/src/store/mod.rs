@@ -872,6 +872,7 @@ mod journal_tests {
         JournalOptions {
             fsync: false,
             compact_after,
+            sealer: None,
         }
     }
 
@@ -1012,6 +1013,56 @@ mod journal_tests {
         let (s, n) = Store::open(dir.path(), opts(1000)).unwrap();
         assert_eq!(n, 1);
         assert!(s.get(&InstanceKey::new("t1", "/x/1")).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_sealed_journal_replays_with_its_key_and_a_torn_sealed_line_is_skipped() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        let sealed = |compact_after| JournalOptions {
+            sealer: Some(occi_so_sdk::seal::Sealer::from_key_text(key, "test").unwrap()),
+            ..opts(compact_after)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // compact after 2 changes: both the snapshot and the log are sealed
+            let (s, _) = Store::open(dir.path(), sealed(2)).unwrap();
+            for loc in ["/x/1", "/x/2", "/x/3"] {
+                s.insert(instance("t1", loc))
+                    .unwrap()
+                    .1
+                    .wait()
+                    .await
+                    .unwrap();
+            }
+            s.close();
+        }
+        for f in ["journal.jsonl", "snapshot.jsonl"] {
+            let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+            for line in text.lines() {
+                assert!(line.starts_with("occi-so-sealed:v1:"), "{f}: {line}");
+            }
+            assert!(!text.contains("/x/"), "{f} holds a location in clear");
+        }
+        // A torn sealed last line is skipped; the rest replays.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("journal.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"occi-so-sealed:v1:AAAA").unwrap();
+        drop(f);
+        let (s, n) = Store::open(dir.path(), sealed(1000)).unwrap();
+        assert_eq!(n, 3);
+        assert!(s.get(&InstanceKey::new("t1", "/x/3")).is_some());
+        s.close();
+        // Without the key: an error naming the file and line, not an empty store.
+        let e = Store::open(dir.path(), opts(1000))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("snapshot.jsonl") && e.contains("line 1: the record is sealed"),
+            "{e}"
+        );
     }
 
     #[cfg(unix)]

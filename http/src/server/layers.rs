@@ -116,13 +116,25 @@ fn make_span<B>(req: &Request<B>) -> Span {
     )
 }
 
-fn on_response<B>(res: &Response<B>, latency: Duration, _span: &Span) {
-    let status = res.status().as_u16();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::warn!(status, latency_ms, "answered");
-    } else {
-        tracing::info!(status, latency_ms, "answered");
+/// The per-request log line: 5xx at WARN always; the others at INFO with
+/// the access log on, else at DEBUG (an INFO line per request cost a
+/// fifth of the GET path's CPU and 800 MB of log in a 5-minute load run).
+#[derive(Clone, Copy)]
+struct OnResponse {
+    access_log: bool,
+}
+
+impl<B> tower_http::trace::OnResponse<B> for OnResponse {
+    fn on_response(self, res: &Response<B>, latency: Duration, _span: &Span) {
+        let status = res.status().as_u16();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(status, latency_ms, "answered");
+        } else if self.access_log {
+            tracing::info!(status, latency_ms, "answered");
+        } else {
+            tracing::debug!(status, latency_ms, "answered");
+        }
     }
 }
 
@@ -158,7 +170,9 @@ where
             TraceLayer::new_for_http()
                 .make_span_with(make_span)
                 .on_request(())
-                .on_response(on_response)
+                .on_response(OnResponse {
+                    access_log: limits.access_log,
+                })
                 .on_body_chunk(())
                 .on_eos(())
                 .on_failure(()),
